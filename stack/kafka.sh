@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Single-node Kafka 4 in KRaft mode (broker + controller in one JVM), from the jars
+# that stack/pom.xml pins. Usage: stack/kafka.sh start|stop|status
+source "$(dirname "$0")/common.sh"
+
+DATA="$STATE_DIR/kafka/data"
+CONF="$STATE_DIR/kafka/server.properties"
+LOG="$STATE_DIR/kafka/kafka.log"
+PIDF="$STATE_DIR/kafka/kafka.pid"
+CP="$LIB_DIR/kafka/*"
+
+write_config() {
+  mkdir -p "$DATA"
+  cat >"$CONF" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT}
+listeners=PLAINTEXT://${LCM_BIND}:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://${KAFKA_ADVERTISED_HOST:-127.0.0.1}:${KAFKA_PORT}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${DATA}
+num.partitions=3
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.hours=168
+PROPS
+}
+
+start() {
+  if pid_alive "$PIDF"; then log "already running (pid $(cat "$PIDF"))"; return; fi
+  java_check
+  compgen -G "$LIB_DIR/kafka/kafka_2.13-*.jar" >/dev/null || die "Kafka jars missing in $LIB_DIR/kafka; run 'make setup'."
+  ensure_port_free "$KAFKA_PORT" Kafka KAFKA_PORT
+  ensure_port_free "$KAFKA_CONTROLLER_PORT" "Kafka controller" KAFKA_CONTROLLER_PORT
+  write_config
+  if [[ ! -f "$DATA/meta.properties" ]]; then
+    log "formatting storage in $DATA"
+    local id; id=$(java -cp "$CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+    java -cp "$CP" kafka.tools.StorageTool format -t "$id" -c "$CONF" >>"$LOG" 2>&1 \
+      || die "formatting Kafka storage failed; see $LOG"
+  fi
+  log "starting broker on ${LCM_BIND}:${KAFKA_PORT}"
+  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$REPO_DIR/stack/kafka-log4j2.yaml" -Dkafka.logs.dir="$STATE_DIR/kafka" \
+    -cp "$CP" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
+  echo $! >"$PIDF"
+  wait_for_port "$KAFKA_PORT" 60 Kafka "$LOG"
+  log "ready"
+}
+
+stop() {
+  if pid_alive "$PIDF"; then
+    local pid; pid=$(cat "$PIDF"); kill "$pid"
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped"
+  fi
+  rm -f "$PIDF"
+}
+
+status() {
+  if pid_alive "$PIDF"; then echo "kafka     up    pid $(cat "$PIDF")  ${LCM_BIND}:${KAFKA_PORT}"
+  else echo "kafka     down"; fi
+}
+
+"${1:-status}"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Project-local PostgreSQL server from the system packages (Debian's postgresql-NN).
+# The cluster lives in .state/postgres, listens on 127.0.0.1:$PGPORT, and the superuser
+# logs in only over the local socket (peer auth); apps use password roles (scram).
+# Usage: stack/postgres.sh start|stop|status
+source "$(dirname "$0")/common.sh"
+
+PGDATA="$STATE_DIR/postgres/data"
+SOCK="$STATE_DIR/postgres/run"
+LOG="$STATE_DIR/postgres/postgres.log"
+
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do [[ -x "$d/pg_ctl" ]] && echo "$d"; done | sort -V | tail -1
+}
+BIN="$(pg_bin)"
+
+# PostgreSQL refuses to run as root: as root, run its tools as the 'postgres' user.
+as_pg() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start() {
+  [[ -n "$BIN" ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql; run 'make setup' (installs the Debian package postgresql)."
+  if as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then log "already running"; return; fi
+  ensure_port_free "$PGPORT" PostgreSQL PGPORT
+  mkdir -p "$STATE_DIR/postgres" "$SOCK"
+  [[ $EUID -eq 0 ]] && chown postgres: "$STATE_DIR/postgres" "$SOCK"
+  if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
+    log "initialising cluster in $PGDATA"
+    as_pg "$BIN/initdb" -D "$PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$STATE_DIR/postgres/initdb.log" 2>&1 \
+      || die "initdb failed; see $STATE_DIR/postgres/initdb.log"
+  fi
+  log "starting on ${LCM_BIND}:${PGPORT}"
+  as_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start \
+    -o "-c listen_addresses=${LCM_BIND} -p ${PGPORT} -k ${SOCK} -c shared_buffers=256MB -c max_connections=50 -c synchronous_commit=off -c timezone=UTC" >/dev/null \
+    || die "PostgreSQL did not start; see $LOG"
+  log "ready"
+}
+
+stop() {
+  [[ -n "$BIN" && -f "$PGDATA/PG_VERSION" ]] || return 0
+  if as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    as_pg "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null && log "stopped"
+  fi
+}
+
+status() {
+  if [[ -n "$BIN" ]] && as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    echo "postgres  up    ${LCM_BIND}:${PGPORT}  db=${LCM_DB}"
+  else echo "postgres  down"; fi
+}
+
+# psql as the superuser over the project socket (used by db-init).
+psql_admin() { as_pg "$BIN/psql" -h "$SOCK" -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+
+"${1:-status}" "${@:2}"
