@@ -1,0 +1,1 @@
+"""PyFlink job of the Liquidation Cascade Monitor: features in SQL, scores in Python UDFs."""

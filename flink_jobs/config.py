@@ -1,0 +1,215 @@
+"""Load and validate config/monitor.yaml and the connection settings from the environment.
+
+A bad value fails at start-up with the key, the file and the allowed range, never later
+inside a running job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_DIR / "config" / "monitor.yaml"
+
+
+class ConfigError(ValueError):
+    """Raised with a message that names the file, the key and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pipeline(_Strict):
+    window_minutes: int = Field(1, ge=1, le=60)
+    watermark_delay_s: int = Field(5, ge=0, le=600)
+    idle_timeout_s: int = Field(10, ge=1, le=3600)
+    oi_lookback_windows: int = Field(15, ge=1, le=1440)
+    baseline_windows: int = Field(60, ge=2, le=10080)
+    startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
+    consumer_group: str = Field("lcm-monitor", min_length=1)
+
+
+class Funding(_Strict):
+    neutral_8h: float = Field(ge=0, le=0.01)
+    extreme_8h: float = Field(gt=0, le=0.05)
+    max_points: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Funding:
+        if self.extreme_8h <= self.neutral_8h:
+            raise ValueError("extreme_8h must be greater than neutral_8h")
+        return self
+
+
+class OiBuildup(_Strict):
+    start_pct: float = Field(ge=0, le=100)
+    full_pct: float = Field(gt=0, le=100)
+    price_flat_pct: float = Field(ge=0, le=100)
+    price_moved_pct: float = Field(gt=0, le=100)
+    moved_discount: float = Field(ge=0, le=1)
+    max_points: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OiBuildup:
+        if self.full_pct <= self.start_pct:
+            raise ValueError("full_pct must be greater than start_pct")
+        if self.price_moved_pct <= self.price_flat_pct:
+            raise ValueError("price_moved_pct must be greater than price_flat_pct")
+        return self
+
+
+class Imbalance(_Strict):
+    start_ratio: float = Field(ge=1, le=100)
+    full_ratio: float = Field(gt=1, le=100)
+    max_points: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Imbalance:
+        if self.full_ratio <= self.start_ratio:
+            raise ValueError("full_ratio must be greater than start_ratio")
+        return self
+
+
+class Liquidations(_Strict):
+    start_bp_of_oi: float = Field(ge=0, le=10000)
+    full_bp_of_oi: float = Field(gt=0, le=10000)
+    start_surge: float = Field(ge=1, le=1000)
+    full_surge: float = Field(gt=1, le=1000)
+    max_points: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Liquidations:
+        if self.full_bp_of_oi <= self.start_bp_of_oi:
+            raise ValueError("full_bp_of_oi must be greater than start_bp_of_oi")
+        if self.full_surge <= self.start_surge:
+            raise ValueError("full_surge must be greater than start_surge")
+        return self
+
+
+class Pressure(_Strict):
+    min_baseline_usd: float = Field(gt=0)
+    softness: float = Field(gt=0, le=100)
+
+
+class Alerts(_Strict):
+    critical_risk: float = Field(ge=0, le=100)
+    critical_pressure: float = Field(ge=-100, le=100)
+    warning_risk: float = Field(ge=0, le=100)
+    warning_pressure: float = Field(ge=-100, le=100)
+    info_risk: float = Field(ge=0, le=100)
+    min_confidence: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Alerts:
+        if not self.info_risk <= self.warning_risk <= self.critical_risk:
+            raise ValueError("need info_risk <= warning_risk <= critical_risk")
+        return self
+
+
+class Scoring(_Strict):
+    funding: Funding
+    oi_buildup: OiBuildup
+    imbalance: Imbalance
+    liquidations: Liquidations
+    pressure: Pressure
+    alerts: Alerts
+
+    @model_validator(mode="after")
+    def _points_sum_to_100(self) -> Scoring:
+        total = (
+            self.funding.max_points
+            + self.oi_buildup.max_points
+            + self.imbalance.max_points
+            + self.liquidations.max_points
+        )
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"the risk components' max_points must add up to 100, not {total:g}")
+        return self
+
+
+class MonitorConfig(_Strict):
+    pipeline: Pipeline
+    scoring: Scoring
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:
+    """Read the YAML file (default: $LCM_CONFIG or config/monitor.yaml) and validate it."""
+    path = Path(path or os.environ.get("LCM_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return MonitorConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"{path}: {key}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
+
+
+class Connections(BaseModel):
+    """Where the services are. Read from the environment (make setup writes .env)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_db: str = "lcm"
+    writer_user: str = "lcm_writer"
+    writer_password: str = ""
+    reader_user: str = "lcm_reader"
+    reader_password: str = ""
+    flink_rest: str = "http://127.0.0.1:8081"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Connections:
+        env = dict(os.environ if env is None else env)
+        env_file = REPO_DIR / ".env"
+        if env_file.exists():  # the process environment wins over .env
+            for line in env_file.read_text(encoding="utf-8").splitlines():
+                key, sep, value = line.partition("=")
+                if sep and not key.lstrip().startswith("#"):
+                    env.setdefault(key.strip(), value.strip().strip("'\""))
+        kafka_port = env.get("KAFKA_PORT", "9092")
+        return cls(
+            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
+            pg_host=env.get("PGHOST", "127.0.0.1"),
+            pg_port=int(env.get("PGPORT", "5432")),
+            pg_db=env.get("LCM_DB", "lcm"),
+            writer_user=env.get("LCM_WRITER_USER", "lcm_writer"),
+            writer_password=env.get("LCM_WRITER_PASSWORD", ""),
+            reader_user=env.get("LCM_READER_USER", "lcm_reader"),
+            reader_password=env.get("LCM_READER_PASSWORD", ""),
+            flink_rest=f"http://127.0.0.1:{env.get('FLINK_REST_PORT', '8081')}",
+        )
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.pg_host}:{self.pg_port}/{self.pg_db}"
+
+    def dsn(self, role: Literal["writer", "reader"] = "writer") -> str:
+        user, password = (
+            (self.writer_user, self.writer_password)
+            if role == "writer"
+            else (self.reader_user, self.reader_password)
+        )
+        if not password:
+            raise ConfigError(
+                f"no password for the {role} role: set LCM_{role.upper()}_PASSWORD "
+                "(make setup generates it into .env)"
+            )
+        return (
+            f"host={self.pg_host} port={self.pg_port} dbname={self.pg_db} "
+            f"user={user} password={password}"
+        )

@@ -1,0 +1,28 @@
+-- One Kafka topic as a source table; the job runs this file once per input topic.
+-- The value is read as raw text, not with the 'json' format: a record that is not JSON
+-- must reach the dead-letter path with its text, and the json format would either fail
+-- the job or drop it silently. JSON_VALUE pulls the fields; bad ones become NULL.
+-- Event time is the message's own `ts`; the Kafka record timestamp (which the producers
+-- set to the same `ts`) stands in only when `ts` is unreadable, so the rowtime is never NULL.
+CREATE TEMPORARY TABLE ${topic}_raw (
+  payload      STRING,
+  kafka_ts     TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  kafka_partition INT       METADATA FROM 'partition' VIRTUAL,
+  kafka_offset BIGINT       METADATA FROM 'offset' VIRTUAL,
+  venue        AS COALESCE(JSON_VALUE(payload, '$.exchange'), JSON_VALUE(payload, '$.chain')),
+  symbol       AS JSON_VALUE(payload, '$.symbol'),
+  base         AS UPPER(JSON_VALUE(payload, '$.base')),
+  ts           AS TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT),
+  event_time   AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT), 3), kafka_ts),
+  WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay_s}' SECOND
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_prefix}${topic}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.group.id' = '${consumer_group}',
+  'scan.startup.mode' = '${startup_mode}',
+  -- A partition with no records for this long stops holding the watermark back.
+  'scan.watermark.idle-timeout' = '${idle_timeout_s} s',
+  'format' = 'raw',
+  'raw.charset' = 'UTF-8'
+);

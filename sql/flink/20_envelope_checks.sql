@@ -1,0 +1,14 @@
+-- The fields every message carries (DESIGN.md §2), checked the same way on every topic.
+-- The job runs this file once per input topic; the per-topic views add their own fields.
+-- `problem` names the first thing wrong with the record, or is NULL when it is usable.
+CREATE TEMPORARY VIEW ${topic}_envelope AS
+SELECT
+  payload, kafka_partition, kafka_offset, event_time, venue, symbol, base, ts,
+  CASE
+    WHEN payload IS NULL OR payload IS NOT JSON OBJECT THEN 'not a JSON object'
+    WHEN ts IS NULL THEN 'ts: missing or not epoch milliseconds'
+    WHEN venue IS NULL THEN 'exchange/chain: missing'
+    WHEN symbol IS NULL THEN 'symbol: missing'
+    WHEN base IS NULL OR base = '' THEN 'base: missing'
+  END AS envelope_problem
+FROM ${topic}_raw;

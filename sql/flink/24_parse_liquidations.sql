@@ -1,0 +1,22 @@
+-- liquidations: side = 'long' means a long position was force-closed.
+-- dedup_key lets the same liquidation replayed twice count once.
+CREATE TEMPORARY VIEW liquidations_checked AS
+SELECT *,
+  COALESCE(
+    venue || ':' || liq_id,
+    venue || ':' || symbol || ':' || CAST(ts AS STRING) || ':' || side || ':' || CAST(notional_usd AS STRING)
+  ) AS dedup_key,
+  COALESCE(envelope_problem, CASE
+    WHEN side IS NULL OR side NOT IN ('long', 'short') THEN 'side: must be long or short'
+    WHEN notional_usd IS NULL THEN 'notional_usd: missing or not a number'
+    WHEN notional_usd < 0 THEN 'notional_usd: negative'
+  END) AS problem
+FROM (
+  SELECT *,
+    LOWER(JSON_VALUE(payload, '$.side')) AS side,
+    JSON_VALUE(payload, '$.notional_usd' RETURNING DOUBLE) AS notional_usd,
+    JSON_VALUE(payload, '$.price' RETURNING DOUBLE) AS price,
+    JSON_VALUE(payload, '$.qty' RETURNING DOUBLE) AS qty,
+    JSON_VALUE(payload, '$.id') AS liq_id
+  FROM liquidations_envelope
+);

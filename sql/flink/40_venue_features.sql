@@ -1,0 +1,16 @@
+-- Features per venue, asset and minute. Averages, not first/last values: window output
+-- order is not event order, and an average is unmoved by a sample delivered twice.
+-- liq_* stay NULL in a minute without liquidations; the lookback decides if that is a 0.
+CREATE TEMPORARY VIEW venue_features AS
+SELECT
+  window_start, window_end, window_time, venue, base,
+  AVG(price)       AS price,
+  AVG(funding_8h)  AS funding_8h,
+  AVG(oi_usd)      AS oi_usd,
+  AVG(long_share)  AS long_share,
+  SUM(liq_long_usd)  AS liq_long_usd,
+  SUM(liq_short_usd) AS liq_short_usd,
+  COUNT(liq_long_usd) + COUNT(liq_short_usd) AS liq_count,
+  COUNT(*) AS events
+FROM TABLE(TUMBLE(TABLE market_events, DESCRIPTOR(event_time), INTERVAL '${window_minutes}' MINUTE))
+GROUP BY window_start, window_end, window_time, venue, base;

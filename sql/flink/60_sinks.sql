@@ -1,0 +1,66 @@
+-- Where results go. JDBC tables declare the same primary keys as sql/timescale/, which
+-- turns every write into INSERT ... ON CONFLICT DO UPDATE: a replay rewrites, not adds.
+-- The jdbc parameter holds the connection options (url, user, password, flush settings).
+CREATE TEMPORARY TABLE features_1m_sink (
+  base STRING, venue STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+  price DOUBLE, funding_8h DOUBLE, oi_usd DOUBLE, oi_change_pct DOUBLE, price_change_pct DOUBLE,
+  long_share DOUBLE, liq_long_usd DOUBLE, liq_short_usd DOUBLE, liq_count BIGINT, events BIGINT,
+  PRIMARY KEY (base, venue, window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'features_1m');
+
+CREATE TEMPORARY TABLE risk_scores_sink (
+  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+  risk DOUBLE, funding_pts DOUBLE, oi_buildup_pts DOUBLE, imbalance_pts DOUBLE,
+  liquidation_pts DOUBLE, confidence DOUBLE, components STRING, pressure DOUBLE, level STRING,
+  PRIMARY KEY (base, window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'risk_scores');
+
+CREATE TEMPORARY TABLE stablecoin_pressure_sink (
+  window_start TIMESTAMP(3), window_end TIMESTAMP(3), inflow_usd DOUBLE, outflow_usd DOUBLE,
+  internal_usd DOUBLE, transfers BIGINT, baseline_usd DOUBLE, pressure DOUBLE,
+  PRIMARY KEY (window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'stablecoin_pressure');
+
+CREATE TEMPORARY TABLE alerts_sink (
+  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), level STRING,
+  previous_level STRING, risk DOUBLE, pressure DOUBLE, confidence DOUBLE, components STRING,
+  PRIMARY KEY (base, window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'alerts');
+
+CREATE TEMPORARY TABLE liquidations_sink (
+  event_time TIMESTAMP_LTZ(3), dedup_key STRING, venue STRING, symbol STRING, base STRING,
+  side STRING, price DOUBLE, qty DOUBLE, notional_usd DOUBLE,
+  PRIMARY KEY (event_time, dedup_key) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'liquidations');
+
+CREATE TEMPORARY TABLE dead_letters_sink (
+  topic STRING, kafka_partition INT, kafka_offset BIGINT, event_time TIMESTAMP_LTZ(3),
+  problem STRING, payload STRING,
+  PRIMARY KEY (topic, kafka_partition, kafka_offset) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'dead_letters');
+
+-- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in order.
+CREATE TEMPORARY TABLE alerts_topic (
+  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), level STRING,
+  previous_level STRING, risk DOUBLE, pressure DOUBLE, confidence DOUBLE, components STRING
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_prefix}alerts',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'key.format' = 'raw',
+  'key.fields' = 'base',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'at-least-once'
+);
+
+-- Refused records with their raw text, for whoever fixes the producer.
+CREATE TEMPORARY TABLE dead_letter_topic (
+  topic STRING, kafka_partition INT, kafka_offset BIGINT, problem STRING, payload STRING
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topic_prefix}ingest_dead_letter',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'value.format' = 'json',
+  'sink.delivery-guarantee' = 'at-least-once'
+);
