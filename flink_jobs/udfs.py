@@ -6,6 +6,7 @@ score with exactly the thresholds the job was submitted with.
 
 from __future__ import annotations
 
+from pyflink.common import Row
 from pyflink.table import DataTypes
 from pyflink.table.udf import ScalarFunction, udf
 
@@ -38,7 +39,7 @@ class LiquidationRisk(ScalarFunction):
         liq_usd: float | None,
         oi_usd: float | None,
         liq_baseline_usd: float | None,
-    ) -> tuple:
+    ) -> Row:
         s = scoring.liquidation_risk(
             funding_8h=funding_8h,
             oi_change_pct=oi_change_pct,
@@ -49,8 +50,15 @@ class LiquidationRisk(ScalarFunction):
             liq_baseline_usd=liq_baseline_usd,
             cfg=self.cfg,
         )
-        return (s.risk, s.funding, s.oi_buildup, s.imbalance, s.liquidations, s.confidence,
-                s.present)
+        return Row(
+            risk=s.risk,
+            funding_pts=s.funding,
+            oi_buildup_pts=s.oi_buildup,
+            imbalance_pts=s.imbalance,
+            liquidation_pts=s.liquidations,
+            confidence=s.confidence,
+            components=s.present,
+        )
 
 
 class StablecoinPressure(ScalarFunction):

@@ -14,9 +14,9 @@ SELECT *,
 FROM (
   SELECT *,
     LOWER(JSON_VALUE(payload, '$.side')) AS side,
-    JSON_VALUE(payload, '$.notional_usd' RETURNING DOUBLE) AS notional_usd,
-    JSON_VALUE(payload, '$.price' RETURNING DOUBLE) AS price,
-    JSON_VALUE(payload, '$.qty' RETURNING DOUBLE) AS qty,
+    TRY_CAST(JSON_VALUE(payload, '$.notional_usd') AS DOUBLE) AS notional_usd,
+    TRY_CAST(JSON_VALUE(payload, '$.price') AS DOUBLE) AS price,
+    TRY_CAST(JSON_VALUE(payload, '$.qty') AS DOUBLE) AS qty,
     JSON_VALUE(payload, '$.id') AS liq_id
   FROM liquidations_envelope
 );

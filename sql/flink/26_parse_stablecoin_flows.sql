@@ -12,7 +12,7 @@ SELECT *,
   END) AS problem
 FROM (
   SELECT *,
-    JSON_VALUE(payload, '$.amount_usd' RETURNING DOUBLE) AS amount_usd,
+    TRY_CAST(JSON_VALUE(payload, '$.amount_usd') AS DOUBLE) AS amount_usd,
     LOWER(JSON_VALUE(payload, '$.direction')) AS direction,
     JSON_VALUE(payload, '$.tx_hash') AS tx_hash,
     TRY_CAST(JSON_VALUE(payload, '$.log_index') AS BIGINT) AS log_index

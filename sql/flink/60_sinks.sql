@@ -1,4 +1,5 @@
--- Where results go. JDBC tables declare the same primary keys as sql/timescale/, which
+-- Where results go. Times are TIMESTAMP(3) in UTC (the JDBC connector has no LTZ type;
+-- the session and TaskManager time zones are UTC). JDBC tables declare the same primary keys as sql/timescale/, which
 -- turns every write into INSERT ... ON CONFLICT DO UPDATE: a replay rewrites, not adds.
 -- The jdbc parameter holds the connection options (url, user, password, flush settings).
 CREATE TEMPORARY TABLE features_1m_sink (
@@ -28,13 +29,13 @@ CREATE TEMPORARY TABLE alerts_sink (
 ) WITH (${jdbc}, 'table-name' = 'alerts');
 
 CREATE TEMPORARY TABLE liquidations_sink (
-  event_time TIMESTAMP_LTZ(3), dedup_key STRING, venue STRING, symbol STRING, base STRING,
+  event_time TIMESTAMP(3), dedup_key STRING, venue STRING, symbol STRING, base STRING,
   side STRING, price DOUBLE, qty DOUBLE, notional_usd DOUBLE,
   PRIMARY KEY (event_time, dedup_key) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'liquidations');
 
 CREATE TEMPORARY TABLE dead_letters_sink (
-  topic STRING, kafka_partition INT, kafka_offset BIGINT, event_time TIMESTAMP_LTZ(3),
+  topic STRING, kafka_partition INT, kafka_offset BIGINT, event_time TIMESTAMP(3),
   problem STRING, payload STRING,
   PRIMARY KEY (topic, kafka_partition, kafka_offset) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'dead_letters');

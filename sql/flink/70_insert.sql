@@ -25,11 +25,12 @@ INSERT INTO alerts_sink SELECT * FROM alerts;
 INSERT INTO alerts_topic SELECT * FROM alerts;
 
 INSERT INTO liquidations_sink
-SELECT event_time, dedup_key, venue, symbol, base, side, price, qty, notional_usd
+SELECT CAST(event_time AS TIMESTAMP(3)), dedup_key, venue, symbol, base, side, price, qty, notional_usd
 FROM liquidations_checked WHERE problem IS NULL;
 
 INSERT INTO dead_letters_sink
-SELECT topic, kafka_partition, kafka_offset, event_time, problem, payload FROM dead_letters;
+SELECT topic, kafka_partition, kafka_offset, CAST(event_time AS TIMESTAMP(3)), problem, payload
+FROM dead_letters;
 
 INSERT INTO dead_letter_topic
 SELECT topic, kafka_partition, kafka_offset, problem, payload FROM dead_letters;
