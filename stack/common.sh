@@ -9,9 +9,12 @@ PY="$VENV/bin/python"
 LIB_DIR="$STATE_DIR/lib"
 mkdir -p "$STATE_DIR"
 
-# Secrets and overrides: .env is created by stack/setup.sh and git-ignored.
+# Secrets and settings: .env is created by stack/setup.sh and git-ignored. A variable
+# already in the environment wins over .env (tests point LCM_DB elsewhere that way).
 if [[ -f "$REPO_DIR/.env" ]]; then
-  set -a; source "$REPO_DIR/.env"; set +a
+  while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ && -z "${!key+set}" ]] && export "$key=$value"
+  done <"$REPO_DIR/.env"
 fi
 : "${LCM_BIND:=127.0.0.1}"
 : "${KAFKA_PORT:=9092}"

@@ -72,16 +72,16 @@ OKX_CT_VAL = {"BTC": 0.01, "ETH": 0.1, "SOL": 1.0}  # base units per contract
 PRICE_NOISE_1S = {"BTC": 0.00004, "ETH": 0.00005, "SOL": 0.00007}
 PRICE_DROP = {"BTC": 0.021, "ETH": 0.026, "SOL": 0.006}  # fraction, min 9-12
 PRICE_REBOUND = {"BTC": 0.004, "ETH": 0.005, "SOL": 0.002}  # after minute 12
-OI_BUILDUP_PER_MIN = {"BTC": 0.0025, "ETH": 0.003, "SOL": 0.0003}
-OI_DROP = {"BTC": 0.055, "ETH": 0.065, "SOL": 0.004}
+OI_BUILDUP_PER_MIN = {"BTC": 0.005, "ETH": 0.006, "SOL": 0.0003}
+OI_DROP = {"BTC": 0.08, "ETH": 0.09, "SOL": 0.004}
 
 VENUE_BASIS = {"bybit": 0.00005, "okx": -0.00008, "binance": 0.0, "hyperliquid": 0.0002}
 VENUE_FUNDING_MULT = {"bybit": 1.0, "okx": 0.9, "binance": 1.05, "hyperliquid": 1.1}
 FUNDING_INTERVAL_H = {"bybit": 8, "okx": 8, "binance": 8, "hyperliquid": 1}
 # Funding as an 8h-equivalent rate: before the cascade, and after it has reset.
-FUNDING_HOT = {"BTC": 0.00032, "ETH": 0.00035, "SOL": 0.00011}
+FUNDING_HOT = {"BTC": 0.00045, "ETH": 0.0005, "SOL": 0.00011}
 FUNDING_COOL = {"BTC": 0.00007, "ETH": 0.00006, "SOL": 0.0001}
-LONG_SHARE_HOT = {"BTC": 0.70, "ETH": 0.71, "SOL": 0.55}
+LONG_SHARE_HOT = {"BTC": 0.74, "ETH": 0.76, "SOL": 0.55}
 LONG_SHARE_AFTER = {"BTC": 0.61, "ETH": 0.60, "SOL": 0.54}
 
 OI_USD_START = {

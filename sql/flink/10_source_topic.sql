@@ -2,8 +2,10 @@
 -- The value is read as raw text, not with the 'json' format: a record that is not JSON
 -- must reach the dead-letter path with its text, and the json format would either fail
 -- the job or drop it silently. JSON_VALUE pulls the fields; bad ones become NULL.
--- Event time is the message's own `ts`; the Kafka record timestamp (which the producers
--- set to the same `ts`) stands in only when `ts` is unreadable, so the rowtime is never NULL.
+-- Event time is the message's own `ts`. The Kafka record timestamp (which the producers
+-- set to the same `ts`) stands in when `ts` is unreadable or implausibly far from it (a
+-- seconds-for-milliseconds bug, a clock in the future), so the rowtime is never NULL and
+-- one bad record cannot drag the watermark ahead and make every other record late.
 CREATE TEMPORARY TABLE ${topic}_raw (
   payload      STRING,
   kafka_ts     TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
@@ -13,7 +15,12 @@ CREATE TEMPORARY TABLE ${topic}_raw (
   symbol       AS JSON_VALUE(payload, '$.symbol'),
   base         AS UPPER(JSON_VALUE(payload, '$.base')),
   ts           AS TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT),
-  event_time   AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT), 3), kafka_ts),
+  event_time   AS CASE
+                    WHEN TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT), 3)
+                         BETWEEN kafka_ts - INTERVAL '7' DAY AND kafka_ts + INTERVAL '1' MINUTE
+                    THEN TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT), 3)
+                    ELSE kafka_ts
+                  END,
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay_s}' SECOND
 ) WITH (
   'connector' = 'kafka',

@@ -1,0 +1,369 @@
+"""Unit tests of flink_jobs/config.py: the shipped config loads, bad configs fail clearly."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flink_jobs import config
+from flink_jobs.config import DEFAULT_CONFIG, ConfigError, Connections, MonitorConfig, load_config
+
+SHIPPED = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+_DELETE = object()
+
+
+def write_variant(tmp_path: Path, changes: dict[str, Any]) -> Path:
+    """Copy of the shipped config with dotted keys set (or deleted with _DELETE)."""
+    raw = copy.deepcopy(SHIPPED)
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is _DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+# --- the shipped file -------------------------------------------------------------------
+
+
+def test_shipped_config_loads() -> None:
+    cfg = load_config(DEFAULT_CONFIG)
+    assert isinstance(cfg, MonitorConfig)
+    assert cfg.pipeline.window_minutes == 1
+    assert cfg.pipeline.startup_mode == "earliest-offset"
+    s = cfg.scoring
+    total = (
+        s.funding.max_points
+        + s.oi_buildup.max_points
+        + s.imbalance.max_points
+        + s.liquidations.max_points
+    )
+    assert total == 100
+    assert s.funding.extreme_8h > s.funding.neutral_8h
+    assert s.alerts.info_risk <= s.alerts.warning_risk <= s.alerts.critical_risk
+
+
+def test_default_path_is_shipped_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LCM_CONFIG", raising=False)
+    assert load_config() == load_config(DEFAULT_CONFIG)
+
+
+def test_lcm_config_env_selects_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_variant(tmp_path, {"scoring.alerts.min_confidence": 0.75})
+    monkeypatch.setenv("LCM_CONFIG", str(path))
+    assert load_config().scoring.alerts.min_confidence == 0.75
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config(DEFAULT_CONFIG)
+    with pytest.raises(ValueError):
+        cfg.scoring.funding.max_points = 50  # type: ignore[misc]
+
+
+# --- invalid values ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("scoring.funding.extreme_8h", 0.1, "less than or equal to 0.05"),
+        ("scoring.funding.extreme_8h", "lots", "valid number"),
+        ("scoring.funding.neutral_8h", -0.0001, "greater than or equal to 0"),
+        ("scoring.oi_buildup.moved_discount", 1.5, "less than or equal to 1"),
+        ("scoring.imbalance.start_ratio", 0.5, "greater than or equal to 1"),
+        ("scoring.liquidations.full_surge", 1.0, "greater than 1"),
+        ("scoring.pressure.min_baseline_usd", 0, "greater than 0"),
+        ("scoring.pressure.softness", 0, "greater than 0"),
+        ("scoring.alerts.min_confidence", 1.5, "less than or equal to 1"),
+        ("scoring.alerts.critical_pressure", -101, "greater than or equal to -100"),
+        ("pipeline.window_minutes", 0, "greater than or equal to 1"),
+        ("pipeline.startup_mode", "newest", "'earliest-offset'"),
+        ("pipeline.consumer_group", "", "at least 1 character"),
+    ],
+)
+def test_invalid_value_names_file_key_and_problem(
+    tmp_path: Path, key: str, value: Any, problem: str
+) -> None:
+    path = write_variant(tmp_path, {key: value})
+    msg = load_error(path)
+    assert str(path) in msg
+    assert f"{key}:" in msg
+    assert problem in msg
+    assert repr(value) in msg  # what was found
+
+
+def test_missing_key_is_reported(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, {"scoring.funding.neutral_8h": _DELETE})
+    msg = load_error(path)
+    assert str(path) in msg
+    assert "scoring.funding.neutral_8h" in msg
+    assert "Field required" in msg
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, {"scoring.funding.extreme_8h": 0.1, "pipeline.window_minutes": 0}
+    )
+    msg = load_error(path)
+    assert "scoring.funding.extreme_8h" in msg
+    assert "pipeline.window_minutes" in msg
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "scoring.funding.extrem_8h",  # typo next to the real key
+        "scoring.alerts.emergency_risk",
+        "pipeline.parallelism",
+        "scorng",  # top level
+    ],
+)
+def test_unknown_keys_rejected(tmp_path: Path, key: str) -> None:
+    path = write_variant(tmp_path, {key: 1})
+    msg = load_error(path)
+    assert str(path) in msg
+    assert key in msg
+    assert "Extra inputs are not permitted" in msg
+
+
+@pytest.mark.parametrize(
+    ("changes", "total"),
+    [
+        ({"scoring.funding.max_points": 40}, "110"),
+        ({"scoring.imbalance.max_points": 10}, "90"),
+        ({"scoring.liquidations.max_points": 0}, "80"),
+    ],
+)
+def test_max_points_must_add_up_to_100(tmp_path: Path, changes: dict[str, Any], total: str) -> None:
+    path = write_variant(tmp_path, changes)
+    msg = load_error(path)
+    assert str(path) in msg
+    assert "scoring:" in msg
+    assert f"must add up to 100, not {total}" in msg
+
+
+def test_rebalanced_max_points_accepted(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, {"scoring.funding.max_points": 25, "scoring.liquidations.max_points": 25}
+    )
+    assert load_config(path).scoring.funding.max_points == 25
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "problem"),
+    [
+        ({"scoring.funding.extreme_8h": 0.0001}, "scoring.funding", "extreme_8h must be greater"),
+        ({"scoring.funding.extreme_8h": 0.00005}, "scoring.funding", "extreme_8h must be greater"),
+        ({"scoring.oi_buildup.full_pct": 0.5}, "scoring.oi_buildup", "full_pct must be greater"),
+        (
+            {"scoring.oi_buildup.price_moved_pct": 0.2},
+            "scoring.oi_buildup",
+            "price_moved_pct must be greater",
+        ),
+        ({"scoring.imbalance.full_ratio": 1.2}, "scoring.imbalance", "full_ratio must be greater"),
+        (
+            {"scoring.liquidations.full_bp_of_oi": 0.4},
+            "scoring.liquidations",
+            "full_bp_of_oi must be greater",
+        ),
+        (
+            {"scoring.liquidations.full_surge": 3.0},
+            "scoring.liquidations",
+            "full_surge must be greater",
+        ),
+        (
+            {"scoring.alerts.warning_risk": 80},
+            "scoring.alerts",
+            "info_risk <= warning_risk <= critical_risk",
+        ),
+    ],
+)
+def test_misordered_thresholds_rejected(
+    tmp_path: Path, changes: dict[str, Any], key: str, problem: str
+) -> None:
+    path = write_variant(tmp_path, changes)
+    msg = load_error(path)
+    assert str(path) in msg
+    assert f"{key}:" in msg
+    assert problem in msg
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="scoring.pressure.min_baseline_usd has no upper bound and pydantic allows inf: "
+    "`.inf` loads, and stablecoin_pressure then returns 0.0 for every flow",
+)
+def test_infinite_min_baseline_rejected(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, {"scoring.pressure.min_baseline_usd": float("inf")})
+    msg = load_error(path)
+    assert "scoring.pressure.min_baseline_usd" in msg
+
+
+# --- unreadable or malformed files ------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    msg = load_error(path)
+    assert str(path) in msg
+    assert "cannot read" in msg
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    msg = load_error(tmp_path)
+    assert str(tmp_path) in msg
+    assert "cannot read" in msg
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read any file"
+)
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, {})
+    path.chmod(0)
+    try:
+        msg = load_error(path)
+    finally:
+        path.chmod(0o600)
+    assert str(path) in msg
+    assert "cannot read" in msg
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "scoring: [unclosed\n",
+        "pipeline:\n  window_minutes: 1\n bad_indent: 2\n",
+        "scoring:\n  funding: {neutral_8h: 0.0001\n",
+    ],
+)
+def test_invalid_yaml(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text, encoding="utf-8")
+    msg = load_error(path)
+    assert str(path) in msg
+    assert "not valid YAML" in msg
+
+
+@pytest.mark.parametrize("text", ["", "- just\n- a list\n", "42\n"])
+def test_wrong_top_level_shape(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text, encoding="utf-8")
+    msg = load_error(path)
+    assert str(path) in msg
+    assert "(top level)" in msg
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+# --- connections from the environment ---------------------------------------------------
+
+
+@pytest.fixture
+def no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point REPO_DIR at an empty directory so the developer's real .env is not read."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.setattr(config, "REPO_DIR", repo)
+    return repo
+
+
+def test_connections_from_env_dict(no_dotenv: Path) -> None:
+    conn = Connections.from_env(
+        {
+            "KAFKA_BOOTSTRAP": "broker:29092",
+            "PGHOST": "db.local",
+            "PGPORT": "6543",
+            "LCM_DB": "lcm_test",
+            "LCM_WRITER_USER": "w",
+            "LCM_WRITER_PASSWORD": "wpass",
+            "LCM_READER_USER": "r",
+            "LCM_READER_PASSWORD": "rpass",
+            "FLINK_REST_PORT": "18081",
+        }
+    )
+    assert conn.kafka_bootstrap == "broker:29092"
+    assert conn.pg_host == "db.local"
+    assert conn.pg_port == 6543
+    assert conn.pg_db == "lcm_test"
+    assert conn.flink_rest == "http://127.0.0.1:18081"
+    assert conn.jdbc_url == "jdbc:postgresql://db.local:6543/lcm_test"
+    assert conn.dsn() == "host=db.local port=6543 dbname=lcm_test user=w password=wpass"
+    assert conn.dsn("reader") == "host=db.local port=6543 dbname=lcm_test user=r password=rpass"
+
+
+def test_connections_defaults(no_dotenv: Path) -> None:
+    conn = Connections.from_env({})
+    assert conn.kafka_bootstrap == "127.0.0.1:9092"
+    assert conn.pg_host == "127.0.0.1"
+    assert conn.pg_port == 5432
+    assert conn.pg_db == "lcm"
+    assert conn.writer_user == "lcm_writer"
+    assert conn.reader_user == "lcm_reader"
+    assert conn.flink_rest == "http://127.0.0.1:8081"
+
+
+def test_connections_kafka_port_without_bootstrap(no_dotenv: Path) -> None:
+    conn = Connections.from_env({"KAFKA_PORT": "19092"})
+    assert conn.kafka_bootstrap == "127.0.0.1:19092"
+    explicit = Connections.from_env({"KAFKA_PORT": "19092", "KAFKA_BOOTSTRAP": "k:1"})
+    assert explicit.kafka_bootstrap == "k:1"
+
+
+@pytest.mark.parametrize(
+    ("role", "variable"), [("writer", "LCM_WRITER_PASSWORD"), ("reader", "LCM_READER_PASSWORD")]
+)
+@pytest.mark.parametrize("env", [{}, {"LCM_WRITER_PASSWORD": "", "LCM_READER_PASSWORD": ""}])
+def test_dsn_without_password_raises(
+    no_dotenv: Path, env: dict[str, str], role: str, variable: str
+) -> None:
+    conn = Connections.from_env(env)
+    with pytest.raises(ConfigError, match=variable):
+        conn.dsn(role)  # type: ignore[arg-type]
+
+
+def test_dotenv_fills_gaps_and_environment_wins(no_dotenv: Path) -> None:
+    (no_dotenv / ".env").write_text(
+        "# generated by make setup\n"
+        "PGPORT=7000\n"
+        "LCM_WRITER_PASSWORD='from-file'\n"
+        'LCM_DB="dotenv_db"\n'
+        "#PGHOST=commented.out\n"
+        "not a key value line\n",
+        encoding="utf-8",
+    )
+    conn = Connections.from_env({"PGPORT": "6000"})
+    assert conn.pg_port == 6000  # the process environment wins
+    assert conn.writer_password == "from-file"  # quotes stripped
+    assert conn.pg_db == "dotenv_db"
+    assert conn.pg_host == "127.0.0.1"  # the commented line is ignored
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Connections.from_env does int(env['PGPORT']) unguarded: a non-numeric PGPORT "
+    "raises a bare ValueError \"invalid literal for int() with base 10: 'abc'\" "
+    "that does not name PGPORT",
+)
+def test_bad_pgport_names_the_variable(no_dotenv: Path) -> None:
+    with pytest.raises(ConfigError, match="PGPORT"):
+        Connections.from_env({"PGPORT": "abc"})
