@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Pipeline(_Strict):
@@ -182,6 +182,8 @@ class Connections(BaseModel):
                 if sep and not key.lstrip().startswith("#"):
                     env.setdefault(key.strip(), value.strip().strip("'\""))
         kafka_port = env.get("KAFKA_PORT", "9092")
+        if not env.get("PGPORT", "5432").isdigit():
+            raise ConfigError(f"PGPORT must be a port number, got {env['PGPORT']!r}")
         return cls(
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
             pg_host=env.get("PGHOST", "127.0.0.1"),

@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from pyflink.table import EnvironmentSettings, TableEnvironment
+from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
 from flink_jobs import udfs
 from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
@@ -60,30 +60,67 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
     }
 
 
-def job_statements(params: dict[str, object]) -> tuple[list[str], list[str]]:
-    """(DDL and views in file order, INSERT statements) for the whole job."""
+def sql_scoring_params(cfg: MonitorConfig) -> dict[str, object]:
+    """Thresholds for bench/sql/, the SQL-only scoring used as a benchmark baseline."""
+    s = cfg.scoring
+    return {
+        "f_max": s.funding.max_points, "f_start": s.funding.neutral_8h,
+        "f_full": s.funding.extreme_8h,
+        "o_max": s.oi_buildup.max_points, "o_start": s.oi_buildup.start_pct,
+        "o_full": s.oi_buildup.full_pct, "o_discount": s.oi_buildup.moved_discount,
+        "p_flat": s.oi_buildup.price_flat_pct, "p_moved": s.oi_buildup.price_moved_pct,
+        "i_max": s.imbalance.max_points, "i_start": s.imbalance.start_ratio,
+        "i_full": s.imbalance.full_ratio,
+        "l_max": s.liquidations.max_points, "l_bp_start": s.liquidations.start_bp_of_oi,
+        "l_bp_full": s.liquidations.full_bp_of_oi, "l_s_start": s.liquidations.start_surge,
+        "l_s_full": s.liquidations.full_surge,
+        "min_baseline_usd": s.pressure.min_baseline_usd, "softness": s.pressure.softness,
+        **s.alerts.model_dump(),
+    }
+
+
+def job_statements(
+    params: dict[str, object], overrides: dict[str, Path] | None = None
+) -> tuple[list[str], list[str]]:
+    """(DDL and views in file order, INSERT statements) for the whole job.
+
+    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants).
+    """
+    overrides = overrides or {}
     ddl: list[str] = []
     for topic in (*INPUT_TOPICS, "ingest_heartbeat"):
         for name in PER_TOPIC_FILES:
             if topic == "ingest_heartbeat" and name != "10_source_topic.sql":
                 continue
-            ddl.extend(statements(render(SQL_DIR / name, {**params, "topic": topic})))
+            idle = "0 s" if topic == "ingest_heartbeat" else f"{params['idle_timeout_s']} s"
+            ddl.extend(statements(render(SQL_DIR / name,
+                                         {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
     for path in sorted(SQL_DIR.glob("*.sql")):
         if path.name in PER_TOPIC_FILES:
             continue
-        for stmt in statements(render(path, params)):
+        for stmt in statements(render(overrides.get(path.name, path), params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
     return ddl, inserts
 
 
-def build(t_env: TableEnvironment, cfg: MonitorConfig, conn: Connections, topic_prefix: str = ""):
+def build(
+    t_env: TableEnvironment,
+    cfg: MonitorConfig,
+    conn: Connections,
+    topic_prefix: str = "",
+    scoring: str = "udf",
+) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed)."""
     conf = t_env.get_config()
     conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
     conf.set("pipeline.name", f"{topic_prefix}{JOB_NAME}")
     udfs.register(t_env, cfg.scoring)
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix))
+    params, overrides = sql_params(cfg, conn, topic_prefix), {}
+    if scoring == "sql":  # benchmark baseline: the same scores as SQL expressions
+        params |= sql_scoring_params(cfg)
+        overrides = {p.name: p for p in (REPO_DIR / "bench" / "sql").glob("*.sql")}
+    ddl, inserts = job_statements(params, overrides)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -97,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", help="scoring/pipeline YAML (default config/monitor.yaml)")
     ap.add_argument("--topic-prefix", default=os.environ.get("LCM_TOPIC_PREFIX", ""),
                     help="prefix of every topic name, to run isolated copies (tests)")
+    ap.add_argument("--scoring", choices=("udf", "sql"), default="udf",
+                    help="sql: scores as SQL expressions instead of the Python UDFs "
+                         "(benchmark baseline only)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
@@ -108,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix).execute()
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

@@ -83,6 +83,8 @@ def liquidation_points(
         return None
     if liq_usd < 0:
         raise ValueError(f"liq_usd must not be negative, got {liq_usd!r}")
+    if not oi_usd and not baseline_usd:
+        return None  # nothing to measure the liquidations against: unknown, not zero
     c = cfg.liquidations
     of_oi = ramp(liq_usd / oi_usd * 1e4, c.start_bp_of_oi, c.full_bp_of_oi) if oi_usd else 0.0
     surge = ramp(liq_usd / baseline_usd, c.start_surge, c.full_surge) if baseline_usd else 0.0
@@ -162,6 +164,7 @@ def alert_level(
     """CRITICAL / WARNING / INFO per DESIGN.md §3, or None. Thin data never alerts."""
     risk = _finite("risk", risk)
     pressure = _finite("pressure", pressure)
+    confidence = _finite("confidence", confidence)
     if risk is None or (confidence or 0.0) < cfg.min_confidence:
         return None
     if pressure is not None:

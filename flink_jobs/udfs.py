@@ -7,7 +7,7 @@ score with exactly the thresholds the job was submitted with.
 from __future__ import annotations
 
 from pyflink.common import Row
-from pyflink.table import DataTypes
+from pyflink.table import DataTypes, TableEnvironment
 from pyflink.table.udf import ScalarFunction, udf
 
 from flink_jobs import scoring
@@ -77,7 +77,7 @@ class AlertLevel(ScalarFunction):
         return scoring.alert_level(risk, pressure, confidence, self.cfg)
 
 
-def register(t_env, cfg: Scoring) -> None:  # noqa: ANN001 - pyflink has no stubs
+def register(t_env: TableEnvironment, cfg: Scoring) -> None:
     """Register the scoring UDFs under the names the SQL in sql/flink/ uses."""
     d = DataTypes.DOUBLE()
     t_env.create_temporary_system_function(

@@ -45,7 +45,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
     wanted = {prefix + name: parts for name, parts in topic_partitions().items()}
     new = [NewTopic(t, num_partitions=p, replication_factor=1)
            for t, p in wanted.items() if t not in existing]
-    for topic, fut in admin.create_topics(new).items() if new else []:
+    for fut in admin.create_topics(new).values() if new else []:
         try:
             fut.result(timeout=timeout_s)
         except KafkaException as exc:

@@ -205,11 +205,6 @@ def test_misordered_thresholds_rejected(
     assert problem in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scoring.pressure.min_baseline_usd has no upper bound and pydantic allows inf: "
-    "`.inf` loads, and stablecoin_pressure then returns 0.0 for every flow",
-)
 def test_infinite_min_baseline_rejected(tmp_path: Path) -> None:
     path = write_variant(tmp_path, {"scoring.pressure.min_baseline_usd": float("inf")})
     msg = load_error(path)
@@ -358,12 +353,6 @@ def test_dotenv_fills_gaps_and_environment_wins(no_dotenv: Path) -> None:
     assert conn.pg_host == "127.0.0.1"  # the commented line is ignored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connections.from_env does int(env['PGPORT']) unguarded: a non-numeric PGPORT "
-    "raises a bare ValueError \"invalid literal for int() with base 10: 'abc'\" "
-    "that does not name PGPORT",
-)
 def test_bad_pgport_names_the_variable(no_dotenv: Path) -> None:
     with pytest.raises(ConfigError, match="PGPORT"):
         Connections.from_env({"PGPORT": "abc"})

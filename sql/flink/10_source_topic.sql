@@ -28,8 +28,10 @@ CREATE TEMPORARY TABLE ${topic}_raw (
   'properties.bootstrap.servers' = '${kafka_bootstrap}',
   'properties.group.id' = '${consumer_group}',
   'scan.startup.mode' = '${startup_mode}',
-  -- A partition with no records for this long stops holding the watermark back.
-  'scan.watermark.idle-timeout' = '${idle_timeout_s} s',
+  -- A data partition with no records for this long stops holding the watermark back.
+  -- The heartbeat topic never goes idle (0 = off): it is the job's clock, so when every
+  -- data partition is quiet, time still moves, and if heartbeats stop, time waits.
+  'scan.watermark.idle-timeout' = '${idle_timeout}',
   'format' = 'raw',
   'raw.charset' = 'UTF-8'
 );

@@ -89,6 +89,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   PRIMARY KEY (topic, kafka_partition, kafka_offset)
 );
 
+-- When the score row was first written: freshness on dashboards, latency in make bench.
+-- The JDBC upsert does not list it, so a replay keeps the first time.
+ALTER TABLE risk_scores ADD COLUMN IF NOT EXISTS
+  written_at timestamptz NOT NULL DEFAULT clock_timestamp();
+
 CREATE INDEX IF NOT EXISTS risk_scores_window_idx ON risk_scores (window_start DESC);
 CREATE INDEX IF NOT EXISTS alerts_window_idx ON alerts (window_start DESC);
 CREATE INDEX IF NOT EXISTS liquidations_base_idx ON liquidations (base, event_time DESC);

@@ -1,0 +1,56 @@
+# Liquidation Cascade Monitor: native local stack (Kafka KRaft, Flink, PostgreSQL).
+# `make demo` runs it end to end; `make test` runs the tests. Both install what is missing.
+
+PY := .venv/bin/python
+SPEED ?= 60
+
+.PHONY: help setup up down status topics db-init submit-job cancel-job replay demo test \
+        test-unit bench lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup:  ## install the PostgreSQL server, Python packages, pinned jars, generate .env
+	@stack/setup.sh
+
+up:  ## setup, then start Kafka, PostgreSQL, Flink; create topics and schema
+	@stack/up.sh
+
+down:  ## stop all services (data in .state/ is kept)
+	@stack/down.sh
+
+status:  ## what is running
+	@stack/kafka.sh status; stack/postgres.sh status; stack/flink.sh status; stack/job.sh status
+
+topics:  ## create the Kafka topics if missing
+	@stack/topics.sh
+
+db-init:  ## create roles, database and tables if missing
+	@stack/postgres.sh init
+
+submit-job:  ## submit the monitor job to the Flink cluster (prints job id and UI address)
+	@stack/job.sh submit
+
+cancel-job:  ## cancel the running monitor job
+	@stack/job.sh cancel
+
+replay:  ## replay the recorded sample (SPEED=N times real time)
+	@$(PY) -m ingest replay --speed $(SPEED)
+
+demo:  ## everything end to end: stack, job, replay of the sample, scores and alerts
+	@DEMO_SPEED=$(SPEED) stack/demo.sh
+
+test: up  ## all tests: unit tests and the end-to-end test on the local stack
+	@$(PY) -m pytest
+
+test-unit: setup  ## only the tests that need no running services
+	@$(PY) -m pytest -m "not stack"
+
+bench: up  ## throughput, latency and memory figures (prints a report)
+	@$(PY) -m bench.pipeline
+
+lint:  ## ruff
+	@$(PY) -m ruff check .
+
+clean: down  ## remove all local state (Kafka data, database, checkpoints, jars, venv)
+	rm -rf .state .venv

@@ -1,0 +1,122 @@
+"""An isolated copy of the pipeline on the running local cluster: its own topic prefix and
+its own database, so tests, benchmarks and backtests never touch the monitor's live data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from flink_jobs.config import REPO_DIR, Connections, load_config
+from ingest import kafka_io
+
+STACK = REPO_DIR / "stack"
+
+
+def flink_rest(path: str, conn: Connections, method: str = "GET") -> dict:
+    req = urllib.request.Request(conn.flink_rest + path, method=method)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+    return json.loads(body) if body else {}
+
+
+@dataclass
+class Sandbox:
+    """A topic prefix and a database of one's own, plus the jobs submitted into them."""
+
+    conn: Connections
+    prefix: str
+    db: str
+    jobs: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LCM_TOPIC_PREFIX": self.prefix, "LCM_DB": self.db}
+
+    def dsn(self) -> str:
+        return self.conn.dsn("writer").replace(f"dbname={self.conn.pg_db}", f"dbname={self.db}")
+
+    def submit_job(self, *job_args: str) -> str:
+        out = subprocess.run([STACK / "job.sh", "submit", *job_args], env=self.env, check=True,
+                             capture_output=True, text=True, timeout=300).stdout
+        job_id = next(line.split("=", 1)[1] for line in out.splitlines()
+                      if line.startswith("JOB_ID="))
+        self.jobs.append(job_id)
+        return job_id
+
+    def job_state(self, job_id: str) -> dict:
+        info = flink_rest(f"/jobs/{job_id}", self.conn)
+        exceptions = flink_rest(f"/jobs/{job_id}/exceptions", self.conn)
+        return {"state": info["state"],
+                "failures": len(exceptions.get("exceptionHistory", {}).get("entries", []))}
+
+    def cancel_jobs(self) -> None:
+        for job_id in self.jobs:
+            with contextlib.suppress(Exception):  # already gone is fine
+                flink_rest(f"/jobs/{job_id}?mode=cancel", self.conn, method="PATCH")
+            for _ in range(60):
+                if flink_rest(f"/jobs/{job_id}", self.conn)["state"] in ("CANCELED", "FAILED",
+                                                                    "FINISHED"):
+                    break
+                time.sleep(0.5)
+        self.jobs.clear()
+
+    @property
+    def group(self) -> str:
+        return f"{self.prefix}{load_config().pipeline.consumer_group}"
+
+    def _input_partitions(self) -> list[TopicPartition]:
+        return [TopicPartition(self.prefix + t, p)
+                for t, n in kafka_io.topic_partitions().items()
+                if t not in ("alerts", kafka_io.DEAD_LETTER_TOPIC) for p in range(n)]
+
+    def caught_up(self) -> bool:
+        """The job's consumer group has committed (on a checkpoint) up to the end of every
+        input partition: everything before has passed through the job and its sinks."""
+        consumer = Consumer({"bootstrap.servers": self.conn.kafka_bootstrap,
+                             "group.id": self.group, "enable.auto.commit": False})
+        try:
+            committed = consumer.committed(self._input_partitions(), timeout=10)
+            for tp in committed:
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                if high > low and tp.offset < high:  # an empty partition has nothing to commit
+                    return False
+            return True
+        finally:
+            consumer.close()
+
+    def forget_offsets(self) -> None:
+        """Drop the job's consumer group, so caught_up() tracks a new job from zero."""
+        admin = AdminClient({"bootstrap.servers": self.conn.kafka_bootstrap})
+        for fut in admin.delete_consumer_groups([self.group], request_timeout=10).values():
+            fut.result()
+
+    def query(self, sql: str) -> list[dict]:
+        with psycopg.connect(self.dsn(), row_factory=psycopg.rows.dict_row) as db:
+            return db.execute(sql).fetchall()
+
+    @classmethod
+    def create(cls, conn: Connections, label: str = "t") -> Sandbox:
+        tag = uuid.uuid4().hex[:8]
+        box = cls(conn, prefix=f"{label}{tag}_", db=f"lcm_{label}_{tag}")
+        subprocess.run([STACK / "postgres.sh", "init", box.db], check=True, capture_output=True,
+                       timeout=120)
+        kafka_io.ensure_topics(conn.kafka_bootstrap, box.prefix)
+        return box
+
+    def destroy(self) -> None:
+        self.cancel_jobs()
+        kafka_io.delete_topics(self.conn.kafka_bootstrap,
+                               [self.prefix + t for t in kafka_io.topic_partitions()])
+        subprocess.run([STACK / "postgres.sh", "dropdb", self.db], capture_output=True,
+                       timeout=120)

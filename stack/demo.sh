@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole monitor on the local stack: start everything, submit the job, replay the
+# recorded sample, wait for its last minute to be scored, print scores and alerts.
+source "$(dirname "$0")/common.sh"
+SPEED="${DEMO_SPEED:-60}"
+SAMPLE="$REPO_DIR/ingest/samples/sample.jsonl"
+
+"$REPO_DIR/stack/up.sh"
+"$REPO_DIR/stack/job.sh" submit
+last_minute=$("$PY" - "$SAMPLE" <<'PY'
+import json, sys, datetime as dt
+last = max(json.loads(l)["value"]["ts"] for l in open(sys.argv[1]) if l.strip())
+print(dt.datetime.fromtimestamp(last // 60000 * 60, dt.timezone.utc).isoformat())
+PY
+)
+log "replaying the sample at ${SPEED}x real time (DEMO_SPEED=N to change)"
+"$PY" -m ingest replay "$SAMPLE" --speed "$SPEED"
+log "waiting for the windows to close"
+"$PY" -m flink_jobs.summary --wait-until "$last_minute" --minutes 15
+echo
+log "Flink UI: http://127.0.0.1:${FLINK_REST_PORT}  (job, watermarks, backpressure)"
+log "data: psql \"host=127.0.0.1 port=${PGPORT} dbname=${LCM_DB} user=${LCM_READER_USER:-lcm_reader}\" (password in .env)"

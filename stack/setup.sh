@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Install what the native stack needs, idempotently (fast when nothing changed):
+#   PostgreSQL server (Debian package, if absent), the Python virtualenv with the project,
+#   the pinned Kafka/Flink jars (Maven), and .env with generated passwords.
+source "$(dirname "$0")/common.sh"
+
+stamp_ok() { [[ -f "$1" && "$(cat "$1")" == "$2" ]]; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# --- tools ---------------------------------------------------------------------------
+java_check
+need mvn "Install Maven (apt-get install maven)."
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3.12 || command -v python3 || true)}"
+[[ -n "$PYTHON" ]] || die "Python 3.11 or 3.12 not found; PyFlink 2.2 supports 3.9-3.12."
+pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+[[ "$pyver" =~ ^3\.(9|10|11|12)$ ]] || die "$PYTHON is Python $pyver; PyFlink 2.2 needs 3.9-3.12 (set PYTHON=...)."
+
+# --- PostgreSQL server ------------------------------------------------------------------
+if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing the PostgreSQL server (Debian package postgresql)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+      || die "apt-get install postgresql failed"
+    # The package starts a system cluster on 5432; the project runs its own in .state/.
+    if command -v pg_lsclusters >/dev/null; then
+      pg_lsclusters --no-header | while read -r ver name _; do
+        pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+      done
+    fi
+  else
+    die "PostgreSQL server not found. Install it (Debian/Ubuntu: sudo apt-get install postgresql) and re-run."
+  fi
+fi
+
+# --- Python virtualenv ------------------------------------------------------------------
+if [[ ! -x "$PY" ]]; then
+  log "creating virtualenv .venv with $PYTHON ($pyver)"
+  "$PYTHON" -m venv "$VENV"
+fi
+want=$(hash_of "$REPO_DIR/pyproject.toml")
+if ! stamp_ok "$STATE_DIR/pip.stamp" "$want"; then
+  log "installing Python packages (first time takes a few minutes)"
+  "$PY" -m pip install -q --upgrade pip
+  "$PY" -m pip install -q -e "$REPO_DIR[dev]" || die "pip install failed"
+  echo "$want" >"$STATE_DIR/pip.stamp"
+fi
+
+# --- JVM jars (pinned in stack/pom.xml) -------------------------------------------------
+want=$(hash_of "$REPO_DIR/stack/pom.xml")
+if ! stamp_ok "$STATE_DIR/jars.stamp" "$want"; then
+  log "resolving Kafka broker and Flink connector jars with Maven"
+  rm -rf "$LIB_DIR"
+  if ! out=$(mvn -B -q -f "$REPO_DIR/stack/pom.xml" generate-resources -Dlib.dir="$LIB_DIR" 2>&1); then
+    echo "$out" | grep -E "ERROR|Could not" | head -5 >&2
+    die "a pinned jar did not resolve (see above); check the versions in stack/pom.xml and Maven's network access."
+  fi
+  echo "$want" >"$STATE_DIR/jars.stamp"
+fi
+
+# --- .env with generated secrets --------------------------------------------------------
+if [[ ! -f "$REPO_DIR/.env" ]]; then
+  log "writing .env with generated passwords (git-ignored)"
+  umask 077
+  while IFS= read -r line; do
+    if [[ "$line" =~ ^[A-Z_]*PASSWORD=$ ]]; then
+      line="${line}$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24)"
+    fi
+    printf '%s\n' "$line"
+  done <"$REPO_DIR/.env.example" >"$REPO_DIR/.env"
+fi
+log "setup complete"
