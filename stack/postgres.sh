@@ -56,19 +56,9 @@ status() {
 # project socket. Idempotent: safe on every `make up`.
 init() {
   as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 || die "PostgreSQL is not running; run 'make up'."
-  : "${LCM_WRITER_PASSWORD:?missing in .env; run make setup}" "${LCM_READER_PASSWORD:?missing in .env; run make setup}"
-  local db="${1:-$LCM_DB}" f
-  local psql=("$BIN/psql" -h "$SOCK" -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -q -X
-    -v db="$db" -v writer_user="${LCM_WRITER_USER:-lcm_writer}" -v reader_user="${LCM_READER_USER:-lcm_reader}")
-  # Passwords go through the environment of psql, not its command line (visible in ps).
-  as_pg env WPW="$LCM_WRITER_PASSWORD" RPW="$LCM_READER_PASSWORD" bash -c \
-    'exec "$@" -v writer_password="$WPW" -v reader_password="$RPW"' _ "${psql[@]}" -d postgres \
-    -f "$REPO_DIR/sql/timescale/00_roles_and_database.sql" || die "creating roles/database failed"
-  for f in "$REPO_DIR"/sql/timescale/0[1-9]_*.sql; do
-    as_pg "${psql[@]}" -d "$db" -f "$f" 2>&1 | grep -v "NOTICE:" || true
-    [[ ${PIPESTATUS[0]} -eq 0 ]] || die "applying $(basename "$f") to $db failed"
-  done
-  log "schema ready in database $db"
+  export PGHOST="$SOCK" PGPORT PGUSER=postgres PATH="$BIN:$PATH" LCM_WRITER_PASSWORD LCM_READER_PASSWORD
+  as_pg "$REPO_DIR/sql/timescale/apply.sh" "${1:-$LCM_DB}" >/dev/null || die "applying sql/timescale/ failed"
+  log "schema ready in database ${1:-$LCM_DB}"
 }
 
 # Drop a database (tests use throwaway ones).

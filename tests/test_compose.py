@@ -237,9 +237,10 @@ def test_images(services):
     assert services["kafka"]["image"] == f"apache/kafka:{props['kafka.version']}"
     assert services["kafka-init"]["image"] == services["kafka"]["image"]
     assert services["timescaledb"]["image"] == "timescale/timescaledb:latest-pg16"
+    assert services["db-init"]["image"] == services["timescaledb"]["image"]  # for its psql
     assert services["kafka-ui"]["image"].startswith("provectuslabs/kafka-ui:")
     assert services["grafana"]["image"].split(":")[0] in {"grafana/grafana", "grafana/grafana-oss"}
-    for name in ("jobmanager", "taskmanager", "db-init"):
+    for name in ("jobmanager", "taskmanager"):
         build = services[name]["build"]
         assert build["context"] == "."
         assert build["dockerfile"] == "docker/flink/Dockerfile"
@@ -365,7 +366,10 @@ def test_grafana_is_locked_down(services):
 
 def test_db_init_runs_the_migration_as_superuser(services):
     d = services["db-init"]
-    assert d["entrypoint"][-2:] == ["-m", "flink_jobs.dbinit"]
+    # The same script and SQL files as the native stack (stack/postgres.sh init).
+    assert d["entrypoint"] == ["bash", "/sql/apply.sh"]
+    assert "./sql/timescale:/sql:ro" in d["volumes"]
+    assert "sql/timescale/apply.sh" in (ROOT / "stack" / "postgres.sh").read_text()
     env = env_dict(d)
     assert env["PGHOST"] == "timescaledb" and env["PGPORT"] == "5432"
     assert env["PGUSER"] == env_dict(services["timescaledb"]).get("POSTGRES_USER", "postgres")

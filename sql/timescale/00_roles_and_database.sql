@@ -1,7 +1,8 @@
--- Roles and database, run as a superuser against the 'postgres' database with psql:
---   psql -v db=lcm -v writer_user=... -v writer_password=... -v reader_user=... -v reader_password=...
--- Passwords come in as psql variables from the environment (.env), never from a file in git.
--- Re-running it re-applies the passwords, so rotating one in .env takes effect here.
+-- Roles and database, run as a superuser against the 'postgres' database by apply.sh
+-- (psql variables db, writer_user, reader_user). Passwords come from the environment
+-- (.env), never from a file in git; re-running re-applies them, so a rotation takes effect.
+\getenv writer_password LCM_WRITER_PASSWORD
+\getenv reader_password LCM_READER_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', :'writer_user')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'writer_user') \gexec
 SELECT format('CREATE ROLE %I LOGIN', :'reader_user')
