@@ -129,6 +129,33 @@ def build(
     return stmt_set
 
 
+def preflight(conn: Connections, topic_prefix: str) -> None:
+    """Fail before submitting, with what to do, if the job could not run: a job that
+    cannot reach its database would otherwise restart forever on the cluster."""
+    import psycopg
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        psycopg.connect(conn.dsn("writer"), connect_timeout=5).close()
+    except psycopg.Error as exc:
+        raise SystemExit(
+            f"PostgreSQL at {conn.pg_host}:{conn.pg_port} (database {conn.pg_db}, role "
+            f"{conn.writer_user}) is unreachable: {str(exc).strip()}\n"
+            "Start it with 'make up', or check PGHOST/PGPORT/LCM_DB and the passwords in .env."
+        ) from None
+    try:
+        existing = AdminClient({"bootstrap.servers": conn.kafka_bootstrap}).list_topics(
+            timeout=10).topics
+    except Exception as exc:  # any failure here means unreachable
+        raise SystemExit(f"Kafka at {conn.kafka_bootstrap} is unreachable ({exc}); "
+                         "start it with 'make up'.") from None
+    missing = [topic_prefix + t for t in (*INPUT_TOPICS, "ingest_heartbeat", "alerts",
+                                          "ingest_dead_letter")
+               if topic_prefix + t not in existing]
+    if missing:
+        raise SystemExit(f"missing Kafka topics {', '.join(missing)}; run 'make topics'.")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", help="scoring/pipeline YAML (default config/monitor.yaml)")
@@ -143,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = load_config(args.config)
     conn = Connections.from_env()
-    conn.dsn("writer")  # fail now, with a clear message, if the password is missing
+    preflight(conn, args.topic_prefix)
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     if args.local:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
