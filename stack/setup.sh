@@ -64,7 +64,7 @@ if [[ ! -f "$REPO_DIR/.env" ]]; then
   umask 077
   while IFS= read -r line; do
     if [[ "$line" =~ ^[A-Z_]*PASSWORD=$ ]]; then
-      line="${line}$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24)"
+      line="${line}$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
     fi
     printf '%s\n' "$line"
   done <"$REPO_DIR/.env.example" >"$REPO_DIR/.env"
