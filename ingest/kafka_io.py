@@ -6,12 +6,12 @@ sources all write records the Flink job reads the same way.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+import orjson
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPICS_FILE = Path(__file__).resolve().parent.parent / "stack" / "topics.txt"
@@ -81,11 +81,30 @@ def make_producer(bootstrap: str, **overrides: Any) -> Producer:
     return Producer(conf)
 
 
+def produce(
+    producer: Producer,
+    topic: str,
+    value: dict[str, Any],
+    *,
+    key: bytes | None = None,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+) -> None:
+    """Send one message the way the Flink job expects it: JSON, keyed `<venue>:<base>`,
+    and stamped with its own `ts` as the Kafka record timestamp (the job's event time).
+    A full local queue waits for the broker instead of failing."""
+    ts = value.get("ts")
+    stamp = ts if isinstance(ts, int) and not isinstance(ts, bool) and ts > 0 else 0
+    payload = orjson.dumps(value)
+    while True:
+        try:
+            producer.produce(topic, payload, key if key is not None else message_key(topic, value),
+                             on_delivery=on_delivery, timestamp=stamp)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def message_key(topic: str, value: dict[str, Any]) -> bytes:
     """`<exchange>:<base>` (or `<chain>:<base>` for flows): one asset's events stay in order."""
     venue = value.get("exchange") or value.get("chain") or "unknown"
     return f"{venue}:{value.get('base', '')}".encode()
-
-
-def encode(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

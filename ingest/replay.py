@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka import KafkaError, Producer
 from tqdm import tqdm
 
-from ingest.kafka_io import DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, message_key, topic_partitions
+from ingest.kafka_io import DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, produce, topic_partitions
 
 DATA_TOPICS = frozenset(topic_partitions()) - {"alerts", DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC}
 HEARTBEAT_EVERY_MS = 5_000
@@ -110,19 +110,10 @@ def replay(
         if err is not None:
             stats.delivery_errors += 1
 
-    def send(topic: str, value: dict[str, Any], key: bytes | None, ts: int | None) -> None:
-        payload = orjson.dumps(value)
-        while True:
-            try:
-                producer.produce(topic_prefix + topic, payload, key,
-                                 on_delivery=on_delivery, timestamp=ts or 0)
-                break
-            except BufferError:  # local queue full: let the broker catch up
-                producer.poll(0.05)
-
     def heartbeat(ts: int) -> None:
-        send(HEARTBEAT_TOPIC, {"source": "replay", "ts": ts, "ingest_ts": int(time.time() * 1000)},
-             b"replay", ts)
+        produce(producer, topic_prefix + HEARTBEAT_TOPIC,
+                {"source": "replay", "ts": ts, "ingest_ts": int(time.time() * 1000)},
+                key=b"replay", on_delivery=on_delivery)
         stats.heartbeats += 1
 
     bar = tqdm(total=count_lines(path) if progress else None, disable=not progress,
@@ -133,10 +124,10 @@ def replay(
             topic, value = parse_envelope(raw)
         except ValueError as exc:
             stats.dead_letters += 1
-            send(DEAD_LETTER_TOPIC, {
+            produce(producer, topic_prefix + DEAD_LETTER_TOPIC, {
                 "source": "replay", "file": str(path), "line": n, "reason": str(exc),
                 "raw": raw.decode("utf-8", "replace").rstrip("\n"),
-                "ingest_ts": int(time.time() * 1000)}, b"replay", None)
+                "ingest_ts": int(time.time() * 1000)}, key=b"replay", on_delivery=on_delivery)
             continue
         ts = value.get("ts")
         if isinstance(ts, int) and not isinstance(ts, bool):
@@ -154,9 +145,8 @@ def replay(
                 heartbeat(ts)
                 next_beat = ts - ts % HEARTBEAT_EVERY_MS + HEARTBEAT_EVERY_MS
             stats.last_ts = max(stats.last_ts or ts, ts)
-        else:
-            ts = None  # the job dead-letters it; the record gets the broker's timestamp
-        send(topic, value, message_key(topic, value), ts)
+        # else: no usable ts; the job dead-letters the record (it gets the broker's time)
+        produce(producer, topic_prefix + topic, value, on_delivery=on_delivery)
         stats.sent[topic] += 1
         producer.poll(0)
     bar.close()

@@ -40,7 +40,7 @@ BAD_RECORDS: list[tuple[str, bytes, str]] = [
                       b'"oi_usd":1e9}', "ts: missing or not epoch milliseconds"),
     ("open_interest", b'{"exchange":"bybit","symbol":"SOLUSDT","base":"SOL","ts":4102444800000,'
                       b'"oi_usd":1e9}',
-     "ts: over 1 minute ahead of or 7 days behind the Kafka record time"),
+     "ts: differs from the Kafka record timestamp (producers must set it to ts)"),
     ("liquidations", b'{"exchange":"binance","symbol":"BTCUSDT","base":"BTC","ts":1795183230000,'
                      b'"side":"BUY","price":95000,"qty":1,"notional_usd":95000}',
      "side: must be long or short"),

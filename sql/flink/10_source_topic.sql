@@ -2,25 +2,19 @@
 -- The value is read as raw text, not with the 'json' format: a record that is not JSON
 -- must reach the dead-letter path with its text, and the json format would either fail
 -- the job or drop it silently. JSON_VALUE pulls the fields; bad ones become NULL.
--- Event time is the message's own `ts`. The Kafka record timestamp (which the producers
--- set to the same `ts`) stands in when `ts` is unreadable or implausibly far from it (a
--- seconds-for-milliseconds bug, a clock in the future), so the rowtime is never NULL and
--- one bad record cannot drag the watermark ahead and make every other record late.
+-- Event time is the Kafka record timestamp, which every producer sets to the message's
+-- own `ts` (20_envelope_checks.sql dead-letters a record where the two differ). Reading
+-- it needs no JSON parsing, it is never NULL, and one malformed `ts` cannot drag the
+-- watermark anywhere.
 CREATE TEMPORARY TABLE ${topic}_raw (
-  payload      STRING,
-  kafka_ts     TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  kafka_partition INT       METADATA FROM 'partition' VIRTUAL,
-  kafka_offset BIGINT       METADATA FROM 'offset' VIRTUAL,
-  venue        AS COALESCE(JSON_VALUE(payload, '$.exchange'), JSON_VALUE(payload, '$.chain')),
-  symbol       AS JSON_VALUE(payload, '$.symbol'),
-  base         AS UPPER(JSON_VALUE(payload, '$.base')),
-  ts           AS TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT),
-  event_time   AS CASE
-                    WHEN TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT), 3)
-                         BETWEEN kafka_ts - INTERVAL '7' DAY AND kafka_ts + INTERVAL '1' MINUTE
-                    THEN TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT), 3)
-                    ELSE kafka_ts
-                  END,
+  payload         STRING,
+  event_time      TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  kafka_partition INT              METADATA FROM 'partition' VIRTUAL,
+  kafka_offset    BIGINT           METADATA FROM 'offset' VIRTUAL,
+  venue           AS COALESCE(JSON_VALUE(payload, '$.exchange'), JSON_VALUE(payload, '$.chain')),
+  symbol          AS JSON_VALUE(payload, '$.symbol'),
+  base            AS UPPER(JSON_VALUE(payload, '$.base')),
+  ts              AS TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT),
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay_s}' SECOND
 ) WITH (
   'connector' = 'kafka',

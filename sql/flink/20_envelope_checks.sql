@@ -8,7 +8,7 @@ SELECT
     WHEN payload IS NULL OR payload IS NOT JSON OBJECT THEN 'not a JSON object'
     WHEN ts IS NULL THEN 'ts: missing or not epoch milliseconds'
     WHEN event_time <> TO_TIMESTAMP_LTZ(ts, 3)
-      THEN 'ts: over 1 minute ahead of or 7 days behind the Kafka record time'
+      THEN 'ts: differs from the Kafka record timestamp (producers must set it to ts)'
     WHEN venue IS NULL THEN 'exchange/chain: missing'
     WHEN symbol IS NULL THEN 'symbol: missing'
     WHEN base IS NULL OR base = '' THEN 'base: missing'
