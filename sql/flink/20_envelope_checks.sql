@@ -4,13 +4,17 @@
 CREATE TEMPORARY VIEW ${topic}_envelope AS
 SELECT
   payload, kafka_partition, kafka_offset, event_time, venue, symbol, base, ts,
-  CASE
-    WHEN payload IS NULL OR payload IS NOT JSON OBJECT THEN 'not a JSON object'
-    WHEN ts IS NULL THEN 'ts: missing or not epoch milliseconds'
+  CASE WHEN ts IS NULL OR venue IS NULL OR symbol IS NULL OR base IS NULL OR base = '' THEN
+    -- Only a record already missing something is checked for JSON syntax: a valid one
+    -- has been parsed enough by JSON_VALUE, and a second full parse per record is costly.
+    CASE
+      WHEN payload IS NULL OR payload IS NOT JSON OBJECT THEN 'not a JSON object'
+      WHEN ts IS NULL THEN 'ts: missing or not epoch milliseconds'
+      WHEN venue IS NULL THEN 'exchange/chain: missing'
+      WHEN symbol IS NULL THEN 'symbol: missing'
+      ELSE 'base: missing'
+    END
     WHEN event_time <> TO_TIMESTAMP_LTZ(ts, 3)
       THEN 'ts: differs from the Kafka record timestamp (producers must set it to ts)'
-    WHEN venue IS NULL THEN 'exchange/chain: missing'
-    WHEN symbol IS NULL THEN 'symbol: missing'
-    WHEN base IS NULL OR base = '' THEN 'base: missing'
   END AS envelope_problem
 FROM ${topic}_raw;
