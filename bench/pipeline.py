@@ -1,6 +1,7 @@
 """End-to-end benchmark on the local stack: Kafka -> Flink -> PostgreSQL.
 
     python -m bench.pipeline [--assets 100 --minutes 40 --prices-per-minute 60]
+    python -m bench.pipeline --minutes 10 --rate 5000     # latency at a live-like load
 
 For each variant (Python UDF scoring, then the same scores as SQL expressions), in one run:
 a fresh sandbox (own topics and database) and job; the whole event mix produced as fast as
@@ -97,7 +98,7 @@ class RssSampler(threading.Thread):
 
 # --- one variant ----------------------------------------------------------------------
 def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
-                scoring: str) -> dict:
+                scoring: str, rate: float | None = None) -> dict:
     cfg = load_config().pipeline
     box = Sandbox.create(conn, "bench")
     try:
@@ -114,7 +115,11 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
             beats.append((ts, time.time()))
 
         t0 = time.time()
-        for e in workload:
+        for i, e in enumerate(workload):
+            if rate and i % 500 == 0:  # paced: hold the offered load at `rate` events/s
+                ahead = t0 + i / rate - time.time()
+                if ahead > 0:
+                    time.sleep(ahead)  # poll(timeout) returns early on delivery callbacks
             if e.ts >= next_beat:
                 beat(e.ts)
                 next_beat = e.ts - e.ts % 1000 + 1000
@@ -176,6 +181,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--minutes", type=int, default=40)
     ap.add_argument("--prices-per-minute", type=int, default=60)
     ap.add_argument("--variants", default="udf,sql")
+    ap.add_argument("--rate", type=float,
+                    help="offer this many events/s instead of as fast as possible "
+                         "(latency at a live-like load)")
     args = ap.parse_args(argv)
     conn = Connections.from_env()
 
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.minutes} min, generated in {time.time() - t:.1f} s")
     print("  mix: " + ", ".join(f"{k}={v:,}" for k, v in sorted(mix.items())))
 
-    results = [run_variant(conn, workload, args.assets, args.minutes, v)
+    results = [run_variant(conn, workload, args.assets, args.minutes, v, args.rate)
                for v in args.variants.split(",")]
     print()
     print(f"{'scoring':8} {'events/s e2e':>13} {'produce/s':>10} {'total s':>8} "
@@ -203,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     if len(results) == 2:
         ratio = results[0]["events_per_s"] / results[1]["events_per_s"]
         print(f"\nratio {results[0]['scoring']}/{results[1]['scoring']} events/s: {ratio:.2f}")
+    load = f"offered at {args.rate:,.0f} events/s" if args.rate else "under full load"
     print("latency = first write of a minute's score row minus the moment the heartbeat that "
-          "moved the watermark past that minute was produced (under full load)")
+          f"moved the watermark past that minute was produced ({load})")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,9 @@ from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 from flink_jobs import udfs
 from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
+from ingest.kafka_io import DATA_TOPICS, HEARTBEAT_TOPIC, topic_partitions
 
-INPUT_TOPICS = (
-    "prices",
-    "funding_rates",
-    "open_interest",
-    "liquidations",
-    "long_short_ratio",
-    "stablecoin_flows",
-)
+INPUT_TOPICS = DATA_TOPICS  # from stack/topics.txt, the one list of topics
 PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
@@ -88,11 +82,11 @@ def job_statements(
     """
     overrides = overrides or {}
     ddl: list[str] = []
-    for topic in (*INPUT_TOPICS, "ingest_heartbeat"):
+    for topic in (*INPUT_TOPICS, HEARTBEAT_TOPIC):
         for name in PER_TOPIC_FILES:
-            if topic == "ingest_heartbeat" and name != "10_source_topic.sql":
+            if topic == HEARTBEAT_TOPIC and name != "10_source_topic.sql":
                 continue
-            idle = "0 s" if topic == "ingest_heartbeat" else f"{params['idle_timeout_s']} s"
+            idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
             ddl.extend(statements(render(SQL_DIR / name,
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
@@ -152,9 +146,7 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
     except Exception as exc:  # any failure here means unreachable
         raise SystemExit(f"Kafka at {conn.kafka_bootstrap} is unreachable ({exc}); "
                          "start it with 'make up'.") from None
-    missing = [topic_prefix + t for t in (*INPUT_TOPICS, "ingest_heartbeat", "alerts",
-                                          "ingest_dead_letter")
-               if topic_prefix + t not in existing]
+    missing = [topic_prefix + t for t in topic_partitions() if topic_prefix + t not in existing]
     if missing:
         raise SystemExit(f"missing Kafka topics {', '.join(missing)}; run 'make topics'.")
 

@@ -33,6 +33,13 @@ def topic_partitions(path: Path = TOPICS_FILE) -> dict[str, int]:
     return topics
 
 
+ALERTS_TOPIC = "alerts"
+# The topics of market data (DESIGN.md §2): every other topic is the pipeline's own.
+DATA_TOPICS = tuple(
+    t for t in topic_partitions() if t not in (ALERTS_TOPIC, DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC)
+)
+
+
 def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> list[str]:
     """Create the missing topics; return the names created. Safe to run any number of times."""
     admin = AdminClient({"bootstrap.servers": bootstrap})

@@ -22,9 +22,10 @@ import orjson
 from confluent_kafka import KafkaError, Producer
 from tqdm import tqdm
 
-from ingest.kafka_io import DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, produce, topic_partitions
+from ingest import kafka_io
+from ingest.kafka_io import DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, produce
 
-DATA_TOPICS = frozenset(topic_partitions()) - {"alerts", DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC}
+DATA_TOPICS = frozenset(kafka_io.DATA_TOPICS)
 HEARTBEAT_EVERY_MS = 5_000
 
 
