@@ -58,6 +58,19 @@ if ! stamp_ok "$STATE_DIR/jars.stamp" "$want"; then
   echo "$want" >"$STATE_DIR/jars.stamp"
 fi
 
+# --- Node package for the TimescaleDB schema test (a WebAssembly TimescaleDB) -----------
+want=$(hash_of "$REPO_DIR/tests/timescale/package.json")
+if ! stamp_ok "$STATE_DIR/npm.stamp" "$want"; then
+  if command -v npm >/dev/null; then
+    log "installing the TimescaleDB test engine (npm, tests/timescale)"
+    (cd "$REPO_DIR/tests/timescale" && npm install --silent >/dev/null) \
+      || die "npm install in tests/timescale failed"
+    echo "$want" >"$STATE_DIR/npm.stamp"
+  else
+    log "warning: npm not found; tests/test_timescale_schema.py will fail until Node.js is installed"
+  fi
+fi
+
 # --- .env with generated secrets --------------------------------------------------------
 if [[ ! -f "$REPO_DIR/.env" ]]; then
   log "writing .env with generated passwords (git-ignored)"
