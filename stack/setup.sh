@@ -58,6 +58,18 @@ if ! stamp_ok "$STATE_DIR/jars.stamp" "$want"; then
   echo "$want" >"$STATE_DIR/jars.stamp"
 fi
 
+# --- The job's Java function (flink_jobs/java), into the same lib dir --------------------
+want=$(hash_of "$REPO_DIR/flink_jobs/java/pom.xml" "$REPO_DIR"/flink_jobs/java/src/main/java/io/lcm/flink/*.java)
+if ! stamp_ok "$STATE_DIR/functions.stamp" "$want" || [[ ! -f "$LIB_DIR/flink/lcm-flink-functions.jar" ]]; then
+  log "building the job's Java function (flink_jobs/java) with Maven"
+  if ! out=$(mvn -B -q -f "$REPO_DIR/flink_jobs/java/pom.xml" package 2>&1); then
+    echo "$out" | grep -E "ERROR" | head -5 >&2
+    die "building flink_jobs/java failed (see above)"
+  fi
+  cp "$REPO_DIR/flink_jobs/java/target/lcm-flink-functions.jar" "$LIB_DIR/flink/"
+  echo "$want" >"$STATE_DIR/functions.stamp"
+fi
+
 # --- Node package for the TimescaleDB schema test (a WebAssembly TimescaleDB) -----------
 want=$(hash_of "$REPO_DIR/tests/timescale/package.json")
 if ! stamp_ok "$STATE_DIR/npm.stamp" "$want"; then

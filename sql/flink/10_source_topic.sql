@@ -1,7 +1,7 @@
 -- One Kafka topic as a source table; the job runs this file once per input topic.
 -- The value is read as raw text, not with the 'json' format: a record that is not JSON
 -- must reach the dead-letter path with its text, and the json format would either fail
--- the job or drop it silently. JSON_VALUE pulls the fields; bad ones become NULL.
+-- the job or drop it silently. 20_envelope_checks.sql parses it, once.
 -- Event time is the Kafka record timestamp, which every producer sets to the message's
 -- own `ts` (20_envelope_checks.sql dead-letters a record where the two differ). Reading
 -- it needs no JSON parsing, it is never NULL, and one malformed `ts` cannot drag the
@@ -11,10 +11,6 @@ CREATE TEMPORARY TABLE ${topic}_raw (
   event_time      TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
   kafka_partition INT              METADATA FROM 'partition' VIRTUAL,
   kafka_offset    BIGINT           METADATA FROM 'offset' VIRTUAL,
-  venue           AS COALESCE(JSON_VALUE(payload, '$.exchange'), JSON_VALUE(payload, '$.chain')),
-  symbol          AS JSON_VALUE(payload, '$.symbol'),
-  base            AS UPPER(JSON_VALUE(payload, '$.base')),
-  ts              AS TRY_CAST(JSON_VALUE(payload, '$.ts') AS BIGINT),
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay_s}' SECOND
 ) WITH (
   'connector' = 'kafka',

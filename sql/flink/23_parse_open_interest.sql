@@ -6,6 +6,6 @@ SELECT *,
     WHEN oi_usd < 0 THEN 'oi_usd: negative'
   END) AS problem
 FROM (
-  SELECT *, TRY_CAST(JSON_VALUE(payload, '$.oi_usd') AS DOUBLE) AS oi_usd
+  SELECT *, TRY_CAST(f['oi_usd'] AS DOUBLE) AS oi_usd
   FROM open_interest_envelope
 );

@@ -13,10 +13,10 @@ SELECT *,
   END) AS problem
 FROM (
   SELECT *,
-    LOWER(JSON_VALUE(payload, '$.side')) AS side,
-    TRY_CAST(JSON_VALUE(payload, '$.notional_usd') AS DOUBLE) AS notional_usd,
-    TRY_CAST(JSON_VALUE(payload, '$.price') AS DOUBLE) AS price,
-    TRY_CAST(JSON_VALUE(payload, '$.qty') AS DOUBLE) AS qty,
-    JSON_VALUE(payload, '$.id') AS liq_id
+    LOWER(f['side']) AS side,
+    TRY_CAST(f['notional_usd'] AS DOUBLE) AS notional_usd,
+    TRY_CAST(f['price'] AS DOUBLE) AS price,
+    TRY_CAST(f['qty'] AS DOUBLE) AS qty,
+    f['id'] AS liq_id
   FROM liquidations_envelope
 );

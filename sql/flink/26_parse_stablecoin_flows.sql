@@ -12,9 +12,9 @@ SELECT *,
   END) AS problem
 FROM (
   SELECT *,
-    TRY_CAST(JSON_VALUE(payload, '$.amount_usd') AS DOUBLE) AS amount_usd,
-    LOWER(JSON_VALUE(payload, '$.direction')) AS direction,
-    JSON_VALUE(payload, '$.tx_hash') AS tx_hash,
-    TRY_CAST(JSON_VALUE(payload, '$.log_index') AS BIGINT) AS log_index
+    TRY_CAST(f['amount_usd'] AS DOUBLE) AS amount_usd,
+    LOWER(f['direction']) AS direction,
+    f['tx_hash'] AS tx_hash,
+    TRY_CAST(f['log_index'] AS BIGINT) AS log_index
   FROM stablecoin_flows_envelope
 );

@@ -6,5 +6,8 @@
 -- on parsed fields, not a constant, so the planner cannot prune the branch away.)
 CREATE TEMPORARY VIEW heartbeats AS
 SELECT event_time, venue, base
-FROM ingest_heartbeat_raw
+FROM (
+  SELECT event_time, f['exchange'] AS venue, f['base'] AS base
+  FROM (SELECT event_time, JSON_FIELDS(payload) AS f FROM ingest_heartbeat_raw)
+)
 WHERE venue IS NOT NULL AND base IS NOT NULL;
