@@ -20,12 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-import orjson
-
 from bench.workload import events
 from flink_jobs.config import REPO_DIR, Connections, load_config
 from flink_jobs.sandbox import Sandbox
-from ingest.kafka_io import HEARTBEAT_TOPIC, make_producer
+from ingest.kafka_io import heartbeat, make_producer
 
 STATE = Path(os.environ.get("LCM_STATE_DIR", REPO_DIR / ".state"))
 
@@ -110,8 +108,7 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
         next_beat = 0
 
         def beat(ts: int) -> None:
-            producer.produce(box.prefix + HEARTBEAT_TOPIC,
-                             orjson.dumps({"source": "bench", "ts": ts}), b"bench", timestamp=ts)
+            heartbeat(producer, "bench", ts, topic_prefix=box.prefix)
             beats.append((ts, time.time()))
 
         t0 = time.time()

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from flink_jobs.config import REPO_DIR, Connections, load_config
@@ -99,7 +99,11 @@ class Sandbox:
         """Drop the job's consumer group, so caught_up() tracks a new job from zero."""
         admin = AdminClient({"bootstrap.servers": self.conn.kafka_bootstrap})
         for fut in admin.delete_consumer_groups([self.group], request_timeout=10).values():
-            fut.result()
+            try:
+                fut.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:  # none committed yet
+                    raise
 
     def query(self, sql: str) -> list[dict]:
         with psycopg.connect(self.dsn(), row_factory=psycopg.rows.dict_row) as db:

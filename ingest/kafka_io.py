@@ -6,13 +6,14 @@ sources all write records the Flink job reads the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 TOPICS_FILE = Path(__file__).resolve().parent.parent / "stack" / "topics.txt"
 DEAD_LETTER_TOPIC = "ingest_dead_letter"
@@ -44,7 +45,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
     """Create the missing topics; return the names created. Safe to run any number of times."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
+        existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
         raise SystemExit(
             f"Kafka at {bootstrap} is unreachable ({exc}); start it with 'make up'."
@@ -58,6 +59,11 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    # A topic that stack/topics.txt now wants wider (the job's parallelism grew) is widened.
+    grow = [NewPartitions(t, wanted[t]) for t, meta in existing.items()
+            if t in wanted and len(meta.partitions) < wanted[t]]
+    for fut in admin.create_partitions(grow).values() if grow else []:
+        fut.result(timeout=timeout_s)
     return [t.topic for t in new]
 
 
@@ -95,6 +101,7 @@ def produce(
     *,
     key: bytes | None = None,
     on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    partition: int = -1,
 ) -> None:
     """Send one message the way the Flink job expects it: JSON, keyed `<venue>:<base>`,
     and stamped with its own `ts` as the Kafka record timestamp (the job's event time).
@@ -105,10 +112,20 @@ def produce(
     while True:
         try:
             producer.produce(topic, payload, key if key is not None else message_key(topic, value),
-                             on_delivery=on_delivery, timestamp=stamp)
+                             on_delivery=on_delivery, timestamp=stamp, partition=partition)
             return
         except BufferError:
             producer.poll(0.05)
+
+
+def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "",
+              on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
+    """The job's clock: one heartbeat to every partition of the heartbeat topic, since each
+    Flink source subtask reading it must see time move (DESIGN.md, docs/operations.md)."""
+    value = {"source": source, "ts": ts, "ingest_ts": int(time.time() * 1000)}
+    for partition in range(topic_partitions()[HEARTBEAT_TOPIC]):
+        produce(producer, topic_prefix + HEARTBEAT_TOPIC, value, key=source.encode(),
+                on_delivery=on_delivery, partition=partition)
 
 
 def message_key(topic: str, value: dict[str, Any]) -> bytes:

@@ -23,7 +23,7 @@ from confluent_kafka import KafkaError, Producer
 from tqdm import tqdm
 
 from ingest import kafka_io
-from ingest.kafka_io import DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, produce
+from ingest.kafka_io import DEAD_LETTER_TOPIC, produce
 
 DATA_TOPICS = frozenset(kafka_io.DATA_TOPICS)
 HEARTBEAT_EVERY_MS = 5_000
@@ -112,9 +112,8 @@ def replay(
             stats.delivery_errors += 1
 
     def heartbeat(ts: int) -> None:
-        produce(producer, topic_prefix + HEARTBEAT_TOPIC,
-                {"source": "replay", "ts": ts, "ingest_ts": int(time.time() * 1000)},
-                key=b"replay", on_delivery=on_delivery)
+        kafka_io.heartbeat(producer, "replay", ts, topic_prefix=topic_prefix,
+                           on_delivery=on_delivery)
         stats.heartbeats += 1
 
     bar = tqdm(total=count_lines(path) if progress else None, disable=not progress,
