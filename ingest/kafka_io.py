@@ -35,9 +35,10 @@ def topic_partitions(path: Path = TOPICS_FILE) -> dict[str, int]:
 
 
 ALERTS_TOPIC = "alerts"
+TOPICS = topic_partitions()  # read once; stack/topics.txt changes only with the code
 # The topics of market data (DESIGN.md §2): every other topic is the pipeline's own.
 DATA_TOPICS = tuple(
-    t for t in topic_partitions() if t not in (ALERTS_TOPIC, DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC)
+    t for t in TOPICS if t not in (ALERTS_TOPIC, DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC)
 )
 
 
@@ -123,7 +124,7 @@ def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "
     """The job's clock: one heartbeat to every partition of the heartbeat topic, since each
     Flink source subtask reading it must see time move (DESIGN.md, docs/operations.md)."""
     value = {"source": source, "ts": ts, "ingest_ts": int(time.time() * 1000)}
-    for partition in range(topic_partitions()[HEARTBEAT_TOPIC]):
+    for partition in range(TOPICS[HEARTBEAT_TOPIC]):
         produce(producer, topic_prefix + HEARTBEAT_TOPIC, value, key=source.encode(),
                 on_delivery=on_delivery, partition=partition)
 
