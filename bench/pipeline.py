@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.workload import events
 from flink_jobs.config import REPO_DIR, Connections, load_config
 from flink_jobs.sandbox import Sandbox
-from ingest.kafka_io import heartbeat, make_producer
+from ingest.kafka_io import heartbeat, make_producer, poll_until
 
 STATE = Path(os.environ.get("LCM_STATE_DIR", REPO_DIR / ".state"))
 
@@ -111,12 +111,10 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
             heartbeat(producer, "bench", ts, topic_prefix=box.prefix)
             beats.append((ts, time.time()))
 
-        t0 = time.time()
+        t0, m0 = time.time(), time.monotonic()
         for i, e in enumerate(workload):
             if rate and i % 500 == 0:  # paced: hold the offered load at `rate` events/s
-                ahead = t0 + i / rate - time.time()
-                if ahead > 0:
-                    time.sleep(ahead)  # poll(timeout) returns early on delivery callbacks
+                poll_until(producer, m0 + i / rate)
             if e.ts >= next_beat:
                 beat(e.ts)
                 next_beat = e.ts - e.ts % 1000 + 1000
@@ -127,7 +125,7 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
                 except BufferError:
                     producer.poll(0.05)
             producer.poll(0)
-        beat(workload[-1].ts + (cfg.window_minutes * 60 + cfg.watermark_delay_s + 1) * 1000)
+        beat(workload[-1].ts + cfg.close_after_ms)
         producer.flush(120)
         t_produced = time.time()
 

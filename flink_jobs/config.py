@@ -34,6 +34,12 @@ class Pipeline(_Strict):
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     consumer_group: str = Field("lcm-monitor", min_length=1)
 
+    @property
+    def close_after_ms(self) -> int:
+        """How far past the last event a heartbeat must be to close the final window:
+        one window plus the watermark delay, plus a second."""
+        return (self.window_minutes * 60 + self.watermark_delay_s + 1) * 1000
+
 
 class Funding(_Strict):
     neutral_8h: float = Field(ge=0, le=0.01)

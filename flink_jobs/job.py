@@ -19,7 +19,7 @@ from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 from flink_jobs import udfs
 from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
-from ingest.kafka_io import DATA_TOPICS, HEARTBEAT_TOPIC, topic_partitions
+from ingest.kafka_io import DATA_TOPICS, HEARTBEAT_TOPIC, TOPICS
 
 INPUT_TOPICS = DATA_TOPICS  # from stack/topics.txt, the one list of topics
 PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
@@ -148,7 +148,7 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
     except Exception as exc:  # any failure here means unreachable
         raise SystemExit(f"Kafka at {conn.kafka_bootstrap} is unreachable ({exc}); "
                          "start it with 'make up'.") from None
-    missing = [topic_prefix + t for t in topic_partitions() if topic_prefix + t not in existing]
+    missing = [topic_prefix + t for t in TOPICS if topic_prefix + t not in existing]
     if missing:
         raise SystemExit(f"missing Kafka topics {', '.join(missing)}; run 'make topics'.")
 

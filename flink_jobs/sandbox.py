@@ -77,8 +77,8 @@ class Sandbox:
 
     def _input_partitions(self) -> list[TopicPartition]:
         return [TopicPartition(self.prefix + t, p)
-                for t, n in kafka_io.topic_partitions().items()
-                if t not in ("alerts", kafka_io.DEAD_LETTER_TOPIC) for p in range(n)]
+                for t in (*kafka_io.DATA_TOPICS, kafka_io.HEARTBEAT_TOPIC)
+                for p in range(kafka_io.TOPICS[t])]
 
     def caught_up(self) -> bool:
         """The job's consumer group has committed (on a checkpoint) up to the end of every
@@ -121,6 +121,6 @@ class Sandbox:
     def destroy(self) -> None:
         self.cancel_jobs()
         kafka_io.delete_topics(self.conn.kafka_bootstrap,
-                               [self.prefix + t for t in kafka_io.topic_partitions()])
+                               [self.prefix + t for t in kafka_io.TOPICS])
         subprocess.run([STACK / "postgres.sh", "dropdb", self.db], capture_output=True,
                        timeout=120)

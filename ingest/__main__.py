@@ -15,7 +15,7 @@ SAMPLE = Path(__file__).resolve().parent / "samples" / "sample.jsonl"
 
 def cmd_topics(args: argparse.Namespace) -> int:
     created = kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
-    wanted = [args.topic_prefix + t for t in kafka_io.topic_partitions()]
+    wanted = [args.topic_prefix + t for t in kafka_io.TOPICS]
     print(f"topics ready ({len(wanted)}); created: {', '.join(created) or 'none'}")
     return 0
 
@@ -26,7 +26,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"replay: no such file {path}", file=sys.stderr)
         return 2
     pipeline = load_config(args.config).pipeline
-    close_after_ms = (pipeline.window_minutes * 60 + pipeline.watermark_delay_s + 1) * 1000
     shift_ms = int(time.time() * 1000) - replay.first_ts(path) if args.rebase_now else 0
     kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
     stats = replay.replay(
@@ -36,7 +35,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         topic_prefix=args.topic_prefix,
         shift_ms=shift_ms,
         progress=not args.quiet,
-        close_after_ms=None if args.no_close else close_after_ms,
+        close_after_ms=None if args.no_close else pipeline.close_after_ms,
     )
     rate = stats.total / stats.seconds if stats.seconds else 0.0
     print(f"sent {stats.total} messages in {stats.seconds:.2f} s ({rate:,.0f} msg/s): "

@@ -51,7 +51,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
         raise SystemExit(
             f"Kafka at {bootstrap} is unreachable ({exc}); start it with 'make up'."
         ) from None
-    wanted = {prefix + name: parts for name, parts in topic_partitions().items()}
+    wanted = {prefix + name: parts for name, parts in TOPICS.items()}
     new = [NewTopic(t, num_partitions=p, replication_factor=1)
            for t, p in wanted.items() if t not in existing]
     for fut in admin.create_topics(new).values() if new else []:
@@ -117,6 +117,13 @@ def produce(
             return
         except BufferError:
             producer.poll(0.05)
+
+
+def poll_until(producer: Producer, deadline: float) -> None:
+    """Serve delivery callbacks until time.monotonic() reaches deadline. (poll(timeout)
+    alone returns as soon as it served a callback, so it cannot pace a replay.)"""
+    while (left := deadline - time.monotonic()) > 0:
+        producer.poll(min(left, 0.1))
 
 
 def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "",

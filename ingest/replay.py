@@ -23,7 +23,7 @@ from confluent_kafka import KafkaError, Producer
 from tqdm import tqdm
 
 from ingest import kafka_io
-from ingest.kafka_io import DEAD_LETTER_TOPIC, produce
+from ingest.kafka_io import DEAD_LETTER_TOPIC, poll_until, produce
 
 DATA_TOPICS = frozenset(kafka_io.DATA_TOPICS)
 HEARTBEAT_EVERY_MS = 5_000
@@ -138,9 +138,7 @@ def replay(
             if stats.first_ts is None:
                 stats.first_ts = ts
             if speed:  # wait until this event's moment on the accelerated clock
-                delay = (ts - stats.first_ts) / 1000 / speed - (time.monotonic() - started)
-                if delay > 0:
-                    producer.poll(delay)
+                poll_until(producer, started + (ts - stats.first_ts) / 1000 / speed)
             if next_beat is None or ts >= next_beat:
                 heartbeat(ts)
                 next_beat = ts - ts % HEARTBEAT_EVERY_MS + HEARTBEAT_EVERY_MS

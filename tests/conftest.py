@@ -10,11 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from flink_jobs.config import REPO_DIR, Connections
+from flink_jobs.job import preflight
 from flink_jobs.sandbox import Sandbox, flink_rest
 
 
@@ -28,13 +27,9 @@ def stack(conn: Connections) -> Connections:
     """The running native stack, or a failure that says how to start it."""
     problems = []
     try:
-        AdminClient({"bootstrap.servers": conn.kafka_bootstrap}).list_topics(timeout=10)
-    except Exception as exc:
-        problems.append(f"Kafka at {conn.kafka_bootstrap}: {exc}")
-    try:
-        psycopg.connect(conn.dsn("writer"), connect_timeout=5).close()
-    except Exception as exc:
-        problems.append(f"PostgreSQL at {conn.pg_host}:{conn.pg_port}: {exc}")
+        preflight(conn, "")  # the job's own checks: PostgreSQL, Kafka and its topics
+    except SystemExit as exc:
+        problems.append(str(exc))
     try:
         flink_rest("/overview", conn)
     except Exception as exc:

@@ -106,7 +106,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     producer = kafka_io.make_producer(bootstrap)
     for topic, raw, _ in BAD_RECORDS:  # stamped like the recording they arrive among
         producer.produce(sandbox.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)
-    close_after = (cfg.pipeline.window_minutes * 60 + cfg.pipeline.watermark_delay_s + 1) * 1000
+    close_after = cfg.pipeline.close_after_ms
     stats = replay.replay(path, producer, topic_prefix=sandbox.prefix, progress=False,
                           close_after_ms=close_after)
     assert stats.dead_letters == 2 and stats.delivery_errors == 0
