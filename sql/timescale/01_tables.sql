@@ -21,21 +21,29 @@ CREATE TABLE IF NOT EXISTS features_1m (
   PRIMARY KEY (base, venue, window_start)
 );
 
--- Liquidation Risk with its components; NULL component = no input, not zero points.
+-- Liquidation Risk per venue and asset, plus venue = 'all' for the all-venue row (the one
+-- alerts use). Long-cascade risk (longs forced out, price falling) and short-squeeze risk
+-- are scored separately; risk is the larger and side says which. The component points
+-- are those of that side. NULL component = no input, not zero points.
 CREATE TABLE IF NOT EXISTS risk_scores (
   base            text        NOT NULL,
+  venue           text        NOT NULL,
   window_start    timestamptz NOT NULL,
   window_end      timestamptz NOT NULL,
   risk            double precision NOT NULL CHECK (risk BETWEEN 0 AND 100),
+  side            text NOT NULL CHECK (side IN ('long', 'short')),
+  long_risk       double precision NOT NULL CHECK (long_risk BETWEEN 0 AND 100),
+  short_risk      double precision NOT NULL CHECK (short_risk BETWEEN 0 AND 100),
   funding_pts     double precision,
   oi_buildup_pts  double precision,
   imbalance_pts   double precision,
   liquidation_pts double precision,
   confidence      double precision NOT NULL CHECK (confidence BETWEEN 0 AND 1),
   components      text NOT NULL,      -- comma-separated names of the components present
+  data_age_s      double precision,   -- age of the stalest input at window end, seconds
   pressure        double precision,   -- market-wide stablecoin pressure of the same minute
   level           text CHECK (level IN ('INFO', 'WARNING', 'CRITICAL')),
-  PRIMARY KEY (base, window_start)
+  PRIMARY KEY (base, venue, window_start)
 );
 
 -- Market-wide stablecoin exchange flows and pressure (-100..+100, outflow positive).
@@ -50,17 +58,26 @@ CREATE TABLE IF NOT EXISTS stablecoin_pressure (
   pressure      double precision CHECK (pressure BETWEEN -100 AND 100)
 );
 
--- A row each time an asset's alert level changes.
+-- A row each time an asset's all-venue alert level changes (after hysteresis and cooldown),
+-- with what the on-call person needs to judge it. alert_id is the notifier's idempotency key.
 CREATE TABLE IF NOT EXISTS alerts (
-  base           text        NOT NULL,
-  window_start   timestamptz NOT NULL,
-  window_end     timestamptz NOT NULL,
-  level          text NOT NULL CHECK (level IN ('INFO', 'WARNING', 'CRITICAL')),
-  previous_level text,
-  risk           double precision NOT NULL,
-  pressure       double precision,
-  confidence     double precision NOT NULL,
-  components     text NOT NULL,
+  base            text        NOT NULL,
+  window_start    timestamptz NOT NULL,
+  window_end      timestamptz NOT NULL,
+  alert_id        text        NOT NULL,
+  level           text NOT NULL CHECK (level IN ('NONE', 'INFO', 'WARNING', 'CRITICAL')),
+  previous_level  text,
+  side            text NOT NULL CHECK (side IN ('long', 'short')),
+  risk            double precision NOT NULL,
+  long_risk       double precision NOT NULL,
+  short_risk      double precision NOT NULL,
+  funding_pts     double precision,
+  oi_buildup_pts  double precision,
+  imbalance_pts   double precision,
+  liquidation_pts double precision,
+  pressure        double precision,
+  confidence      double precision NOT NULL,
+  components      text NOT NULL,
   PRIMARY KEY (base, window_start)
 );
 
@@ -97,3 +114,25 @@ ALTER TABLE risk_scores ADD COLUMN IF NOT EXISTS
 CREATE INDEX IF NOT EXISTS risk_scores_window_idx ON risk_scores (window_start DESC);
 CREATE INDEX IF NOT EXISTS alerts_window_idx ON alerts (window_start DESC);
 CREATE INDEX IF NOT EXISTS liquidations_base_idx ON liquidations (base, event_time DESC);
+
+-- Ingest health, one row per source and report (the ingest_health topic, every few
+-- seconds): the dashboard shows a dead feed by the age of last_event_at.
+CREATE TABLE IF NOT EXISTS source_health (
+  source        text        NOT NULL,   -- e.g. bybit, okx, etherscan
+  reported_at   timestamptz NOT NULL,
+  last_event_at timestamptz,            -- event time of the newest message produced
+  messages      bigint      NOT NULL,   -- totals since the process started
+  errors        bigint      NOT NULL,
+  dead_letters  bigint      NOT NULL,
+  state         text        NOT NULL,   -- up, degraded, down
+  PRIMARY KEY (source, reported_at)
+);
+
+-- Events and dead letters per input topic and minute, for the pipeline-health dashboard.
+CREATE TABLE IF NOT EXISTS topic_events_1m (
+  topic         text        NOT NULL,
+  window_start  timestamptz NOT NULL,
+  events        bigint      NOT NULL,
+  dead_letters  bigint      NOT NULL,
+  PRIMARY KEY (topic, window_start)
+);
