@@ -132,14 +132,16 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
         expected = n_assets * minutes
         deadline = time.time() + 1800
         while time.time() < deadline:
-            (n,) = box.query("SELECT count(*) AS n FROM risk_scores")[0].values()
+            (n,) = box.query("SELECT count(*) AS n FROM risk_scores "
+                             "WHERE venue = 'all'")[0].values()
             if n >= expected:
                 break
             time.sleep(0.5)
         else:
             raise SystemExit(f"{scoring}: only {n} of {expected} score rows after 30 min")
         sampler.stop.set()
-        rows = box.query("SELECT window_end, extract(epoch FROM written_at) AS w FROM risk_scores")
+        rows = box.query("SELECT window_end, extract(epoch FROM written_at) AS w FROM risk_scores "
+                         "WHERE venue = 'all'")
         t_done = max(float(r["w"]) for r in rows)
 
         # Window close: the first heartbeat whose watermark passes the window end.

@@ -52,20 +52,23 @@ def _column(name: str, values: object) -> np.ndarray:
     bad = np.isinf(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite or NULL, got {arr[i]!r} at row {i}")
+        raise ValueError(f"{name} must be finite or NULL, got {float(arr[i])!r} at row {i}")
     return arr
 
 
 def _check_ranges(x: dict[str, np.ndarray]) -> None:
+    if (np.isnan(x["liq_long_usd"]) != np.isnan(x["liq_short_usd"])).any():
+        raise ValueError("liq_long_usd and liq_short_usd come from one liquidation feed: "
+                         "give both (0 for a quiet side) or neither")
     share = x["long_share"]
     bad = ~np.isnan(share) & ((share < 0) | (share > 1))
     if bad.any():
-        raise ValueError(f"long_share must be within 0..1, got {share[bad][0]!r}")
+        raise ValueError(f"long_share must be within 0..1, got {float(share[bad][0])!r}")
     for name in ("liq_long_usd", "liq_short_usd", "oi_usd", "liq_baseline_usd"):
         v = x[name]
         neg = ~np.isnan(v) & (v < 0)
         if neg.any():
-            raise ValueError(f"{name} must not be negative, got {v[neg][0]!r}")
+            raise ValueError(f"{name} must not be negative, got {float(v[neg][0])!r}")
 
 
 def _none(x: float) -> float | None:
@@ -118,7 +121,7 @@ def liquidation_pts(liq_side_usd: np.ndarray, oi_usd: np.ndarray, baseline_usd: 
       symbol per second) undercount.
     Missing (NaN) when the row has no liquidation feed."""
     c = cfg.liquidations
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # guarded by where
         of_oi = np.where(oi_usd > 0, ramp(liq_side_usd / oi_usd * 1e4, c.start_bp_of_oi,
                                           c.full_bp_of_oi), 0.0)
         surge = np.where(baseline_usd > 0, ramp(liq_side_usd / baseline_usd, c.start_surge,

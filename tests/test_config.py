@@ -96,6 +96,13 @@ def test_config_is_frozen() -> None:
         ("pipeline.window_minutes", 0, "greater than or equal to 1"),
         ("pipeline.startup_mode", "newest", "'earliest-offset'"),
         ("pipeline.consumer_group", "", "at least 1 character"),
+        ("pipeline.max_input_age_s.funding", -1, "greater than or equal to 0"),
+        ("scoring.alerts.risk_margin", 51, "less than or equal to 50"),
+        ("scoring.alerts.pressure_margin", -1, "greater than or equal to 0"),
+        ("scoring.alerts.cooldown_minutes", 2000, "less than or equal to 1440"),
+        ("scoring.alerts.cooldown_minutes", 2.5, "valid integer"),
+        ("scoring.alerts.state_windows", 0, "greater than or equal to 1"),
+        ("scoring.liquidations.oi_drop_full_pct", 0, "greater than 0"),
     ],
 )
 def test_invalid_value_names_file_key_and_problem(
@@ -192,6 +199,22 @@ def test_rebalanced_max_points_accepted(tmp_path: Path) -> None:
             {"scoring.alerts.warning_risk": 80},
             "scoring.alerts",
             "info_risk <= warning_risk <= critical_risk",
+        ),
+        (
+            {"scoring.liquidations.oi_drop_full_pct": 1.0},
+            "scoring.liquidations",
+            "oi_drop_full_pct must be greater than oi_drop_start_pct",
+        ),
+        (
+            {"scoring.alerts.state_windows": 5},
+            "scoring.alerts",
+            "state_windows must be greater than cooldown_minutes",
+        ),
+        (
+            {"pipeline.max_input_age_s.long_short": 901},
+            "pipeline",
+            "max_input_age_s.long_short = 901 must be at most oi_lookback_windows x "
+            "window_minutes x 60 = 900 s",
         ),
     ],
 )
