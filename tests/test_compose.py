@@ -72,7 +72,7 @@ DATA_TOPICS = {
     "long_short_ratio",
     "stablecoin_flows",
 }
-OTHER_TOPICS = {"alerts", "ingest_dead_letter", "ingest_heartbeat"}
+OTHER_TOPICS = {"alerts", "ingest_dead_letter", "ingest_heartbeat", "ingest_health"}
 PASSWORD_VARS = {
     "LCM_WRITER_PASSWORD",
     "LCM_READER_PASSWORD",
