@@ -102,7 +102,7 @@ class Deliverer:
         retrying = Retrying(
             retry=retry_if_exception_type(Retryable),
             wait=wait_server_hint(wait_exponential_jitter(
-                initial=p.initial_backoff_s, max=p.max_backoff_s, jitter=p.jitter_s)),
+                multiplier=p.initial_backoff_s, max=p.max_backoff_s, jitter=p.jitter_s)),
             stop=(stop_after_attempt(p.max_attempts) | stop_before_delay(p.max_total_s)
                   | stop_on_event(self.stopping)),
             sleep=self._sleep,
