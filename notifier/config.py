@@ -89,6 +89,9 @@ class Consumer(_Strict):
     # replaying every alert the topic still holds.
     auto_offset_reset: Literal["earliest", "latest"] = "latest"
     poll_timeout_s: float = Field(1.0, gt=0, le=60)
+    # How soon a crashed notifier's partition goes to a new one (the broker allows 6..1800 s
+    # by default). Heartbeats run on librdkafka's own thread, so long retries do not count.
+    session_timeout_s: int = Field(10, ge=6, le=1800)
 
 
 class NotifierConfig(_Strict):

@@ -139,6 +139,7 @@ class Service:
             "auto.offset.reset": config.consumer.auto_offset_reset,
             # Offsets are committed by hand, after every channel handled the alert.
             "enable.auto.commit": False,
+            "session.timeout.ms": config.consumer.session_timeout_s * 1000,
             # An alert's retries may take minutes: do not let the group drop us meanwhile.
             "max.poll.interval.ms": int(max(300_000, 2_000 * max(
                 config.policy(d.sender.config).max_total_s
