@@ -253,7 +253,8 @@ def build_senders(config: NotifierConfig, redactor: Redactor, source: str,
                 if parts.scheme not in ("http", "https") or not parts.netloc:
                     problems.append(f"{where}: {var} is not an http(s) URL")
                     continue
-            redactor.add(value)
+            if role != "chat_id":  # a chat id alone grants nothing; masking "42" would
+                redactor.add(value)  # garble every log line with that number in it
             secrets[role] = value
         senders.append(SENDERS[type(channel)](channel, secrets))
     if problems:

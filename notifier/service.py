@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from ingest import kafka_io
@@ -27,6 +27,7 @@ from notifier.redact import Redactor
 log = logging.getLogger(__name__)
 SOURCE = "notifier"
 STATS_EVERY_S = 600.0
+RETRY_DEAD_LETTER_S = 5.0
 
 
 @dataclass
@@ -185,7 +186,15 @@ class Service:
                 try:
                     alert = parse_alert(msg.value())
                 except ValueError as exc:
-                    self._dead_letter(msg, str(exc))
+                    try:
+                        self._dead_letter(msg, str(exc))
+                    except KafkaException as kexc:  # not lost: read again after a pause
+                        log.error("dead letter not written (%s); retrying in %.0f s", kexc,
+                                  RETRY_DEAD_LETTER_S)
+                        self.stopping.wait(RETRY_DEAD_LETTER_S)
+                        self.consumer.seek(TopicPartition(msg.topic(), msg.partition(),
+                                                          msg.offset()))
+                        continue
                 else:
                     try:
                         self.dispatcher.handle(alert)

@@ -175,6 +175,12 @@ def test_alerts_from_kafka_reach_each_channel_once(kafka, tmp_path):
     log = notifier.log()
     assert "dead_letters 1" in log and "delivered[hook] 4" in log
     assert TOKEN not in log and "SLACKSECRET" not in log
+    ledger = subprocess.run(
+        [sys.executable, "-m", "notifier", "--config", str(notifier.config), "--state-dir",
+         str(notifier.state), "--ledger"], cwd=REPO_DIR, env=notifier.env, capture_output=True,
+        text=True, timeout=60, check=True).stdout.splitlines()
+    assert len(ledger) == 4 + 3 + 1
+    assert "hook\tBTC:2026-11-20T14:01:00Z:INFO\tsent\t1\t" in ledger
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "terminate"])
