@@ -25,12 +25,12 @@ import httpx
 from flink_jobs.config import ConfigError
 from notifier.alert import LEVEL_RANK, Alert
 from notifier.config import (
+    ChannelBase,
     DiscordChannel,
     NotifierConfig,
     SlackChannel,
     TelegramChannel,
     WebhookChannel,
-    _Channel,
 )
 from notifier.message import COLOURS, Message
 from notifier.redact import Redactor
@@ -86,7 +86,7 @@ def _json_or_none(response: httpx.Response) -> Any:
 class Sender:
     """One configured channel with its secrets resolved."""
 
-    def __init__(self, config: _Channel, secrets: Mapping[str, str]) -> None:
+    def __init__(self, config: ChannelBase, secrets: Mapping[str, str]) -> None:
         self.config = config
         self.secrets = dict(secrets)
 
@@ -217,7 +217,7 @@ class SlackSender(Sender):
         return Outbound(url=self.secrets["url"], json=payload)
 
 
-SENDERS: dict[type[_Channel], type[Sender]] = {
+SENDERS: dict[type[ChannelBase], type[Sender]] = {
     WebhookChannel: WebhookSender,
     TelegramChannel: TelegramSender,
     DiscordChannel: DiscordSender,
@@ -225,7 +225,7 @@ SENDERS: dict[type[_Channel], type[Sender]] = {
 }
 
 
-def _secret_names(channel: _Channel) -> dict[str, str]:
+def _secret_names(channel: ChannelBase) -> dict[str, str]:
     """secret role -> environment variable name, as configured."""
     if isinstance(channel, TelegramChannel):
         return {"token": channel.token_env, "chat_id": channel.chat_id_env}

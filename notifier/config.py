@@ -42,7 +42,7 @@ class RetryPolicy(_Strict):
         return self
 
 
-class _Channel(_Strict):
+class ChannelBase(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
     enabled: bool = True
     # The lowest level sent. "Back to normal" (NONE, or a drop below min_level after an
@@ -52,12 +52,12 @@ class _Channel(_Strict):
     retry: RetryPolicy | None = None  # None: the top-level retry policy
 
 
-class WebhookChannel(_Channel):
+class WebhookChannel(ChannelBase):
     type: Literal["webhook"]
     url_env: EnvName
 
 
-class TelegramChannel(_Channel):
+class TelegramChannel(ChannelBase):
     type: Literal["telegram"]
     token_env: EnvName
     chat_id_env: EnvName
@@ -65,14 +65,14 @@ class TelegramChannel(_Channel):
     api_base: str = Field("https://api.telegram.org", pattern=r"^https?://[^/\s]+(/\S*)?$")
 
 
-class DiscordChannel(_Channel):
+class DiscordChannel(ChannelBase):
     type: Literal["discord"]
     url_env: EnvName
     style: Literal["content", "embed"] = "embed"
     username: str | None = Field(None, min_length=1, max_length=80)
 
 
-class SlackChannel(_Channel):
+class SlackChannel(ChannelBase):
     type: Literal["slack"]
     url_env: EnvName
     style: Literal["text", "blocks"] = "blocks"
@@ -119,11 +119,11 @@ class NotifierConfig(_Strict):
             raise ValueError(f"channel names must be unique, repeated: {dupes}")
         return self
 
-    def policy(self, channel: _Channel) -> RetryPolicy:
+    def policy(self, channel: ChannelBase) -> RetryPolicy:
         return channel.retry or self.retry
 
     @property
-    def enabled_channels(self) -> list[_Channel]:
+    def enabled_channels(self) -> list[ChannelBase]:
         return [c for c in self.channels if c.enabled]
 
 
