@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SPEED ?= 60
 
 .PHONY: help setup up down status topics db-init submit-job cancel-job replay demo test \
-        test-unit bench lint clean
+        test-unit bench lint clean notify
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test-unit: setup  ## only the tests that need no running services
 
 bench: up  ## throughput, latency and memory figures (prints a report)
 	@$(PY) -m bench.pipeline
+
+notify:  ## run the notifier: alerts topic -> channels in config/notifier.yaml
+	@$(PY) -m notifier
 
 lint:  ## ruff
 	@$(PY) -m ruff check .

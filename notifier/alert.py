@@ -1,0 +1,70 @@
+"""The alert message of the `alerts` topic (docs: /work/shared CONTRACTS, DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Level = Literal["NONE", "INFO", "WARNING", "CRITICAL"]
+# NONE ranks lowest: a channel with min_level NONE receives everything.
+LEVEL_RANK: dict[str, int] = {"NONE": 0, "INFO": 1, "WARNING": 2, "CRITICAL": 3}
+# The contract's component columns and the words a trader reads for them.
+COMPONENTS: dict[str, str] = {
+    "funding_pts": "funding",
+    "oi_buildup_pts": "OI build-up",
+    "imbalance_pts": "long/short imbalance",
+    "liquidation_pts": "liquidations",
+}
+
+
+def parse_utc(value: object) -> datetime:
+    """Both shapes the contract allows: "YYYY-MM-DD HH:MM:SS" (UTC) and ISO-8601 with Z/offset."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    else:
+        raise ValueError(f"expected a UTC time string, got {value!r}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class Alert(BaseModel):
+    """One level change of one asset. Unknown extra fields are kept out, missing points are
+    None (the input was missing: never shown as zero)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+    alert_id: str = Field(min_length=1, max_length=200)
+    base: str = Field(min_length=1, max_length=40)
+    level: Level
+    previous_level: Level | None = None
+    side: Literal["long", "short"] | None = None
+    risk: float | None = Field(None, ge=0, le=100)
+    long_risk: float | None = None
+    short_risk: float | None = None
+    funding_pts: float | None = None
+    oi_buildup_pts: float | None = None
+    imbalance_pts: float | None = None
+    liquidation_pts: float | None = None
+    pressure: float | None = Field(None, ge=-100, le=100)
+    confidence: float | None = Field(None, ge=0, le=1)
+    components: str | None = None
+    window_start: datetime
+    window_end: datetime
+
+    @field_validator("window_start", "window_end", mode="before")
+    @classmethod
+    def _utc(cls, value: object) -> datetime:
+        return parse_utc(value)
+
+    @property
+    def rank(self) -> int:
+        return LEVEL_RANK[self.level]
+
+    def top_components(self, n: int = 2) -> list[tuple[str, float]]:
+        """The n largest present components, as (label, points), biggest first."""
+        present = [(label, getattr(self, key)) for key, label in COMPONENTS.items()
+                   if getattr(self, key) is not None]
+        return sorted(present, key=lambda item: item[1], reverse=True)[:n]
