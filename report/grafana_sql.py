@@ -124,15 +124,16 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _format(value: str | list[str], fmt: str | None, var: Variable | None) -> str:
+def _format(value: str | list[str], fmt: str | None) -> str:
     """One variable's text: an explicit ${var:fmt}, else the SQL datasource's own rule."""
     values = [value] if isinstance(value, str) else list(value)
     if fmt is None:
         if isinstance(value, str):
-            # a single-value variable is inserted bare (quotes escaped): write '$var'
-            multi = var is not None and (var.multi or var.include_all)
-            return _quote(value) if multi else value.replace("'", "''")
-        return ",".join(_quote(v) for v in values)
+            # A single value is inserted bare with its quotes doubled, so a panel writes
+            # '$var'. (Grafana before 12.x quoted it for multi/include-all variables; a
+            # multi-value variable holds a list, though, so dashboards never meet this.)
+            return value.replace("'", "''")
+        return ",".join(_quote(v) for v in values)  # a list: each quoted, comma-separated
     if fmt == "raw":
         return ",".join(values)
     if fmt in ("sqlstring", "singlequote"):
@@ -157,7 +158,7 @@ def interpolate_variables(sql: str, variables: Mapping[str, Variable],
         name = m.group(1) or m.group(2) or m.group(4)
         fmt = m.group(3) or m.group(6)
         if name in builtins:
-            return _format(builtins[name], fmt, None)
+            return _format(builtins[name], fmt)
         var = variables.get(name)
         if var is None:
             return m.group(0)
@@ -169,7 +170,7 @@ def interpolate_variables(sql: str, variables: Mapping[str, Variable],
                 # Grafana inserts a custom all value unformatted (except text/percentencode)
                 return var.all_value
             value = list(var.options)
-        return _format(value, fmt, var)
+        return _format(value, fmt)
 
     return _VARIABLE.sub(replace, sql)
 
@@ -187,7 +188,12 @@ def _rfc3339(t: datetime) -> str:
 
 
 def _epoch(t: datetime) -> int:
-    return int(t.timestamp())
+    """Go's Time.Unix(): whole seconds, rounded down (also before 1970)."""
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+
+
+def _epoch_ns(t: datetime) -> int:
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
 
 
 def interpolate_global(sql: str, rng: TimeRange, interval_ms: int) -> str:
@@ -240,6 +246,13 @@ def _macro(name: str, args: list[str], rng: TimeRange, timescaledb: bool) -> str
     if name == "__unixEpochFilter":
         need(1, "missing time column argument")
         return f"{args[0]} >= {_epoch(start)} AND {args[0]} <= {_epoch(end)}"
+    if name == "__unixEpochNanoFilter":
+        need(1, "missing time column argument")
+        return f"{args[0]} >= {_epoch_ns(start)} AND {args[0]} <= {_epoch_ns(end)}"
+    if name == "__unixEpochNanoFrom":
+        return str(_epoch_ns(start))
+    if name == "__unixEpochNanoTo":
+        return str(_epoch_ns(end))
     if name in ("__unixEpochGroup", "__unixEpochGroupAlias"):
         need(2, "needs time column and interval and optional fill value")
         s = _fmt_num(_seconds(args[1]))
