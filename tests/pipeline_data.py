@@ -31,6 +31,7 @@ BAD_RECORDS = [
 
 @dataclass(frozen=True)
 class PipelineData:
+    database: str
     reader_dsn: str
     assets: frozenset[str]
     first_ms: int
@@ -99,4 +100,4 @@ def build(box: Sandbox, tmp: Path, timeout_s: float = 300) -> PipelineData:
                     f"{[box.job_state(j) for j in box.jobs]}")
             time.sleep(1)
     reader = box.conn.dsn("reader").replace(f"dbname={box.conn.pg_db}", f"dbname={box.db}")
-    return PipelineData(reader, frozenset(assets), first, last)
+    return PipelineData(box.db, reader, frozenset(assets), first, last)
