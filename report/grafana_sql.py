@@ -130,16 +130,16 @@ def _format(value: str | list[str], fmt: str | None) -> str:
     if fmt is None:
         if isinstance(value, str):
             # A single value is inserted bare with its quotes doubled, so a panel writes
-            # '$var'. (Grafana before 12.x quoted it for multi/include-all variables; a
-            # multi-value variable holds a list, though, so dashboards never meet this.)
+            # '$var'. (Older Grafana quoted it for multi/include-all variables; those hold
+            # a list, though, so the dashboards here never meet the difference.)
             return value.replace("'", "''")
         return ",".join(_quote(v) for v in values)  # a list: each quoted, comma-separated
     if fmt == "raw":
         return ",".join(values)
-    if fmt in ("sqlstring", "singlequote"):
-        if fmt == "singlequote":
-            return ",".join("'" + v.replace("'", "\\'") + "'" for v in values)
+    if fmt == "sqlstring":
         return ",".join(_quote(v) for v in values)
+    if fmt == "singlequote":
+        return ",".join("'" + v.replace("'", "\\'") + "'" for v in values)
     if fmt == "csv":
         return ",".join(values)
     if fmt == "doublequote":
