@@ -125,6 +125,9 @@ def test_variable_formats_and_unknown_names():
     v = {"v": Variable("v", ["a", "b"], multi=True)}
     assert interpolate_variables("${v:csv} ${v:raw} ${v:sqlstring} ${v:pipe}", v, {}) == (
         "a,b a,b 'a','b' a|b")
+    q = {"v": Variable("v", ["it's", 'say "hi"'], multi=True)}
+    assert interpolate_variables("${v:sqlstring}|${v:singlequote}|${v:doublequote}", q, {}) == (
+        "'it''s','say \"hi\"'|'it\\'s','say \"hi\"'|\"it's\",\"say \\\"hi\\\"\"")
     # not a variable (a macro for the server, or unknown): left as it is, like Grafana
     assert interpolate_variables("$__timeFilter(t) $other", v, {}) == "$__timeFilter(t) $other"
     with pytest.raises(GrafanaSqlError, match="format 'json'"):
