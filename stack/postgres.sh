@@ -52,13 +52,15 @@ status() {
   else echo "postgres  down"; fi
 }
 
-# Roles, database, schema and grants from sql/timescale/, as the superuser over the
-# project socket. Idempotent: safe on every `make up`.
+# Roles, database, migrations, policies and grants from sql/timescale/apply.sh, as the
+# superuser over the project socket. Idempotent: safe on every `make up`.
+# Usage: init [DATABASE] [--reapply-changed]   (see sql/timescale/apply.sh)
 init() {
   as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 || die "PostgreSQL is not running; run 'make up'."
-  export PGHOST="$SOCK" PGPORT PGUSER=postgres PATH="$BIN:$PATH" LCM_WRITER_PASSWORD LCM_READER_PASSWORD
-  as_pg "$REPO_DIR/sql/timescale/apply.sh" "${1:-$LCM_DB}" >/dev/null || die "applying sql/timescale/ failed"
-  log "schema ready in database ${1:-$LCM_DB}"
+  export PGHOST="$SOCK" PGPORT PGUSER=postgres PATH="$BIN:$PATH" LCM_DB LCM_WRITER_PASSWORD LCM_READER_PASSWORD
+  local out
+  out=$(as_pg "$REPO_DIR/sql/timescale/apply.sh" "$@") || die "applying sql/timescale/ failed (see above)"
+  log "${out##*$'\n'}"
 }
 
 # Drop a database (tests use throwaway ones).
