@@ -13,14 +13,16 @@ import psycopg
 from flink_jobs.config import Connections
 
 SCORES = """
-SELECT r.window_start, r.base, r.risk, r.funding_pts, r.oi_buildup_pts, r.imbalance_pts,
-       r.liquidation_pts, r.confidence, r.pressure, r.level
+SELECT r.window_start, r.base, r.side, r.risk, r.long_risk, r.short_risk, r.funding_pts,
+       r.oi_buildup_pts, r.imbalance_pts, r.liquidation_pts, r.confidence, r.data_age_s,
+       r.pressure, r.level
 FROM risk_scores r
-WHERE r.window_start >= (SELECT max(window_start) FROM risk_scores) - make_interval(mins => %s)
+WHERE r.venue = 'all'
+  AND r.window_start >= (SELECT max(window_start) FROM risk_scores) - make_interval(mins => %s)
 ORDER BY r.base, r.window_start
 """
 ALERTS = """
-SELECT window_start, base, previous_level, level, risk, pressure
+SELECT window_start, base, previous_level, level, side, risk, pressure, confidence
 FROM alerts ORDER BY window_start DESC, base LIMIT %s
 """
 
@@ -34,7 +36,8 @@ def wait_until(conn: Connections, until: str, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with psycopg.connect(conn.dsn("reader")) as db:
-            (n,) = db.execute("SELECT count(*) FROM risk_scores WHERE window_start >= %s",
+            (n,) = db.execute("SELECT count(*) FROM risk_scores WHERE venue = 'all' "
+                              "AND window_start >= %s",
                               (until,)).fetchone()
         if n:
             return True
@@ -49,16 +52,19 @@ def print_summary(conn: Connections, minutes: int, alerts: int) -> None:
         counts = db.execute(
             "SELECT (SELECT count(*) FROM features_1m), (SELECT count(*) FROM liquidations),"
             " (SELECT count(*) FROM dead_letters)").fetchone()
-    print(f"\nLiquidation Risk (0-100) and Stablecoin Pressure (-100..+100), last {minutes} min")
-    print(f"{'minute (UTC)':17} {'asset':5} {'risk':>6} {'fund':>6} {'oi':>6} {'l/s':>6} "
-          f"{'liq':>6} {'conf':>5} {'press':>6}  level")
+    print(f"\nLiquidation Risk (0-100, all venues; points of the side shown) and Stablecoin "
+          f"Pressure (-100..+100), last {minutes} min")
+    print(f"{'minute (UTC)':17} {'asset':5} {'side':5} {'risk':>6} {'long':>6} {'short':>6} "
+          f"{'fund':>6} {'oi':>6} {'l/s':>6} {'liq':>6} {'conf':>5} {'age s':>6} {'press':>6}"
+          f"  level")
     for r in rows:
-        print(f"{r[0]:%Y-%m-%d %H:%M} {r[1]:5} {_f(r[2])} {_f(r[3])} {_f(r[4])} {_f(r[5])} "
-              f"{_f(r[6])} {_f(r[7], '{:5.2f}')} {_f(r[8])}  {r[9] or ''}")
-    print(f"\nAlerts (level changes), newest first, {len(recent)} shown")
+        print(f"{r[0]:%Y-%m-%d %H:%M} {r[1]:5} {r[2]:5} {_f(r[3])} {_f(r[4])} {_f(r[5])} "
+              f"{_f(r[6])} {_f(r[7])} {_f(r[8])} {_f(r[9])} {_f(r[10], '{:5.2f}')} "
+              f"{_f(r[11], '{:6.0f}')} {_f(r[12])}  {r[13] or ''}")
+    print(f"\nAlerts (changes of an asset's alert state), newest first, {len(recent)} shown")
     for a in recent:
-        print(f"{a[0]:%Y-%m-%d %H:%M} {a[1]:5} {a[2] or 'none':>8} -> {a[3]:8} "
-              f"risk {a[4]:5.1f}  pressure {_f(a[5])}")
+        print(f"{a[0]:%Y-%m-%d %H:%M} {a[1]:5} {a[2] or 'none':>8} -> {a[3]:8} {a[4]:5} "
+              f"risk {a[5]:5.1f}  pressure {_f(a[6])}  confidence {a[7]:.2f}")
     print(f"\nrows: features_1m={counts[0]} liquidations={counts[1]} dead_letters={counts[2]}")
 
 

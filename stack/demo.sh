@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole monitor on the local stack: start everything, submit the job, replay the
 # recorded sample, wait for its last minute to be scored, print scores and alerts.
+# LCM_DB and LCM_TOPIC_PREFIX (environment) run it on a database and topics of its own.
 source "$(dirname "$0")/common.sh"
+PREFIX="${LCM_TOPIC_PREFIX:-}"
 SPEED="${DEMO_SPEED:-60}"
 SAMPLE="$REPO_DIR/ingest/samples/sample.jsonl"
 
 "$REPO_DIR/stack/up.sh"
+[[ -z "$PREFIX" ]] || "$PY" -m ingest topics --topic-prefix "$PREFIX" >/dev/null
 "$REPO_DIR/stack/job.sh" submit
 last_minute=$("$PY" - "$SAMPLE" <<'PY'
 import json, sys, datetime as dt
@@ -14,7 +17,7 @@ print(dt.datetime.fromtimestamp(last // 60000 * 60, dt.timezone.utc).isoformat()
 PY
 )
 log "replaying the sample at ${SPEED}x real time (DEMO_SPEED=N to change)"
-"$PY" -m ingest replay "$SAMPLE" --speed "$SPEED"
+"$PY" -m ingest replay "$SAMPLE" --speed "$SPEED" --topic-prefix "$PREFIX"
 log "waiting for the windows to close"
 "$PY" -m flink_jobs.summary --wait-until "$last_minute" --minutes 15
 echo
