@@ -8,7 +8,7 @@ SPEED="${DEMO_SPEED:-60}"
 SAMPLE="$REPO_DIR/ingest/samples/sample.jsonl"
 
 "$REPO_DIR/stack/up.sh"
-[[ -z "$PREFIX" ]] || "$PY" -m ingest topics --topic-prefix "$PREFIX" >/dev/null
+[[ -z "$PREFIX" ]] || "$PY" -m ingest --topic-prefix "$PREFIX" topics >/dev/null
 "$REPO_DIR/stack/job.sh" submit
 last_minute=$("$PY" - "$SAMPLE" <<'PY'
 import json, sys, datetime as dt
@@ -17,7 +17,7 @@ print(dt.datetime.fromtimestamp(last // 60000 * 60, dt.timezone.utc).isoformat()
 PY
 )
 log "replaying the sample at ${SPEED}x real time (DEMO_SPEED=N to change)"
-"$PY" -m ingest replay "$SAMPLE" --speed "$SPEED" --topic-prefix "$PREFIX"
+"$PY" -m ingest --topic-prefix "$PREFIX" replay "$SAMPLE" --speed "$SPEED"
 log "waiting for the windows to close"
 "$PY" -m flink_jobs.summary --wait-until "$last_minute" --minutes 15
 echo
