@@ -29,7 +29,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
-log.retention.hours=168
+# Retention by size, not time: the job's event time is the record timestamp, and replays,
+# backfills and recorded fixtures carry old timestamps that time-based retention deletes.
+log.retention.ms=-1
+log.retention.bytes=1073741824
 PROPS
 }
 

@@ -653,3 +653,18 @@ def test_docker_compose_config(tmp_path):
     secrets = {k: "x" for k in parse_env_example() if k.endswith("_PASSWORD")}
     ok = subprocess.run(cmd, capture_output=True, text=True, env=base_env | secrets, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_kafka_retention_matches_native(services):
+    """Both brokers keep data by size, not by record time (replays carry old timestamps)."""
+    native = dict(
+        re.findall(r"^(log\.retention\.\w+)=(\S+)$", (ROOT / "stack/kafka.sh").read_text(), re.M)
+    )
+    env = env_dict(services["kafka"])
+    container = {
+        k.removeprefix("KAFKA_").lower().replace("_", "."): str(v)
+        for k, v in env.items()
+        if k.startswith("KAFKA_LOG_RETENTION")
+    }
+    assert native == container
+    assert native["log.retention.ms"] == "-1"
