@@ -132,7 +132,8 @@ class Publisher:
         return self.spool.cursor >= target
 
     def close(self, timeout_s: float = 30) -> None:
-        """Deliver what Kafka takes within timeout_s; the rest stays spooled for next time."""
+        """Deliver what Kafka takes within timeout_s; the rest stays spooled for next time
+        (and is purged from the Kafka client, which would otherwise still send it)."""
         self.flush(timeout_s)
         self._stop.set()
         self._thread.join(timeout=timeout_s + 5)
@@ -219,8 +220,12 @@ class Publisher:
                 time.sleep(1)
         self.producer.poll(0)
         self._advance()
-        if self._pending == collections.deque():
+        if not self._pending:
             self.spool.commit(self.spool._read_seq)
+        # Records the client still holds stay in the spool for the next start; the client
+        # must not deliver them later behind our back (that would be a duplicate).
+        self.producer.purge()
+        self.producer.poll(0)
 
     def _step(self) -> None:
         if self._rebuild:
