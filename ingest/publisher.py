@@ -186,8 +186,7 @@ class Publisher:
             self._acked.discard(self._pending.popleft())
         cursor = self._pending[0] if self._pending else self.spool._read_seq
         now = time.monotonic()
-        if cursor > self.spool.cursor and (now - self._cursor_at >= COMMIT_EVERY_S
-                                           or not self._pending):
+        if cursor > self.spool.cursor and now - self._cursor_at >= COMMIT_EVERY_S:
             self.spool.commit(cursor)
             self._cursor_at = now
 

@@ -147,3 +147,43 @@ def test_spool_survives_a_publisher_restart(own_kafka: OwnKafka, tmp_path: Path)
     records = consume_all(own_kafka.bootstrap, PREFIX + "prices", 300)
     ns = [v["n"] for recs in records.values() for _, _, v, _ in sorted(recs, key=lambda r: r[0])]
     assert ns == list(range(300))
+
+
+def test_live_run_writes_data_dead_letters_health_and_heartbeats(own_kafka: OwnKafka,
+                                                                 tmp_path: Path) -> None:
+    """`python -m ingest <source>`'s path: runner + SourceContext + Publisher into Kafka."""
+    import asyncio
+    import types
+
+    from ingest.runner import run_sources
+    from ingest.settings import HealthSettings, IngestSettings, SourceSettings
+
+    async def run(ctx) -> None:
+        ctx.publish("prices", price_msg("bybit", "BTCUSDT", "BTC", T0, "95000.5"))
+        ctx.dead_letter("fundingRate: not a number", '{"fundingRate":"x"}', "tickers")
+        await ctx.sleep(1.2)  # long enough for a few heartbeats and health reports
+
+    settings = IngestSettings(sources={"bybit": SourceSettings()},
+                              health=HealthSettings(report_seconds=0.5, heartbeat_seconds=0.2))
+    pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX)
+    code = asyncio.run(run_sources(["bybit"], settings, pub, once=True,
+                                   modules={"bybit": types.SimpleNamespace(run=run)}))
+    assert code == 0 and pub.flush(30)
+    pub.close()
+
+    (price,) = [v for recs in consume_all(own_kafka.bootstrap, PREFIX + "prices", 1).values()
+                for _, _, v, _ in recs]
+    assert price["price"] == 95000.5
+    (dead,) = [(k, v) for recs in consume_all(own_kafka.bootstrap,
+                                              PREFIX + "ingest_dead_letter", 1).values()
+               for _, k, v, _ in recs]
+    assert dead[0] == b"bybit" and set(dead[1]) == {"source", "reason", "raw", "ts", "where"}
+    health = [v for recs in consume_all(own_kafka.bootstrap, PREFIX + "ingest_health",
+                                        2).values() for _, _, v, _ in recs]
+    assert {"source", "ts", "last_event_ts", "messages", "errors", "dead_letters",
+            "state"} == set(health[-1])
+    assert health[-1]["messages"] == 1 and health[-1]["dead_letters"] == 1
+    assert health[-1]["last_event_ts"] == T0 and health[-1]["state"] == "down"  # stopped
+    beats = consume_all(own_kafka.bootstrap, PREFIX + "ingest_heartbeat", 4)
+    assert sorted(beats) == [0, 1]  # every partition of the heartbeat topic
+    assert all(v["source"] == "ingest" for recs in beats.values() for _, _, v, _ in recs)
