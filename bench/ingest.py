@@ -21,6 +21,7 @@ import gzip
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,7 +129,7 @@ def bench_aiokafka(bootstrap: str, msgs: list[Event], prefix: str, **conf: Any) 
     return asyncio.run(go())
 
 
-def run_clients(bootstrap: str, n: int) -> list[tuple[str, float]]:
+def run_clients(bootstrap: str, n: int, repeat: int = 3) -> list[tuple[str, float]]:
     msgs = workload(n)
     small = msgs[: max(1, n // 3)]  # the pure-Python clients are slow: fewer messages
     size = sum(len(e.value) for e in msgs) / len(msgs)
@@ -154,15 +155,19 @@ def run_clients(bootstrap: str, n: int) -> list[tuple[str, float]]:
     results = []
     prefix = _prefix("clients")
     kafka_io.ensure_topics(bootstrap, prefix)
+    print(f"  (median of {repeat} runs after one warm-up run; the machine is shared, so runs "
+          "vary: the range is shown)")
     try:
+        bench_confluent(bootstrap, small, prefix)  # warm-up: broker, page cache, topics
         for name, fn, batch, conf in variants:
             try:
-                rate = fn(bootstrap, batch, prefix, **conf)
+                rates = sorted(fn(bootstrap, batch, prefix, **conf) for _ in range(repeat))
             except Exception as exc:  # a client that cannot run here is reported, not fatal
                 print(f"  {name:<52} failed: {type(exc).__name__}: {exc}")
                 continue
+            rate = statistics.median(rates)
             results.append((name, rate))
-            print(f"  {name:<52} {rate:>10,.0f} msg/s")
+            print(f"  {name:<52} {rate:>10,.0f} msg/s  ({rates[0]:,.0f}..{rates[-1]:,.0f})")
     finally:
         kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
     return results
@@ -180,14 +185,21 @@ def run_replay(bootstrap: str, n: int) -> float:
                 fh.write(b'{"topic":"' + e.topic.encode() + b'","value":' + e.value + b"}\n")
         prefix = _prefix("replay")
         kafka_io.ensure_topics(bootstrap, prefix)
+        runs = []
         try:
-            stats = replay.replay(path, kafka_io.make_producer(bootstrap), speed=None,
-                                  topic_prefix=prefix, progress=False, close_after_ms=None)
+            for _ in range(3):
+                producer = kafka_io.make_producer(bootstrap, **kafka_io.REPLAY_PRODUCER)
+                stats = replay.replay(path, producer, speed=None,
+                                      topic_prefix=prefix, progress=False, close_after_ms=None)
+                runs.append(stats)
         finally:
             kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
-    rate = stats.total / stats.seconds
-    print(f"\n2. replay path (python -m ingest replay --fast): {stats.total:,} messages in "
-          f"{stats.seconds:.2f} s = {rate:,.0f} msg/s, delivery errors {stats.delivery_errors}")
+    rates = sorted(s.total / s.seconds for s in runs)
+    rate = statistics.median(rates)
+    print(f"\n2. replay path (python -m ingest replay --fast, reads .jsonl.gz, parses, checks, "
+          f"produces): {runs[0].total:,} messages, median of 3: {rate:,.0f} msg/s "
+          f"({rates[0]:,.0f}..{rates[-1]:,.0f}), delivery errors "
+          f"{sum(s.delivery_errors for s in runs)}")
     return rate
 
 
@@ -297,6 +309,7 @@ def live_child(seconds: float, cascade: bool, bootstrap: str, prefix: str, spool
         os.kill(os.getpid(), 2)  # SIGINT: the runner's own clean stop
         await task
 
+    rss_start = _status_kib("VmRSS")
     before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     asyncio.run(main())
@@ -306,8 +319,17 @@ def live_child(seconds: float, cascade: bool, bootstrap: str, prefix: str, spool
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stats = pub.stats()
     pub.close(10)
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak over fork+exec into ru_maxrss
     print(json.dumps({"cpu_s": cpu, "wall_s": wall, "published": stats["published"],
-                      "delivered": stats["delivered"], "max_rss_kib": after.ru_maxrss}))
+                      "delivered": stats["delivered"], "max_rss_kib": _status_kib("VmHWM"),
+                      "start_rss_kib": rss_start}))
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
 
 
 def run_live(bootstrap: str, seconds: float) -> list[dict[str, Any]]:
@@ -335,7 +357,8 @@ def run_live(bootstrap: str, seconds: float) -> list[dict[str, Any]]:
         print(f"  {'cascade' if cascade else 'steady':<8} {res['published'] / res['wall_s']:,.0f}"
               f" msg/s published ({res['delivered']:,} delivered): CPU "
               f"{100 * res['cpu_s'] / res['wall_s']:.1f} % of one core, peak RSS "
-              f"{res['max_rss_kib'] / 1024:.0f} MiB")
+              f"{res['max_rss_kib'] / 1024:.0f} MiB (after imports "
+              f"{res['start_rss_kib'] / 1024:.0f} MiB)")
     return out
 
 
