@@ -109,7 +109,7 @@ def test_context_sleep_and_every_stop_promptly() -> None:
         return ticks, await ctx.sleep(10)
 
     ticks, go_on = asyncio.run(go())
-    assert 3 <= len(ticks) <= 6 and go_on is False
+    assert len(ticks) >= 2 and ticks == list(range(len(ticks))) and go_on is False
 
 
 def test_supervise_restarts_a_failing_source(monkeypatch) -> None:
@@ -165,7 +165,8 @@ def test_report_health_sends_records_and_heartbeats() -> None:
 
 def test_run_sources_once_with_health_at_the_end() -> None:
     async def run(ctx) -> None:
-        ctx.publish("prices", price_msg("x", "S", "B", TS, "1"))
+        async for _ in ctx.every(3600):  # --once: one tick, no hour-long wait
+            ctx.publish("prices", price_msg("x", "S", "B", TS, "1"))
 
     sink = Collect()
     settings = IngestSettings(sources={"bybit": SourceSettings()})
