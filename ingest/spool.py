@@ -192,12 +192,15 @@ class Spool:
             nxt = self._segments[i + 1][0] if i + 1 < len(self._segments) else None
             if nxt is not None and seq >= nxt:
                 continue
-            records, _ = _scan(path)
+            records, valid_end = _scan(path)
             for s, off in records:
                 if s >= seq:
                     self._read_seg, self._read_off = i, off
                     return
-            self._read_seg, self._read_off = i + 1, 0
+            if i + 1 < len(self._segments):
+                self._read_seg, self._read_off = i + 1, 0
+            else:  # past the last record: wait at the end of the segment being appended to
+                self._read_seg, self._read_off = i, valid_end
             return
 
     def rewind(self, seq: int) -> None:

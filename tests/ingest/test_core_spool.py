@@ -107,6 +107,30 @@ def test_rewind(tmp_path: Path) -> None:
     sp.close()
 
 
+def test_rewind_to_the_end_then_append(tmp_path: Path) -> None:
+    sp = Spool(tmp_path)
+    fill(sp, 5)
+    sp.read(5)
+    sp.rewind(5)  # nothing unacknowledged: the sender waits for the next append
+    assert sp.read(5) == []
+    fill(sp, 2, 5)
+    assert [r.seq for r in sp.read(5)] == [5, 6]
+    sp.close()
+
+
+def test_restart_with_everything_delivered(tmp_path: Path) -> None:
+    sp = Spool(tmp_path)
+    fill(sp, 5)
+    sp.read(5)
+    sp.commit(5)
+    sp.close()
+    again = Spool(tmp_path)
+    assert again.backlog == 0 and again.read(5) == []
+    fill(again, 3, 5)
+    assert [r.seq for r in again.read(5)] == [5, 6, 7]
+    again.close()
+
+
 def test_one_process_per_spool(tmp_path: Path) -> None:
     sp = Spool(tmp_path)
     with pytest.raises(SpoolError, match="in use by another ingest process"):
