@@ -14,7 +14,8 @@ Guarantees (docs/sources.md, "Delivery guarantee"):
   publish order per partition, however long the broker is away: librdkafka's idempotent
   producer de-duplicates its own retries and keeps order; nothing is re-sent by us unless
   the producer reports a fatal error, in which case a new producer resends exactly the
-  records whose delivery was not acknowledged.
+  records whose delivery was not acknowledged (a record the broker was writing at that
+  very moment can then arrive twice).
 - A message is on disk (page cache) when publish() returns, so a process crash loses
   nothing; an OS crash or power loss can lose the last `fsync_ms` of appends.
 - After a crash, records appended but not acknowledged are re-sent on the next start: at

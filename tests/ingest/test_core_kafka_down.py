@@ -187,3 +187,33 @@ def test_live_run_writes_data_dead_letters_health_and_heartbeats(own_kafka: OwnK
     beats = consume_all(own_kafka.bootstrap, PREFIX + "ingest_heartbeat", 4)
     assert sorted(beats) == [0, 1]  # every partition of the heartbeat topic
     assert all(v["source"] == "ingest" for recs in beats.values() for _, _, v, _ in recs)
+
+
+def test_fatal_producer_error_resends_only_the_unacknowledged(own_kafka: OwnKafka,
+                                                              tmp_path: Path) -> None:
+    """A fatal error from the idempotent producer: the Publisher replaces the producer and
+    resends, in order, exactly the records whose delivery was not acknowledged."""
+    from confluent_kafka import KafkaError
+
+    pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX)
+    for i in range(200):
+        msg = price_msg("fatal", "BTCUSDT", "BTC", T0 + i, "100")
+        msg["n"] = i
+        pub.publish("prices", msg)
+    assert pub.flush(30)
+    own_kafka.stop()  # the next records cannot be acknowledged...
+    for i in range(200, 400):
+        msg = price_msg("fatal", "BTCUSDT", "BTC", T0 + i, "100")
+        msg["n"] = i
+        pub.publish("prices", msg)
+    time.sleep(1)
+    # ...and the producer reports a fatal error (as librdkafka does when the idempotence
+    # state is lost): the sender thread sees it on its next delivery report
+    pub._on_delivery(None, KafkaError(KafkaError._FATAL, "test: fatal", fatal=True), None)
+    own_kafka.start()
+    assert pub.flush(60), pub.stats()
+    assert pub.rebuilds == 1
+    pub.close()
+    records = consume_all(own_kafka.bootstrap, PREFIX + "prices", 400)
+    ns = [v["n"] for recs in records.values() for _, _, v, _ in sorted(recs, key=lambda r: r[0])]
+    assert ns == list(range(400))
