@@ -181,12 +181,13 @@ def test_prometheus_metrics_on_loopback() -> None:
     h = SourceHealth("hyperliquid", messages=7, errors=2, running=True)
     h.event(TS)
     port = free_port()
-    serve_prometheus(port, [h])
+    serve_prometheus(port, [h], lambda: 42)
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'lcm_ingest_messages_total{source="hyperliquid"} 8.0' in text
     assert 'lcm_ingest_errors_total{source="hyperliquid"} 2.0' in text
     assert 'lcm_ingest_last_event_age_seconds{source="hyperliquid"}' in text
     assert 'lcm_ingest_source_running{source="hyperliquid"} 1.0' in text
+    assert "lcm_ingest_spool_backlog 42.0" in text
 
 
 @pytest.mark.parametrize("argv", [[], *[[c] for c in [*SOURCES, "all", "record", "backfill",
