@@ -210,3 +210,13 @@ def test_cli_errors_are_clear(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit, match="no Binance data files"):
         cli.main(["backfill", "binance-files", "--from", "2026-11-01", "--to", "2026-11-02",
                   "--out", str(tmp_path / "o"), "--data", str(tmp_path), "--quiet"])
+
+
+def test_live_start_goes_on_when_kafka_is_down(monkeypatch, caplog) -> None:
+    def unreachable(*_a, **_k):
+        raise SystemExit("Kafka at 127.0.0.1:9 is unreachable (timed out); start it with 'make up'.")
+
+    monkeypatch.setattr(cli.kafka_io, "ensure_topics", unreachable)
+    args = types.SimpleNamespace(bootstrap="127.0.0.1:9", topic_prefix="")
+    cli._topics_or_spool(args)  # no SystemExit: the spool takes the messages
+    assert "Starting anyway: messages are spooled on disk" in caplog.text
