@@ -214,7 +214,7 @@ def test_cli_errors_are_clear(tmp_path, capsys) -> None:
 
 def test_live_start_goes_on_when_kafka_is_down(monkeypatch, caplog) -> None:
     def unreachable(*_a, **_k):
-        raise SystemExit("Kafka at 127.0.0.1:9 is unreachable (timed out); start it with 'make up'.")
+        raise SystemExit("Kafka at 127.0.0.1:9 is unreachable (timed out).")
 
     monkeypatch.setattr(cli.kafka_io, "ensure_topics", unreachable)
     args = types.SimpleNamespace(bootstrap="127.0.0.1:9", topic_prefix="")
