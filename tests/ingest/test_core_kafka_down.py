@@ -89,7 +89,11 @@ def test_broker_down_spool_then_exactly_once_in_order(own_kafka: OwnKafka,
     producer = threading.Thread(target=produce)
     producer.start()
     try:
-        time.sleep(2)
+        # Kafka takes deliveries before it goes away (a fresh broker on a busy machine can
+        # take seconds to hand out the idempotent producer id)
+        deadline = time.monotonic() + 60
+        while pub.delivered < 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
         delivered_before = pub.delivered
         own_kafka.stop()  # broker gone mid-run
         stopped_at = sent
