@@ -1,0 +1,117 @@
+"""The loop plumbing shared by the Bybit, OKX and Binance sources: parse-or-dead-letter,
+publish a parser's (topic, message) pairs, a GET that never breaks a poll loop, and a
+stoppable periodic loop. Parsing stays in the venue modules (pure functions)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
+
+from ingest.contract import PayloadError
+from ingest.http import HttpError
+
+Out = list[tuple[str, dict[str, Any]]]  # what every parser returns: (topic, contract message)
+
+
+def raw_text(raw: Any) -> str:
+    """The upstream payload as text for the dead-letter topic (decoded JSON back to JSON;
+    exact Decimals are written as their digits)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    return json.dumps(raw, default=str, separators=(",", ":"))
+
+
+def guard(ctx: Any, where: str, raw: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), or None after sending `raw` to the dead-letter topic with the reason."""
+    try:
+        return fn(*args)
+    except PayloadError as exc:
+        ctx.dead_letter(exc.reason, raw_text(raw), where)
+        return None
+
+
+def publish(ctx: Any, out: Iterable[tuple[str, dict[str, Any]]] | None) -> int:
+    n = 0
+    for topic, msg in out or ():
+        ctx.publish(topic, msg)
+        n += 1
+    return n
+
+
+async def get(ctx: Any, http: Any, path: str, params: dict[str, Any] | None = None, *,
+              cost: float = 1.0) -> Any | None:
+    """GET JSON, or None: a body that is not JSON goes to the dead letters, an HTTP failure
+    (after the client's retries) is logged; the poll loop carries on either way."""
+    try:
+        return await http.get_json(path, params, cost=cost)
+    except PayloadError as exc:
+        ctx.dead_letter(exc.reason, exc.raw if exc.raw is not None else "", exc.where or path)
+    except HttpError as exc:
+        ctx.log.warning("%s", exc)
+    return None
+
+
+async def every(ctx: Any, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """await fn(*args) now and then every `seconds` until ctx.stopping; with ctx.once
+    (`python -m ingest <source> --once`) a single pass."""
+    while not ctx.stopping.is_set():
+        await fn(*args)
+        if once(ctx) or not await ctx.sleep(seconds):
+            return
+
+
+def once(ctx: Any) -> bool:
+    return bool(getattr(ctx, "once", False))
+
+
+ONCE_STREAM_SECONDS = 5.0  # with --once: how long the streams run after the polls
+
+
+async def run_tasks(ctx: Any, polls: list[Coroutine[Any, Any, Any]],
+                    streams: list[Coroutine[Any, Any, Any]], *,
+                    refresh: tuple[float, Callable[[], Awaitable[bool]]] | None = None) -> bool:
+    """Run a source's poll loops and streams together until ctx.stopping.
+
+    refresh = (seconds, fn): every `seconds` await fn(); when it returns True the tasks are
+    stopped and run_tasks returns True (the caller rebuilds them, e.g. with a new symbol
+    set). A task that dies re-raises here (the runner restarts the source). With ctx.once
+    the polls make one pass and the streams run ONCE_STREAM_SECONDS more."""
+    poll_tasks = [asyncio.create_task(c) for c in polls]
+    tasks = poll_tasks + [asyncio.create_task(c) for c in streams]
+    try:
+        if once(ctx):
+            await asyncio.gather(*poll_tasks)
+            await ctx.sleep(ONCE_STREAM_SECONDS)
+            return False
+        seconds = refresh[0] if refresh else None
+        while not ctx.stopping.is_set():
+            ended = await _first_ended(ctx, tasks, seconds)
+            if ended:
+                for t in ended:
+                    if t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                if not ctx.stopping.is_set():
+                    raise RuntimeError(f"{ctx.name}: a poll loop or stream ended unexpectedly")
+            elif refresh and not ctx.stopping.is_set() and await refresh[1]():
+                return True
+        return False
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _first_ended(ctx: Any, tasks: list[asyncio.Task[Any]],
+                       timeout: float | None) -> set[asyncio.Task[Any]]:
+    """Wait until ctx.stopping, a task ends, or timeout; return the tasks that ended."""
+    stop = asyncio.create_task(ctx.stopping.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stop], timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    return done - {stop}

@@ -1,0 +1,149 @@
+"""Bybit v5 source: pure parsers on the recorded payloads (units, sides, intervals), and
+the real module against a local HTTP + WebSocket server (see test_cex_live.py for the
+shared failure cases)."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+
+from ingest.contract import PayloadError
+from ingest.sources import bybit
+from tests.ingest.cex_fixtures import lines, load
+
+W = "test"
+
+
+def instruments() -> dict[str, bybit.Instrument]:
+    out = {}
+    for name in ("instruments_linear.json", "instruments_linear_page2.json"):
+        for row in bybit.rows_of(load("bybit", name), W):
+            inst = bybit.parse_instrument(row, W)
+            if inst is not None:
+                out[inst.symbol] = inst
+    return out
+
+
+def test_instruments_keep_perpetuals_with_their_funding_interval_in_minutes() -> None:
+    insts = instruments()
+    assert sorted(insts) == ["1000PEPEUSDT", "BTCUSDT", "ETHUSDT"]  # no dated future
+    assert insts["BTCUSDT"] == bybit.Instrument("BTCUSDT", "BTC", Decimal(1), Decimal(8))
+    pepe = insts["1000PEPEUSDT"]
+    assert (pepe.base, pepe.multiplier, pepe.interval_hours) == ("PEPE", 1000, 4)  # 240 min
+
+
+def test_ticker_gives_price_funding_and_open_interest_exactly() -> None:
+    payload = load("bybit", "tickers_linear.json")
+    rows = {r["symbol"]: r for r in bybit.rows_of(payload, W)}
+    out = dict(bybit.parse_ticker(rows["BTCUSDT"], instruments()["BTCUSDT"], 1756460000000, W))
+    assert out["prices"]["price"] == 109740.0
+    assert out["prices"]["volume_24h_usd"] == 7276685854.7812
+    f = out["funding_rates"]
+    assert (f["funding_rate"], f["interval_hours"], f["mark_price"]) == (-0.00000874, 8, 109738.2)
+    assert (f["exchange"], f["symbol"], f["base"], f["ts"]) == ("bybit", "BTCUSDT", "BTC",
+                                                                1756460000000)
+    oi = out["open_interest"]
+    assert (oi["oi_base"], oi["oi_usd"]) == (52163.171, 5724375064.85)
+
+
+def test_multiplied_contract_is_scaled_to_one_coin() -> None:
+    """1000PEPEUSDT quotes the price of 1000 PEPE and counts OI in 1000-PEPE units."""
+    rows = {r["symbol"]: r for r in bybit.rows_of(load("bybit", "tickers_linear.json"), W)}
+    out = dict(bybit.parse_ticker(rows["1000PEPEUSDT"], instruments()["1000PEPEUSDT"],
+                                  1756460000000, W))
+    assert out["prices"]["base"] == "PEPE"
+    assert out["prices"]["price"] == float(Decimal("0.0100230") / 1000)
+    assert out["funding_rates"]["interval_hours"] == 4
+    assert out["funding_rates"]["funding_rate"] == -0.00012553
+    assert out["open_interest"]["oi_base"] == 6738920100 * 1000
+    assert out["open_interest"]["oi_usd"] == 67557674.0  # USD value is not scaled
+
+
+def test_account_ratio_is_account_shares() -> None:
+    row = bybit.rows_of(load("bybit", "account_ratio_btcusdt.json"), W)[0]
+    (topic, msg), = bybit.parse_account_ratio(row, instruments()["BTCUSDT"], W)
+    assert topic == "long_short_ratio"
+    assert (msg["long_share"], msg["short_share"], msg["population"]) == (0.6183, 0.3817,
+                                                                           "accounts")
+    assert msg["ratio"] == float(Decimal("0.6183") / Decimal("0.3817"))
+    assert msg["ts"] == 1756459800000  # the row's string timestamp
+
+
+def test_all_liquidation_side_is_the_position_side() -> None:
+    """Bybit docs (All Liquidation): S is the position side; Buy = a long was liquidated."""
+    frames = lines("bybit", "ws_all_liquidation.jsonl")
+    out = bybit.parse_all_liquidation(frames[1], instruments(), W)
+    (t1, buy), (t2, sell) = out
+    assert t1 == t2 == "liquidations"
+    assert buy["side"] == "long" and sell["side"] == "short"
+    assert (buy["qty"], buy["price"], buy["ts"]) == (0.512, 109512.3, 1756460002929)
+    assert buy["notional_usd"] == float(Decimal("0.512") * Decimal("109512.30"))
+    assert buy["sampled"] is False  # allLiquidation is the complete stream
+
+
+def test_all_liquidation_of_multiplied_contract() -> None:
+    frames = lines("bybit", "ws_all_liquidation.jsonl")
+    (_, msg), = bybit.parse_all_liquidation(frames[2], instruments(), W)
+    assert (msg["base"], msg["side"]) == ("PEPE", "long")
+    assert msg["qty"] == 20_000_000  # 20000 units of 1000 PEPE
+    assert msg["price"] == float(Decimal("0.0099800") / 1000)
+    assert msg["notional_usd"] == float(Decimal("20000") * Decimal("0.0099800"))
+
+
+def test_liquidation_dedup_key_is_stable_and_distinct() -> None:
+    frame = lines("bybit", "ws_all_liquidation.jsonl")[1]
+    a = [m["id"] for _, m in bybit.parse_all_liquidation(frame, instruments(), W)]
+    b = [m["id"] for _, m in bybit.parse_all_liquidation(frame, instruments(), W)]
+    assert a == b and len(set(a)) == 2
+
+
+def test_extra_fields_are_tolerated() -> None:
+    frame = copy.deepcopy(lines("bybit", "ws_all_liquidation.jsonl")[1])
+    frame["cs"] = 123456
+    frame["data"][0]["newField"] = "x"
+    assert len(bybit.parse_all_liquidation(frame, instruments(), W)) == 2
+
+
+@pytest.mark.parametrize("field,bad", [("v", None), ("S", "Both"), ("T", "yesterday"),
+                                       ("p", "NaN"), ("s", "NOPEUSDT")])
+def test_malformed_liquidation_names_the_field(field: str, bad: object) -> None:
+    frame = copy.deepcopy(lines("bybit", "ws_all_liquidation.jsonl")[1])
+    if bad is None:
+        del frame["data"][0][field]
+    else:
+        frame["data"][0][field] = bad
+    with pytest.raises(PayloadError) as err:
+        bybit.parse_all_liquidation(frame, instruments(), "ws allLiquidation")
+    assert "ws allLiquidation" in err.value.reason
+    assert field in err.value.reason or "side" in err.value.reason
+
+
+def test_refused_call_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match="retCode 10001"):
+        bybit.rows_of({"retCode": 10001, "retMsg": "params error", "result": {}}, W)
+
+
+def test_history_rows_are_valued_with_the_mark_price_of_their_bucket() -> None:
+    inst = instruments()["BTCUSDT"]
+    marks = bybit.parse_mark_klines(load("bybit", "mark_price_kline_btcusdt.json"), W)
+    assert marks[1756458000000] == Decimal("109738.20")
+    oi_row = bybit.rows_of(load("bybit", "open_interest_btcusdt.json"), W)[0]
+    mark = bybit.mark_at(marks, 1756458000000, bybit.PERIOD_MS["1h"])
+    (_, oi), = bybit.parse_open_interest_history(oi_row, inst, mark, W)
+    assert oi["oi_base"] == 52163.171
+    assert oi["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109738.20"))
+    f_row = bybit.rows_of(load("bybit", "funding_history_btcusdt.json"), W)[0]
+    (_, f), = bybit.parse_funding_history(f_row, inst, mark, W)
+    assert (f["funding_rate"], f["interval_hours"], f["ts"]) == (0.0001, 8, 1756454400000)
+    with pytest.raises(PayloadError, match="no mark price"):
+        bybit.parse_open_interest_history(oi_row, inst, None, W)
+
+
+def test_subscriptions_respect_the_per_request_and_per_connection_limits() -> None:
+    symbols = [f"S{i}USDT" for i in range(25)]
+    conns = bybit.subscribe_batches(symbols, per_connection=12, per_request=10)
+    assert [[len(r["args"]) for r in c] for c in conns] == [[10, 2], [10, 2], [1]]
+    assert conns[0][0] == {"op": "subscribe",
+                           "args": [f"allLiquidation.S{i}USDT" for i in range(10)]}
