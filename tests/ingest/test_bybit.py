@@ -4,14 +4,17 @@ shared failure cases)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from decimal import Decimal
 
 import pytest
 
 from ingest.contract import PayloadError
 from ingest.sources import bybit
-from tests.ingest.cex_fixtures import lines, load
+from tests.ingest.cex_fixtures import frames, lines, load, text
+from tests.ingest.cex_local import ListSink, LocalHttp, LocalWs, Reply, context, run_until
 
 W = "test"
 
@@ -147,3 +150,89 @@ def test_subscriptions_respect_the_per_request_and_per_connection_limits() -> No
     assert [[len(r["args"]) for r in c] for c in conns] == [[10, 2], [10, 2], [1]]
     assert conns[0][0] == {"op": "subscribe",
                            "args": [f"allLiquidation.S{i}USDT" for i in range(10)]}
+
+
+# ---------------------------------------------------------------- live, against local servers
+
+def _local_bybit(http: LocalHttp) -> None:
+    path = "/v5/market/instruments-info"
+    http.default[path] = Reply(body=text("bybit", "instruments_linear.json"))
+    http.by_query[(path, "cursor", "first%3DBTCUSDT%26last%3DETHUSDT")] = Reply(
+        body=text("bybit", "instruments_linear_page2.json"))
+    path = "/v5/market/tickers"
+    http.once[path].extend([Reply(429, '{"retCode":10006,"retMsg":"Too many visits!"}',
+                                  {"Retry-After": "1"}),
+                            Reply(503, "<html>503 Service Temporarily Unavailable</html>")])
+    http.default[path] = Reply(body=text("bybit", "tickers_linear.json"))
+    path = "/v5/market/account-ratio"
+    http.once[path].append(Reply(200, "<html>502 Bad Gateway</html>"))
+    http.by_query[(path, "symbol", "BTCUSDT")] = Reply(body=text("bybit",
+                                                                 "account_ratio_btcusdt.json"))
+    http.default[path] = Reply(body='{"retCode":0,"retMsg":"OK","result":{"list":[],'
+                                    '"nextPageCursor":""},"retExtInfo":{},"time":1756460001234}')
+
+
+def _ws_frames() -> list[str]:
+    out = frames("bybit", "ws_all_liquidation.jsonl")
+    pepe = json.loads(out[2])
+    pepe["data"][0]["isNew"] = True  # an unexpected extra field
+    out[2] = json.dumps(pepe)
+    return out
+
+
+def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
+    async def scenario() -> tuple[ListSink, LocalHttp, LocalWs, object]:
+        with LocalHttp() as http:
+            _local_bybit(http)
+            async with LocalWs(_ws_frames(), drop_after=2) as ws:
+                sink = ListSink()
+                ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
+                              options={"ratio_poll_seconds": 0.5})
+                await run_until(ctx, bybit.run, lambda: (
+                    len(sink.topic("liquidations")) >= 3 and sink.topic("long_short_ratio")
+                    and sink.topic("funding_rates") and ws.connections >= 2))
+                return sink, http, ws, ctx
+
+    sink, http, ws, ctx = asyncio.run(scenario())
+    # normal path: the contract's fields with the recorded values
+    liq = sink.topic("liquidations")
+    assert [(m["symbol"], m["side"]) for m in liq[:3]] == [
+        ("BTCUSDT", "long"), ("BTCUSDT", "short"), ("1000PEPEUSDT", "long")]
+    assert {"exchange", "symbol", "base", "ts", "ingest_ts", "id", "side", "price", "qty",
+            "notional_usd"} <= liq[0].keys()
+    funding = {m["symbol"]: m for m in sink.topic("funding_rates")}
+    assert funding.keys() == {"BTCUSDT", "ETHUSDT", "1000PEPEUSDT"}  # no dated future
+    assert (funding["1000PEPEUSDT"]["interval_hours"], funding["BTCUSDT"]["ts"]) == (
+        4, 1756460000000)
+    ratio = sink.topic("long_short_ratio")[0]
+    assert (ratio["symbol"], ratio["long_share"]) == ("BTCUSDT", 0.6183)
+    # 429 + Retry-After: the client waited before asking again; then the 503 was retried
+    (t0, _), (t1, _), _ = http.calls("/v5/market/tickers")[:3]  # 429, 503, 200
+    assert t1 - t0 >= 0.95
+    # the malformed body went to the dead letters with source, reason and the raw text
+    (dead,) = [d for d in sink.dead if "502 Bad Gateway" in d["raw"]]
+    assert dead["source"] == "bybit" and "not JSON" in dead["reason"]
+    assert "account-ratio" in dead["where"]
+    # the dropped stream reconnected and subscribed again
+    assert ws.subscribes(1) and ws.subscribes(2)
+    assert json.loads(ws.subscribes(2)[0])["args"] == [
+        "allLiquidation.1000PEPEUSDT", "allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"]
+    assert ctx.health.gaps >= 1 and ctx.health.errors >= 3
+    assert ctx.health.dead_letters == len(sink.dead)
+
+
+def test_live_once_makes_one_pass_and_returns() -> None:
+    async def scenario() -> ListSink:
+        with LocalHttp() as http:
+            _local_bybit(http)
+            http.once.clear()
+            async with LocalWs(_ws_frames()) as ws:
+                sink = ListSink()
+                ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink)
+                ctx.once = True  # what `python -m ingest bybit --once` asks for
+                await asyncio.wait_for(bybit.run(ctx), 30)
+                await ctx.aclose()
+                return sink
+
+    sink = asyncio.run(scenario())
+    assert len(sink.topic("prices")) == 3 and len(sink.topic("liquidations")) == 3
