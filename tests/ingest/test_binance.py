@@ -3,14 +3,17 @@ position, sampled liquidations, funding interval from fundingInfo with the 8 h d
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from decimal import Decimal
 
 import pytest
 
 from ingest.contract import PayloadError
 from ingest.sources import binance
-from tests.ingest.cex_fixtures import lines, load
+from tests.ingest.cex_fixtures import frames, lines, load, text
+from tests.ingest.cex_local import ListSink, LocalHttp, LocalWs, Reply, context, run_until
 
 W = "test"
 
@@ -125,3 +128,89 @@ def test_open_interest_history_timestamp_as_string_or_number() -> None:
     (_, y), = binance.parse_open_interest_hist(b, instruments()["BTCUSDT"], W)
     assert (x["ts"], y["ts"]) == (1756458000000, 1756461600000)
     assert x["oi_usd"] == float(Decimal("8912570784.07809979"))
+
+
+def test_ticker_24h_price_and_quote_volume() -> None:
+    row = next(r for r in load("binance", "ticker_24hr.json") if r["symbol"] == "1000PEPEUSDT")
+    (_, p), = binance.parse_ticker_24h(row, instruments()["1000PEPEUSDT"], W)
+    assert (p["base"], p["ts"], p["volume_24h_usd"]) == ("PEPE", 1756460000020, 682914970.48)
+    assert p["price"] == float(Decimal("0.0100240") / 1000)
+
+
+# ---------------------------------------------------------------- live, against local servers
+
+def _local_binance(http: LocalHttp) -> None:
+    for path, name in (("/fapi/v1/fundingInfo", "funding_info.json"),
+                       ("/fapi/v1/exchangeInfo", "exchange_info.json"),
+                       ("/fapi/v1/premiumIndex", "premium_index.json"),
+                       ("/fapi/v1/ticker/24hr", "ticker_24hr.json"),
+                       ("/fapi/v1/openInterest", "open_interest_btcusdt.json"),
+                       ("/futures/data/globalLongShortAccountRatio",
+                        "global_long_short_account_ratio_btcusdt.json")):
+        http.default[path] = Reply(body=text("binance", name))
+    http.once["/fapi/v1/premiumIndex"].extend([
+        Reply(429, '{"code":-1003,"msg":"Too many requests; current limit is 2400 '
+                   'requests per minute."}', {"Retry-After": "1"}),
+        Reply(502, "<html><body>502 Bad Gateway</body></html>")])
+    http.once["/futures/data/globalLongShortAccountRatio"].append(Reply(200, "[{\"symbol\""))
+
+
+def _ws_frames() -> list[str]:
+    out = frames("binance", "ws_force_order.jsonl")
+    msg = json.loads(out[1])
+    msg["o"]["V"] = "new field"
+    out[1] = json.dumps(msg)
+    return out
+
+
+def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
+    async def scenario():
+        with LocalHttp() as http:
+            _local_binance(http)
+            async with LocalWs(_ws_frames(), needs_subscribe=False, drop_after=1) as ws:
+                sink = ListSink()
+                ctx = context("binance", binance, http,
+                              f"ws://127.0.0.1:{ws.port}/market/ws/!forceOrder@arr", sink,
+                              options={"ratio_poll_seconds": 0.5, "oi_poll_seconds": 0.3})
+                await run_until(ctx, binance.run, lambda: (
+                    len(sink.topic("liquidations")) >= 2 and sink.topic("long_short_ratio")
+                    and sink.topic("open_interest") and ws.connections >= 2))
+                return sink, http, ws, ctx
+
+    sink, http, ws, ctx = asyncio.run(scenario())
+    assert ws.connections >= 2 and ws.received == []  # the stream is in the URL: no subscribe
+    liq = sink.topic("liquidations")
+    assert [(m["symbol"], m["side"], m["sampled"]) for m in liq[:2]] == [
+        ("BTCUSDT", "long", True), ("1000PEPEUSDT", "short", True)]
+    funding = {m["symbol"]: m for m in sink.topic("funding_rates")}
+    assert funding.keys() == {"BTCUSDT", "ETHUSDT", "1000PEPEUSDT"}
+    assert funding["1000PEPEUSDT"]["interval_hours"] == 4
+    (oi,) = {m["symbol"]: m for m in sink.topic("open_interest")}.values()
+    assert oi["oi_usd"] == float(Decimal("81234.509") * Decimal("109736.10000000"))
+    assert sink.topic("long_short_ratio")[0]["long_share"] == 0.6617
+    (t0, _), (t1, _), _ = http.calls("/fapi/v1/premiumIndex")[:3]  # 429, 502, 200
+    assert t1 - t0 >= 0.95
+    (dead,) = [d for d in sink.dead if "globalLongShort" in d["where"]]
+    assert dead["source"] == "binance" and "not JSON" in dead["reason"]
+    assert dead["raw"] == '[{"symbol"'
+    assert ctx.health.gaps >= 1 and ctx.health.errors >= 3
+
+
+def test_live_geo_block_is_reported_not_fatal() -> None:
+    """HTTP 451 from a restricted location: no crash, an error in health naming the
+    cause, a retry later (unreachable_retry_seconds), and nothing published."""
+    async def scenario():
+        with LocalHttp() as http:
+            for path in ("/fapi/v1/fundingInfo", "/fapi/v1/exchangeInfo"):
+                http.default[path] = Reply(451, text("binance", "geo_blocked_451.json"))
+            sink = ListSink()
+            ctx = context("binance", binance, http, "ws://127.0.0.1:9/market/ws/x", sink,
+                          options={"unreachable_retry_seconds": 0.2})
+            await run_until(ctx, binance.run, lambda: ctx.health.errors >= 3)
+            return sink, http, ctx
+
+    sink, http, ctx = asyncio.run(scenario())
+    assert "unreachable from this location" in ctx.health.last_error
+    assert "451" in ctx.health.last_error and "restricted location" in ctx.health.last_error
+    assert len(http.calls("/fapi/v1/fundingInfo")) >= 2  # it tried again, once per retry
+    assert sink.messages == []

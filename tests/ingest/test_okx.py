@@ -3,14 +3,17 @@ side/posSide, funding interval from the funding times)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from decimal import Decimal
 
 import pytest
 
 from ingest.contract import PayloadError
 from ingest.sources import okx
-from tests.ingest.cex_fixtures import lines, load
+from tests.ingest.cex_fixtures import frames, lines, load, text
+from tests.ingest.cex_local import ListSink, LocalHttp, LocalWs, Reply, context, run_until
 
 W = "test"
 
@@ -134,3 +137,76 @@ def test_history_rows() -> None:
 def test_refused_call_is_a_payload_error() -> None:
     with pytest.raises(PayloadError, match="code 50011"):
         okx.rows_of({"code": "50011", "msg": "Too Many Requests", "data": []}, W)
+
+
+def test_ticker_price_and_usd_volume() -> None:
+    (_, p), = okx.parse_ticker(rows("tickers_swap.json")["BTC-USD-SWAP"],
+                               instruments()["BTC-USD-SWAP"], W)
+    assert (p["price"], p["ts"], p["base"]) == (109752.4, 1756460000012, "BTC")
+    assert p["volume_24h_usd"] == float(Decimal("3311.2051") * Decimal("109752.4"))
+
+
+# ---------------------------------------------------------------- live, against local servers
+
+def _local_okx(http: LocalHttp) -> None:
+    for path, name in (("/api/v5/public/instruments", "instruments_swap.json"),
+                       ("/api/v5/public/mark-price", "mark_price_swap.json"),
+                       ("/api/v5/public/funding-rate", "funding_rate_any.json"),
+                       ("/api/v5/public/open-interest", "open_interest_swap.json"),
+                       ("/api/v5/market/tickers", "tickers_swap.json"),
+                       ("/api/v5/rubik/stat/trading-data/support-coin", "support_coin.json")):
+        http.default[path] = Reply(body=text("okx", name))
+    http.once["/api/v5/public/funding-rate"].extend([
+        Reply(429, '{"code":"50011","msg":"Too Many Requests","data":[]}', {"Retry-After": "1"}),
+        Reply(500, '{"code":"50001","msg":"Service temporarily unavailable","data":[]}')])
+    path = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
+    http.once[path].append(Reply(200, '{"code":"0","msg":"","data":[["1756459800000",'))
+    http.by_query[(path, "ccy", "BTC")] = Reply(body=text("okx",
+                                                          "long_short_account_ratio_btc.json"))
+    http.default[path] = Reply(body='{"code":"0","msg":"","data":[]}')
+
+
+def _ws_frames() -> list[str]:
+    out = frames("okx", "ws_liquidation_orders.jsonl")
+    push = json.loads(out[2])
+    push["data"][0]["details"][0]["newField"] = "tolerated"
+    out[2] = json.dumps(push)
+    return out
+
+
+def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
+    async def scenario():
+        with LocalHttp() as http:
+            _local_okx(http)
+            async with LocalWs(_ws_frames(), drop_after=2) as ws:
+                sink = ListSink()
+                ctx = context("okx", okx, http, f"ws://127.0.0.1:{ws.port}", sink,
+                              options={"ratio_poll_seconds": 0.5, "rubik_pause_seconds": 0.4,
+                                       "ws_ping_seconds": 0.5})
+                await run_until(ctx, okx.run, lambda: (
+                    len(sink.topic("liquidations")) >= 3 and sink.topic("long_short_ratio")
+                    and sink.topic("funding_rates") and ws.connections >= 2
+                    and any(t == "ping" for _, t in ws.received)))
+                return sink, http, ws, ctx
+
+    sink, http, ws, ctx = asyncio.run(scenario())
+    liq = sink.topic("liquidations")
+    assert [(m["symbol"], m["side"]) for m in liq[:3]] == [
+        ("BTC-USDT-SWAP", "long"), ("BTC-USD-SWAP", "short"), ("PEPE-USDT-SWAP", "long")]
+    assert liq[1]["notional_usd"] == 25000.0 and all(m["sampled"] for m in liq)
+    funding = {m["symbol"]: m for m in sink.topic("funding_rates")}
+    assert funding["BTC-USDT-SWAP"]["mark_price"] == 109731.4
+    assert funding["PEPE-USDT-SWAP"]["interval_hours"] == 4
+    oi = {m["symbol"]: m for m in sink.topic("open_interest")}
+    assert oi["BTC-USD-SWAP"]["oi_usd"] == 610233400.0
+    assert {m["symbol"] for m in sink.topic("long_short_ratio")} == {"BTC"}
+    assert len(sink.topic("prices")) >= 4
+    (t0, _), (t1, _), _ = http.calls("/api/v5/public/funding-rate")[:3]  # 429, 500, 200
+    assert t1 - t0 >= 0.95
+    (dead,) = [d for d in sink.dead if "long-short" in d["where"]]
+    assert dead["source"] == "okx" and "not JSON" in dead["reason"]
+    assert dead["raw"].startswith('{"code":"0"')
+    assert ws.subscribes(1) == ws.subscribes(2) == [
+        '{"op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"}]}']
+    assert ctx.health.gaps >= 1 and ctx.health.errors >= 3
+    assert not [d for d in sink.dead if d["raw"] == "pong"]  # keepalive replies are not data
