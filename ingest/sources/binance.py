@@ -385,9 +385,11 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                 else:
                     for pair in result:
                         yield pair
-            if len(rows) < 1000:
+            stamps = [int(r["fundingTime"]) for r in rows
+                      if isinstance(r, dict) and str(r.get("fundingTime", "")).isdigit()]
+            if len(rows) < 1000 or not stamps or max(stamps) < begin:  # no progress: stop
                 break
-            begin = max(int(r.get("fundingTime", 0)) for r in rows if isinstance(r, dict)) + 1
+            begin = max(stamps) + 1
         for path, parse in (("/futures/data/openInterestHist", parse_open_interest_hist),
                             ("/futures/data/globalLongShortAccountRatio", parse_long_short)):
             begin = start_ms
@@ -400,6 +402,6 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                         yield pair
                 stamps = [int(r["timestamp"]) for r in rows
                           if isinstance(r, dict) and str(r.get("timestamp", "")).isdigit()]
-                if len(rows) < 500 or not stamps:
+                if len(rows) < 500 or not stamps or max(stamps) < begin:
                     break
                 begin = max(stamps) + 1

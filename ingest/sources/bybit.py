@@ -410,7 +410,7 @@ async def _cursor_rows(ctx: Any, http: Any, path: str,
                        params: dict[str, Any]) -> AsyncIterator[Any]:
     """Rows of a cursor-paged history endpoint (open-interest, account-ratio), oldest first."""
     rows: list[Any] = []
-    cursor = ""
+    cursor, seen = "", set()
     while True:
         payload = await io.get(ctx, http, path, {**params, **({"cursor": cursor} if cursor
                                                                else {})})
@@ -420,8 +420,9 @@ async def _cursor_rows(ctx: Any, http: Any, path: str,
         if not isinstance(page, list) or not page:
             break
         rows.extend(page)
+        seen.add(cursor)
         cursor = result.get("nextPageCursor") or ""
-        if not cursor:
+        if not cursor or cursor in seen:  # a cursor that does not move would loop forever
             break
     for row in sorted(rows, key=lambda r: _row_ts(r, "timestamp")):
         yield row

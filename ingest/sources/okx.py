@@ -420,7 +420,8 @@ async def _paged(ctx: Any, http: Any, path: str, params: dict[str, Any], start_m
         if not stamps:
             break
         out.extend(r for r, t in zip(page, stamps, strict=True) if start_ms <= t <= end_ms)
-        if min(stamps) <= start_ms or len(page) < params.get("limit", 100):
+        if (min(stamps) <= start_ms or len(page) < params.get("limit", 100)
+                or min(stamps) >= after):  # a page that does not move back would loop
             break
         after = min(stamps)
     return sorted(out, key=lambda r: int(key(r)))

@@ -214,3 +214,28 @@ def test_live_geo_block_is_reported_not_fatal() -> None:
     assert "451" in ctx.health.last_error and "restricted location" in ctx.health.last_error
     assert len(http.calls("/fapi/v1/fundingInfo")) >= 2  # it tried again, once per retry
     assert sink.messages == []
+
+
+def test_history_funding_open_interest_and_ratio() -> None:
+    async def scenario() -> list[tuple[str, dict]]:
+        with LocalHttp() as http:
+            _local_binance(http)
+            http.once.clear()
+            http.default["/fapi/v1/fundingRate"] = Reply(
+                body=text("binance", "funding_rate_history_btcusdt.json"))
+            http.default["/futures/data/openInterestHist"] = Reply(
+                body=text("binance", "open_interest_hist_btcusdt.json"))
+            sink = ListSink()
+            ctx = context("binance", binance, http, "ws://127.0.0.1:9", sink)
+            ctx.settings = ctx.settings.model_copy(update={"symbols": ["BTCUSDT"]})
+            out = [pair async for pair in binance.history(ctx, 1756400000000, 1756470000000)]
+            await ctx.aclose()
+            assert sink.dead == []
+            return out
+
+    out = asyncio.run(scenario())
+    assert [(t, m["ts"]) for t, m in out] == [
+        ("funding_rates", 1756425600000), ("funding_rates", 1756454400001),
+        ("open_interest", 1756458000000), ("open_interest", 1756461600000),
+        ("long_short_ratio", 1756459800000)]
+    assert out[2][1]["oi_usd"] == float(Decimal("8912570784.07809979"))

@@ -236,3 +236,36 @@ def test_live_once_makes_one_pass_and_returns() -> None:
 
     sink = asyncio.run(scenario())
     assert len(sink.topic("prices")) == 3 and len(sink.topic("liquidations")) == 3
+
+
+def test_history_pages_funding_open_interest_and_ratio() -> None:
+    async def scenario() -> list[tuple[str, dict]]:
+        with LocalHttp() as http:
+            _local_bybit(http)
+            http.once.clear()
+            for path, name in (("/v5/market/mark-price-kline", "mark_price_kline_btcusdt.json"),
+                               ("/v5/market/funding/history", "funding_history_btcusdt.json"),
+                               ("/v5/market/open-interest", "open_interest_btcusdt.json")):
+                http.default[path] = Reply(body=text("bybit", name))
+            http.once["/v5/market/account-ratio"].extend([  # a page, then the empty last one
+                Reply(body=text("bybit", "account_ratio_btcusdt.json")),
+                http.default["/v5/market/account-ratio"]])
+            sink = ListSink()
+            ctx = context("bybit", bybit, http, "ws://127.0.0.1:9", sink)
+            ctx.settings = ctx.settings.model_copy(update={"symbols": ["BTCUSDT"]})
+            out = [pair async for pair in bybit.history(ctx, 1756400000000, 1756460000000)]
+            await ctx.aclose()
+            assert sink.dead == []
+            return out
+
+    out = asyncio.run(scenario())
+    by_topic: dict[str, list[dict]] = {}
+    for topic, msg in out:
+        by_topic.setdefault(topic, []).append(msg)
+    funding = by_topic["funding_rates"]
+    assert [m["ts"] for m in funding] == [1756425600000, 1756454400000]  # oldest first
+    assert funding[1]["mark_price"] == 109901.1 and funding[0]["mark_price"] is None
+    oi = by_topic["open_interest"]
+    assert [m["ts"] for m in oi] == [1756454400000, 1756458000000]
+    assert oi[1]["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109738.20"))
+    assert [m["long_share"] for m in by_topic["long_short_ratio"]] == [0.6171, 0.6183]

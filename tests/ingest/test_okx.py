@@ -210,3 +210,32 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
         '{"op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"}]}']
     assert ctx.health.gaps >= 1 and ctx.health.errors >= 3
     assert not [d for d in sink.dead if d["raw"] == "pong"]  # keepalive replies are not data
+
+
+def test_history_funding_open_interest_and_ratio() -> None:
+    async def scenario() -> list[tuple[str, dict]]:
+        with LocalHttp() as http:
+            _local_okx(http)
+            http.once.clear()
+            for path, name in (
+                    ("/api/v5/public/funding-rate-history",
+                     "funding_rate_history_btc_usdt_swap.json"),
+                    ("/api/v5/rubik/stat/contracts/open-interest-history",
+                     "open_interest_history_btc_usdt_swap.json")):
+                http.default[path] = Reply(body=text("okx", name))
+            sink = ListSink()
+            ctx = context("okx", okx, http, "ws://127.0.0.1:9", sink,
+                          options={"rubik_pause_seconds": 0.4})
+            ctx.settings = ctx.settings.model_copy(update={"symbols": ["BTC-USDT-SWAP"]})
+            out = [pair async for pair in okx.history(ctx, 1756400000000, 1756460000000)]
+            await ctx.aclose()
+            assert sink.dead == []
+            return out
+
+    out = asyncio.run(scenario())
+    funding = [m for t, m in out if t == "funding_rates"]
+    assert [(m["ts"], m["interval_hours"]) for m in funding] == [(1756425600000, 8),
+                                                                 (1756454400000, 8)]
+    assert [m["oi_base"] for t, m in out if t == "open_interest"] == [26725.1024, 26601.0211]
+    ratio = [m for t, m in out if t == "long_short_ratio"]
+    assert [(m["symbol"], m["ratio"]) for m in ratio] == [("BTC", 1.31), ("BTC", 1.25)]
