@@ -44,7 +44,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
     stats = replay.replay(
         path,
-        kafka_io.make_producer(args.bootstrap),
+        kafka_io.make_producer(args.bootstrap, **kafka_io.REPLAY_PRODUCER),
         speed=None if args.fast else args.speed,
         topic_prefix=args.topic_prefix,
         shift_ms=shift_ms,

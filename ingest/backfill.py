@@ -96,6 +96,11 @@ class DayWriter:
         self.fh.close()
         self.part.rename(self.path)
 
+    def abandon(self) -> None:
+        """The day failed: drop the half-written file (the rerun writes the day again)."""
+        self.fh.close()
+        self.part.unlink(missing_ok=True)
+
     def close(self, timeout_s: float = 0) -> None:
         if not self.fh.closed:
             self.fh.close()
@@ -160,7 +165,7 @@ async def backfill_source(name: str, settings: IngestSettings, start_ms: int, en
             checkpoint.mark(label)
             stats.days_done += 1
         except Exception as exc:  # keep what is done; the next run resumes at this day
-            writer.close()
+            writer.abandon()
             stats.failed.append(f"{label}: {type(exc).__name__}: {exc}")
             log.error("backfill %s %s failed: %s", name, label, exc)
             break
@@ -206,7 +211,7 @@ def backfill_binance_files(data: Path, start_ms: int, end_ms: int, out: Path, *,
                 writer.publish(topic, msg)
             writer.commit()
         except binance_files.DataFileError as exc:
-            writer.close()
+            writer.abandon()
             stats.failed.append(f"{label}: {exc}")
             break
         checkpoint.mark(label)

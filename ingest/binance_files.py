@@ -158,6 +158,7 @@ def parse_file(f: DataFile) -> Iterator[tuple[str, dict[str, Any] | PayloadError
                 yield "prices", price_msg(EXCHANGE, f.symbol, base, _ms(row[6]), row[4],
                                           multiplier=mult, where=where)
         except PayloadError as exc:
+            exc.raw, exc.where = ",".join(row), where
             yield "", exc
         except (IndexError, ValueError) as exc:
             yield "", PayloadError(f"{where}: unreadable row {row!r} ({exc})", raw=",".join(row),

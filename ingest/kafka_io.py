@@ -97,6 +97,10 @@ def make_producer(bootstrap: str, **overrides: Any) -> Producer:
     return Producer(conf)
 
 
+# Replay only counts failed deliveries: reports for successful ones are wasted work.
+REPLAY_PRODUCER = {"delivery.report.only.error": True}
+
+
 def produce(
     producer: Producer,
     topic: str,

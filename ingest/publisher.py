@@ -14,7 +14,8 @@ Guarantees (docs/sources.md, "Delivery guarantee"):
   publish order per partition, however long the broker is away: librdkafka's idempotent
   producer de-duplicates its own retries and keeps order; nothing is re-sent by us unless
   the producer reports a fatal error, in which case a new producer resends exactly the
-  records whose delivery was not acknowledged.
+  records whose delivery was not acknowledged (a record the broker was writing at that
+  very moment can then arrive twice).
 - A message is on disk (page cache) when publish() returns, so a process crash loses
   nothing; an OS crash or power loss can lose the last `fsync_ms` of appends.
 - After a crash, records appended but not acknowledged are re-sent on the next start: at
@@ -132,7 +133,8 @@ class Publisher:
         return self.spool.cursor >= target
 
     def close(self, timeout_s: float = 30) -> None:
-        """Deliver what Kafka takes within timeout_s; the rest stays spooled for next time."""
+        """Deliver what Kafka takes within timeout_s; the rest stays spooled for next time
+        (and is purged from the Kafka client, which would otherwise still send it)."""
         self.flush(timeout_s)
         self._stop.set()
         self._thread.join(timeout=timeout_s + 5)
@@ -185,8 +187,7 @@ class Publisher:
             self._acked.discard(self._pending.popleft())
         cursor = self._pending[0] if self._pending else self.spool._read_seq
         now = time.monotonic()
-        if cursor > self.spool.cursor and (now - self._cursor_at >= COMMIT_EVERY_S
-                                           or not self._pending):
+        if cursor > self.spool.cursor and now - self._cursor_at >= COMMIT_EVERY_S:
             self.spool.commit(cursor)
             self._cursor_at = now
 
@@ -219,8 +220,12 @@ class Publisher:
                 time.sleep(1)
         self.producer.poll(0)
         self._advance()
-        if self._pending == collections.deque():
+        if not self._pending:
             self.spool.commit(self.spool._read_seq)
+        # Records the client still holds stay in the spool for the next start; the client
+        # must not deliver them later behind our back (that would be a duplicate).
+        self.producer.purge()
+        self.producer.poll(0)
 
     def _step(self) -> None:
         if self._rebuild:

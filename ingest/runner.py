@@ -87,6 +87,7 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         module = (modules or {}).get(name) or load_module(name)
         ctx = SourceContext.create(name, settings, sink, module)
         ctx.stopping = stopping
+        ctx.once = once
         contexts.append((ctx, module))
     healths = [ctx.health for ctx, _ in contexts]
     if settings.health.prometheus_port:

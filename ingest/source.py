@@ -54,6 +54,7 @@ class SourceContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     health: SourceHealth | None = None
     log: logging.Logger = None  # type: ignore[assignment]
+    once: bool = False  # --once: one pass of each poll loop; sources skip their streams
     _clients: list[RestClient] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -139,12 +140,14 @@ class SourceContext:
 
     async def every(self, seconds: float):
         """Async iterator ticking every `seconds` (aligned to the start, no drift) until
-        stopping: `async for _ in ctx.every(ctx.settings.poll_seconds): ...`."""
+        stopping, once with --once: `async for _ in ctx.every(ctx.settings.poll_seconds):`."""
         start = time.monotonic()
         n = 0
         while not self.stopping.is_set():
             yield n
             n += 1
+            if self.once:
+                return
             if not await self.sleep(max(0.0, start + n * seconds - time.monotonic())):
                 return
 

@@ -66,14 +66,19 @@ def decode(body: bytes) -> Record:
 
 
 def _scan(path: Path) -> tuple[list[tuple[int, int]], int]:
-    """[(seq, offset)] of the whole records in a segment, and where the valid data ends."""
+    """[(seq, offset)] of the whole records in a segment, and where the valid data ends.
+    An incomplete last record or a zero-filled tail is a torn write (the valid end is
+    before it); a complete record with a bad checksum is corruption: SpoolError."""
     data = path.read_bytes()
     out, pos = [], 0
     while pos + _FRAME.size <= len(data):
         length, crc = _FRAME.unpack_from(data, pos)
         body = data[pos + _FRAME.size:pos + _FRAME.size + length]
-        if len(body) < length or length < _HEAD.size or zlib.crc32(body) != crc:
+        if len(body) < length or not any(data[pos:]):
             break
+        if length < _HEAD.size or zlib.crc32(body) != crc:
+            raise SpoolError(f"{path}: corrupt record at byte {pos}; move the file away to "
+                             "start without it (its records are lost)")
         out.append((_HEAD.unpack_from(body)[0], pos))
         pos += _FRAME.size + length
     return out, pos
@@ -94,7 +99,15 @@ class Spool:
         try:  # one process per spool: two writers would interleave sequence numbers
             fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            self._lockfile.close()
             raise SpoolError(f"spool {self.dir} is in use by another ingest process") from None
+        try:
+            self._open_existing()
+        except BaseException:
+            self._lockfile.close()
+            raise
+
+    def _open_existing(self) -> None:
         self.cursor = self._read_cursor()
         self._segments: list[tuple[int, Path]] = sorted(
             (int(p.stem), p) for p in self.dir.glob("*" + SEGMENT_SUFFIX))
@@ -179,12 +192,15 @@ class Spool:
             nxt = self._segments[i + 1][0] if i + 1 < len(self._segments) else None
             if nxt is not None and seq >= nxt:
                 continue
-            records, _ = _scan(path)
+            records, valid_end = _scan(path)
             for s, off in records:
                 if s >= seq:
                     self._read_seg, self._read_off = i, off
                     return
-            self._read_seg, self._read_off = i + 1, 0
+            if i + 1 < len(self._segments):
+                self._read_seg, self._read_off = i + 1, 0
+            else:  # past the last record: wait at the end of the segment being appended to
+                self._read_seg, self._read_off = i, valid_end
             return
 
     def rewind(self, seq: int) -> None:

@@ -1,0 +1,219 @@
+"""Kafka goes away mid-run: the Publisher spools to disk and, when the broker is back,
+delivers every message exactly once and in order per key.
+
+Runs its OWN broker (tests/ingest/kafka_broker.py) so it can stop it; the shared broker on
+9092 is never touched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from ingest import kafka_io
+from ingest.contract import price_msg
+from ingest.publisher import Publisher
+
+from .kafka_broker import OwnKafka
+
+pytestmark = pytest.mark.stack
+
+PREFIX = "spooltest_"
+KEYS = 7
+T0 = 1_795_183_200_000
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path):
+    broker = OwnKafka(tmp_path / "kafka")
+    broker.start()
+    try:
+        kafka_io.ensure_topics(broker.bootstrap, PREFIX)
+        yield broker
+    finally:
+        broker.close()
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60):
+    """Every record of the topic: {partition: [(offset, key, value)]}."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time_ns()}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    out: dict[int, list] = defaultdict(list)
+    n = 0
+    deadline = time.monotonic() + timeout_s
+    while n < expected and time.monotonic() < deadline:
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                continue
+            out[m.partition()].append((m.offset(), m.key(), orjson.loads(m.value()),
+                                       m.timestamp()[1]))
+            n += 1
+    # drain a little longer: a duplicate would show up here
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        for m in c.consume(1000, 0.2):
+            if not m.error():
+                out[m.partition()].append((m.offset(), m.key(), orjson.loads(m.value()),
+                                           m.timestamp()[1]))
+    c.close()
+    return out
+
+
+def test_broker_down_spool_then_exactly_once_in_order(own_kafka: OwnKafka,
+                                                      tmp_path: Path) -> None:
+    pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX,
+                    in_flight=500, fsync_ms=50, **{"reconnect.backoff.max.ms": 500})
+    sent = 0
+    stop = threading.Event()
+
+    def produce() -> None:  # a live source: ~400 messages/s, whatever Kafka does
+        nonlocal sent
+        while not stop.is_set():
+            for _ in range(20):
+                k = sent % KEYS
+                msg = price_msg("spooltest", f"K{k}USDT", f"K{k}", T0 + sent, "100",
+                                ingest_ts=T0 + sent)
+                msg["n"] = sent
+                pub.publish("prices", msg)
+                sent += 1
+            time.sleep(0.05)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        time.sleep(2)
+        delivered_before = pub.delivered
+        own_kafka.stop()  # broker gone mid-run
+        stopped_at = sent
+        time.sleep(5)
+        backlog_while_down = pub.backlog
+        spool_bytes = sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.seg"))
+        own_kafka.start()  # back
+        time.sleep(2)
+    finally:
+        stop.set()
+        producer.join()
+    assert pub.flush(120), f"not drained: {pub.stats()}"
+    stats = pub.stats()
+    pub.close()
+
+    assert delivered_before > 0, stats
+    # really spooled: published while the broker was away, and waiting on disk
+    assert sent - stopped_at > 300 and backlog_while_down > 300, (sent, stopped_at,
+                                                                  backlog_while_down)
+    assert spool_bytes > 0
+    assert stats["delivered"] == sent and stats["rejected"] == 0 and stats["backlog"] == 0
+
+    records = consume_all(own_kafka.bootstrap, PREFIX + "prices", sent)
+    ns = sorted(v["n"] for recs in records.values() for _, _, v, _ in recs)
+    assert ns == list(range(sent)), "lost or duplicated messages"  # exactly once
+    for part, recs in records.items():
+        by_key = defaultdict(list)
+        for _, key, value, stamp in sorted(recs, key=lambda r: r[0]):
+            assert key == f"spooltest:{value['base']}".encode()
+            assert stamp == value["ts"]  # Kafka timestamp = event time
+            by_key[key].append(value["n"])
+        for key, seq in by_key.items():
+            assert seq == sorted(seq), f"partition {part} key {key!r} out of order"
+    assert not list((tmp_path / "spool").glob("rejected.jsonl"))
+
+
+def test_spool_survives_a_publisher_restart(own_kafka: OwnKafka, tmp_path: Path) -> None:
+    """Messages published while Kafka is down and the process then stops are delivered by
+    the next process on the same spool."""
+    own_kafka.stop()
+    pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX,
+                    fsync_ms=0)
+    for i in range(300):
+        msg = price_msg("restart", "BTCUSDT", "BTC", T0 + i, "100")
+        msg["n"] = i
+        pub.publish("prices", msg)
+    pub.close(timeout_s=1)  # Kafka is down: the records stay spooled
+    assert any((tmp_path / "spool").glob("*.seg"))
+
+    own_kafka.start()
+    again = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX)
+    assert again.backlog == 300
+    assert again.flush(60), again.stats()
+    again.close()
+    records = consume_all(own_kafka.bootstrap, PREFIX + "prices", 300)
+    ns = [v["n"] for recs in records.values() for _, _, v, _ in sorted(recs, key=lambda r: r[0])]
+    assert ns == list(range(300))
+
+
+def test_live_run_writes_data_dead_letters_health_and_heartbeats(own_kafka: OwnKafka,
+                                                                 tmp_path: Path) -> None:
+    """`python -m ingest <source>`'s path: runner + SourceContext + Publisher into Kafka."""
+    import asyncio
+    import types
+
+    from ingest.runner import run_sources
+    from ingest.settings import HealthSettings, IngestSettings, SourceSettings
+
+    async def run(ctx) -> None:
+        ctx.publish("prices", price_msg("bybit", "BTCUSDT", "BTC", T0, "95000.5"))
+        ctx.dead_letter("fundingRate: not a number", '{"fundingRate":"x"}', "tickers")
+        await ctx.sleep(1.2)  # long enough for a few heartbeats and health reports
+
+    settings = IngestSettings(sources={"bybit": SourceSettings()},
+                              health=HealthSettings(report_seconds=0.5, heartbeat_seconds=0.2))
+    pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX)
+    code = asyncio.run(run_sources(["bybit"], settings, pub, once=True,
+                                   modules={"bybit": types.SimpleNamespace(run=run)}))
+    assert code == 0 and pub.flush(30)
+    pub.close()
+
+    (price,) = [v for recs in consume_all(own_kafka.bootstrap, PREFIX + "prices", 1).values()
+                for _, _, v, _ in recs]
+    assert price["price"] == 95000.5
+    (dead,) = [(k, v) for recs in consume_all(own_kafka.bootstrap,
+                                              PREFIX + "ingest_dead_letter", 1).values()
+               for _, k, v, _ in recs]
+    assert dead[0] == b"bybit" and set(dead[1]) == {"source", "reason", "raw", "ts", "where"}
+    health = [v for recs in consume_all(own_kafka.bootstrap, PREFIX + "ingest_health",
+                                        2).values() for _, _, v, _ in recs]
+    assert {"source", "ts", "last_event_ts", "messages", "errors", "dead_letters",
+            "state"} == set(health[-1])
+    assert health[-1]["messages"] == 1 and health[-1]["dead_letters"] == 1
+    assert health[-1]["last_event_ts"] == T0 and health[-1]["state"] == "down"  # stopped
+    beats = consume_all(own_kafka.bootstrap, PREFIX + "ingest_heartbeat", 4)
+    assert sorted(beats) == [0, 1]  # every partition of the heartbeat topic
+    assert all(v["source"] == "ingest" for recs in beats.values() for _, _, v, _ in recs)
+
+
+def test_fatal_producer_error_resends_only_the_unacknowledged(own_kafka: OwnKafka,
+                                                              tmp_path: Path) -> None:
+    """A fatal error from the idempotent producer: the Publisher replaces the producer and
+    resends, in order, exactly the records whose delivery was not acknowledged."""
+    from confluent_kafka import KafkaError
+
+    pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX)
+    for i in range(200):
+        msg = price_msg("fatal", "BTCUSDT", "BTC", T0 + i, "100")
+        msg["n"] = i
+        pub.publish("prices", msg)
+    assert pub.flush(30)
+    own_kafka.stop()  # the next records cannot be acknowledged...
+    for i in range(200, 400):
+        msg = price_msg("fatal", "BTCUSDT", "BTC", T0 + i, "100")
+        msg["n"] = i
+        pub.publish("prices", msg)
+    time.sleep(1)
+    # ...and the producer reports a fatal error (as librdkafka does when the idempotence
+    # state is lost): the sender thread sees it on its next delivery report
+    pub._on_delivery(None, KafkaError(KafkaError._FATAL, "test: fatal", fatal=True), None)
+    own_kafka.start()
+    assert pub.flush(60), pub.stats()
+    assert pub.rebuilds == 1
+    pub.close()
+    records = consume_all(own_kafka.bootstrap, PREFIX + "prices", 400)
+    ns = [v["n"] for recs in records.values() for _, _, v, _ in sorted(recs, key=lambda r: r[0])]
+    assert ns == list(range(400))
