@@ -66,6 +66,8 @@ class Options(SourceOptions):
     # the 2400-weight/min budget of /fapi.
     data_budget: Budget = Budget(requests=800, per_seconds=300)
     unreachable_retry_seconds: float = Field(default=900, gt=0, le=86_400)
+    # --once skips the streams (one pass of the polls); > 0 listens this long after it.
+    once_stream_seconds: float = Field(default=0, ge=0, le=600)
     history_period: Period = "1h"
 
 
@@ -340,14 +342,15 @@ async def run(ctx: Any) -> None:
                               instruments, opts)]
             await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments)],
                                refresh=(opts.instruments_refresh_seconds,
-                                        lambda i=instruments: _refresh(ctx, http, i)))
+                                        lambda i=instruments: _refresh(ctx, http, i)),
+                               once_stream_seconds=opts.once_stream_seconds)
             return
         except Unreachable as exc:
             reason = (f"binance unreachable from this location ({exc}); "
                       f"retrying in {opts.unreachable_retry_seconds:.0f} s")
             ctx.health.error(reason)
             ctx.log.error("%s", reason)
-            if io.once(ctx):
+            if ctx.once:
                 return
             await ctx.sleep(opts.unreachable_retry_seconds)
 

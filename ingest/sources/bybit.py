@@ -59,6 +59,8 @@ class Options(SourceOptions):
     ws_topics_per_connection: int = Field(default=200, ge=1, le=2000)
     ws_args_per_subscribe: int = Field(default=10, ge=1, le=10)
     ws_ping_seconds: float = Field(default=20, gt=0, le=60)  # Bybit asks for ~20 s
+    # --once skips the streams (one pass of the polls); > 0 listens this long after it.
+    once_stream_seconds: float = Field(default=0, ge=0, le=600)
     history_period: RatioPeriod = "1h"  # bucket of backfilled OI / ratio / mark price
     history_limit: int = Field(default=200, ge=1, le=200)  # rows per history request
 
@@ -305,7 +307,8 @@ async def run(ctx: Any) -> None:
         streams = [stream_liquidations(ctx, ctx.settings.ws_url, b, instruments, opts)
                    for b in batches]
         restart = await io.run_tasks(ctx, polls, streams, refresh=(
-            opts.instruments_refresh_seconds, lambda: _refresh(ctx, http, instruments)))
+            opts.instruments_refresh_seconds, lambda: _refresh(ctx, http, instruments)),
+            once_stream_seconds=opts.once_stream_seconds)
 
 
 async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:

@@ -60,32 +60,32 @@ async def every(ctx: Any, seconds: float, fn: Callable[..., Awaitable[Any]], *ar
     (`python -m ingest <source> --once`) a single pass."""
     while not ctx.stopping.is_set():
         await fn(*args)
-        if once(ctx) or not await ctx.sleep(seconds):
+        if ctx.once or not await ctx.sleep(seconds):
             return
-
-
-def once(ctx: Any) -> bool:
-    return bool(getattr(ctx, "once", False))
-
-
-ONCE_STREAM_SECONDS = 5.0  # with --once: how long the streams run after the polls
 
 
 async def run_tasks(ctx: Any, polls: list[Coroutine[Any, Any, Any]],
                     streams: list[Coroutine[Any, Any, Any]], *,
-                    refresh: tuple[float, Callable[[], Awaitable[bool]]] | None = None) -> bool:
+                    refresh: tuple[float, Callable[[], Awaitable[bool]]] | None = None,
+                    once_stream_seconds: float = 0.0) -> bool:
     """Run a source's poll loops and streams together until ctx.stopping.
 
     refresh = (seconds, fn): every `seconds` await fn(); when it returns True the tasks are
     stopped and run_tasks returns True (the caller rebuilds them, e.g. with a new symbol
     set). A task that dies re-raises here (the runner restarts the source). With ctx.once
-    the polls make one pass and the streams run ONCE_STREAM_SECONDS more."""
+    (--once) the polls make one pass; the streams are skipped unless once_stream_seconds
+    > 0, then they listen that long after the polls' pass."""
+    if ctx.once and once_stream_seconds <= 0:
+        for c in streams:
+            c.close()  # never started: no "coroutine was never awaited" warning
+        streams = []
     poll_tasks = [asyncio.create_task(c) for c in polls]
     tasks = poll_tasks + [asyncio.create_task(c) for c in streams]
     try:
-        if once(ctx):
+        if ctx.once:
             await asyncio.gather(*poll_tasks)
-            await ctx.sleep(ONCE_STREAM_SECONDS)
+            if streams:
+                await ctx.sleep(once_stream_seconds)
             return False
         seconds = refresh[0] if refresh else None
         while not ctx.stopping.is_set():

@@ -59,6 +59,8 @@ class Options(SourceOptions):
     rubik_pause_seconds: float = Field(default=0.5, ge=0.4, le=60)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
     ws_ping_seconds: float = Field(default=25, gt=0, lt=30)  # OKX closes idle sockets at 30 s
+    # --once skips the streams (one pass of the polls); > 0 listens this long after it.
+    once_stream_seconds: float = Field(default=0, ge=0, le=600)
     history_period: RubikPeriod = "1H"
     history_limit: int = Field(default=100, ge=1, le=100)
 
@@ -342,7 +344,8 @@ async def run(ctx: Any) -> None:
              io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
     await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts)],
                        refresh=(opts.instruments_refresh_seconds,
-                                lambda: _refresh(ctx, http, instruments)))
+                                lambda: _refresh(ctx, http, instruments)),
+                       once_stream_seconds=opts.once_stream_seconds)
 
 
 async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:

@@ -228,7 +228,8 @@ def test_live_once_makes_one_pass_and_returns() -> None:
             http.once.clear()
             async with LocalWs(_ws_frames()) as ws:
                 sink = ListSink()
-                ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink)
+                ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
+                              options={"once_stream_seconds": 2})
                 ctx.once = True  # what `python -m ingest bybit --once` asks for
                 await asyncio.wait_for(bybit.run(ctx), 30)
                 await ctx.aclose()
@@ -269,3 +270,20 @@ def test_history_pages_funding_open_interest_and_ratio() -> None:
     assert [m["ts"] for m in oi] == [1756454400000, 1756458000000]
     assert oi[1]["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109738.20"))
     assert [m["long_share"] for m in by_topic["long_short_ratio"]] == [0.6171, 0.6183]
+
+
+def test_live_once_skips_the_stream_by_default() -> None:
+    async def scenario() -> ListSink:
+        with LocalHttp() as http:
+            _local_bybit(http)
+            http.once.clear()
+            sink = ListSink()
+            ctx = context("bybit", bybit, http, "ws://127.0.0.1:9", sink)  # nothing listens
+            ctx.once = True
+            await asyncio.wait_for(bybit.run(ctx), 30)
+            await ctx.aclose()
+            return sink
+
+    sink = asyncio.run(scenario())
+    assert len(sink.topic("funding_rates")) == 3 and sink.topic("liquidations") == []
+    assert sink.dead == []
