@@ -278,8 +278,9 @@ async def stream_liquidations(ctx: Any, url: str, subscribe: list[dict[str, Any]
         topic = msg.get("topic", "") if isinstance(msg, dict) else ""
         if topic.startswith("allLiquidation."):
             here = f"{where} {topic}"
-            io.publish(ctx, io.guard(ctx, here, msg, parse_all_liquidation, msg, instruments,
-                                     here))
+            for one in io.split_data(msg):  # a bad row costs only itself
+                io.publish(ctx, io.guard(ctx, here, one, parse_all_liquidation, one,
+                                         instruments, here))
         else:
             ctx.dead_letter(f"{where}: unexpected message", io.raw_text(msg), where)
         if ctx.stopping.is_set():

@@ -34,6 +34,15 @@ def guard(ctx: Any, where: str, raw: Any, fn: Callable[..., Any], *args: Any) ->
         return None
 
 
+def split_data(msg: Any) -> list[Any]:
+    """A push whose `data` is an array, as one push per element (same envelope), so a
+    parser rejects only the element it cannot read; anything else is returned whole."""
+    data = msg.get("data") if isinstance(msg, dict) else None
+    if not isinstance(data, list) or len(data) < 2:
+        return [msg]
+    return [{**msg, "data": [item]} for item in data]
+
+
 def publish(ctx: Any, out: Iterable[tuple[str, dict[str, Any]]] | None) -> int:
     n = 0
     for topic, msg in out or ():

@@ -269,14 +269,44 @@ def _by_inst(ctx: Any, rows: list[Any], instruments: dict[str, Instrument], path
             yield row, inst
 
 
-async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> None:
+async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
+                       mode: dict[str, bool]) -> list[Any]:
+    """Every swap's funding row: one call with instId=ANY; if OKX refuses that (code != 0)
+    the source says so once and asks per instrument from then on (budget permitting)."""
+    path = "/api/v5/public/funding-rate"
+    if mode.get("any", True):
+        try:
+            payload = await http.get_json(path, {"instId": "ANY"})
+        except PayloadError as exc:
+            ctx.payload_error(exc, where=path)
+            return []
+        except HttpError as exc:
+            if exc.status != 400:  # OKX answers an unknown instId with 400 + code 51001
+                ctx.log.warning("%s", exc)
+                return []
+            payload = {"code": exc.status, "msg": str(exc)}
+        if not isinstance(payload, dict) or str(payload.get("code")) == "0":
+            return io.guard(ctx, path, payload, rows_of, payload, path) or []
+        ctx.log.warning("okx: funding-rate instId=ANY refused (%s: %s); polling funding "
+                        "per instrument", payload.get("code"), payload.get("msg"))
+        mode["any"] = False
+    rows: list[Any] = []
+    for inst_id in list(instruments):
+        if ctx.stopping.is_set():
+            break
+        rows += await _rows(ctx, http, path, {"instId": inst_id})
+    return rows
+
+
+async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
+                       mode: dict[str, bool]) -> None:
     """Funding (every swap in one call, instId=ANY) with mark prices, open interest and
     tickers: four requests per poll."""
     marks = {r.get("instId"): r.get("markPx") for r in
              await _rows(ctx, http, "/api/v5/public/mark-price", {"instType": "SWAP"})
              if isinstance(r, dict)}
     path = "/api/v5/public/funding-rate"
-    for row, inst in _by_inst(ctx, await _rows(ctx, http, path, {"instId": "ANY"}),
+    for row, inst in _by_inst(ctx, await funding_rows(ctx, http, instruments, mode),
                               instruments, path):
         io.publish(ctx, io.guard(ctx, path, row, parse_funding, row, inst,
                                  marks.get(inst.inst_id) or None, path))
@@ -325,8 +355,9 @@ async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
             continue
         arg = msg.get("arg") if isinstance(msg, dict) else None
         if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
-            io.publish(ctx, io.guard(ctx, where, msg, parse_liquidation_orders, msg,
-                                     instruments, where))
+            for one in io.split_data(msg):  # one instrument's bad item costs only itself
+                io.publish(ctx, io.guard(ctx, where, one, parse_liquidation_orders, one,
+                                         instruments, where))
         else:
             ctx.dead_letter(f"{where}: unexpected message", io.raw_text(msg), where)
         if ctx.stopping.is_set():
@@ -340,7 +371,8 @@ async def run(ctx: Any) -> None:
     opts: Options = ctx.options or Options()
     http = ctx.http()
     instruments = await _instruments_when_reachable(ctx, http)
-    polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http, instruments),
+    polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
+                      {"any": True}),
              io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
     await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts)],
                        refresh=(opts.instruments_refresh_seconds,

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from ingest.contract import PayloadError
+from ingest.sources import cex_io as io
 from ingest.sources import okx
 from tests.ingest.cex_fixtures import frames, lines, load, text
 from tests.ingest.cex_local import ListSink, LocalHttp, LocalWs, Reply, context, run_until
@@ -239,3 +240,41 @@ def test_history_funding_open_interest_and_ratio() -> None:
     assert [m["oi_base"] for t, m in out if t == "open_interest"] == [26725.1024, 26601.0211]
     ratio = [m for t, m in out if t == "long_short_ratio"]
     assert [(m["symbol"], m["ratio"]) for m in ratio] == [("BTC", 1.31), ("BTC", 1.25)]
+
+
+def test_live_funding_falls_back_to_per_instrument_when_any_is_refused() -> None:
+    async def scenario():
+        with LocalHttp() as http:
+            _local_okx(http)
+            http.once.clear()
+            path = "/api/v5/public/funding-rate"
+            funding = rows("funding_rate_any.json")
+            for inst_id, row in funding.items():
+                http.by_query[(path, "instId", inst_id)] = Reply(
+                    body=json.dumps({"code": "0", "msg": "", "data": [row]}, default=str))
+            http.by_query[(path, "instId", "ANY")] = Reply(
+                400, '{"code":"51001","msg":"Instrument ID does not exist","data":[]}')
+            sink = ListSink()
+            ctx = context("okx", okx, http, "ws://127.0.0.1:9", sink)
+            ctx.once = True
+            await asyncio.wait_for(okx.run(ctx), 30)
+            await ctx.aclose()
+            return sink, http
+
+    sink, http = asyncio.run(scenario())
+    assert {m["symbol"] for m in sink.topic("funding_rates")} == {
+        "BTC-USDT-SWAP", "ETH-USDT-SWAP", "BTC-USD-SWAP", "PEPE-USDT-SWAP"}
+    asked = [q["instId"] for _, q in http.calls("/api/v5/public/funding-rate")]
+    assert asked[0] == "ANY" and sorted(asked[1:]) == sorted(rows("funding_rate_any.json"))
+    assert sink.dead == []
+
+
+def test_one_unknown_instrument_does_not_cost_the_rest_of_the_push() -> None:
+    frame = lines("okx", "ws_liquidation_orders.jsonl")[2]
+    frame["data"][0]["instId"] = "NEW-USD-SWAP"
+    parts = io.split_data(frame)
+    assert len(parts) == 2
+    with pytest.raises(PayloadError):
+        okx.parse_liquidation_orders(parts[0], instruments(), W)
+    (_, pepe), = okx.parse_liquidation_orders(parts[1], instruments(), W)
+    assert pepe["symbol"] == "PEPE-USDT-SWAP"
