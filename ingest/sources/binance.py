@@ -54,7 +54,7 @@ Period = Literal["5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
 # Request weights (Binance docs): premiumIndex without symbol 10, ticker/24hr without
 # symbol 40, everything else used here 1.
 WEIGHT = {"/fapi/v1/premiumIndex": 10, "/fapi/v1/ticker/24hr": 40}
-BLOCKED = (451, 403)  # restricted location / CloudFront geo block
+BLOCKED = (451, 403)  # restricted location; 403 = WAF limit or CloudFront geo block
 
 
 class Options(SourceOptions):
@@ -66,6 +66,9 @@ class Options(SourceOptions):
     # the 2400-weight/min budget of /fapi.
     data_budget: Budget = Budget(requests=800, per_seconds=300)
     unreachable_retry_seconds: float = Field(default=900, gt=0, le=86_400)
+    # Pause after an HTTP 403 before the client retries (the client's default is Bybit's
+    # 10-minute ban; Binance's WAF 403 is shorter, and a geo block should be told sooner).
+    forbidden_pause_seconds: float = Field(default=60, gt=0, le=3600)
     # --once skips the streams (one pass of the polls); > 0 listens this long after it.
     once_stream_seconds: float = Field(default=0, ge=0, le=600)
     history_period: Period = "1h"
@@ -235,7 +238,9 @@ async def _get(http: Any, path: str, params: dict[str, Any] | None = None) -> An
     try:
         return await http.get_json(path, params, cost=WEIGHT.get(path, 1))
     except HttpError as exc:
-        if exc.status in BLOCKED:
+        # 451 fails at once; a 403 is first paused on and retried by the client (it can
+        # be Binance's WAF limit), and only a 403 that persists ends here
+        if exc.status in BLOCKED or "HTTP 403" in str(exc):
             raise Unreachable(str(exc)) from None
         raise
 
@@ -328,8 +333,7 @@ async def run(ctx: Any) -> None:
     ratios every ratio_poll_seconds, the liquidation stream, instruments reloaded every
     instruments_refresh_seconds. From a blocked location: log, count, wait, retry."""
     opts: Options = ctx.options or Options()
-    http = ctx.http()
-    data_http = ctx.http(budget=opts.data_budget)
+    http, data_http = _clients(ctx, opts)
     while not ctx.stopping.is_set():
         try:
             instruments = await load_instruments(ctx, http)
@@ -355,6 +359,13 @@ async def run(ctx: Any) -> None:
             await ctx.sleep(opts.unreachable_retry_seconds)
 
 
+def _clients(ctx: Any, opts: Options) -> tuple[Any, Any]:
+    """The /fapi client (weight budget) and the /futures/data client (its own cap)."""
+    pause = {403: opts.forbidden_pause_seconds}
+    return (ctx.http(throttle_defaults=pause),
+            ctx.http(budget=opts.data_budget, throttle_defaults=pause))
+
+
 async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:
     try:
         fresh = await load_instruments(ctx, http)
@@ -373,8 +384,7 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
     ratio (/futures/data/*: Binance keeps only the latest 30 days; older ranges come from
     the public daily metrics files through `backfill --files`)."""
     opts: Options = ctx.options or Options()
-    http = ctx.http()
-    data_http = ctx.http(budget=opts.data_budget)
+    http, data_http = _clients(ctx, opts)
     instruments = await load_instruments(ctx, http)
     for inst in instruments.values():
         path = "/fapi/v1/fundingRate"
