@@ -187,9 +187,10 @@ def parse_mark_klines(payload: Any, where: str) -> dict[int, Decimal]:
 
 
 def mark_at(marks: dict[int, Decimal], ts: int, period_ms: int) -> Decimal | None:
-    """Close of the kline bucket that contains ts (or of the bucket just before it)."""
+    """Mark price at ts: the close of the last kline that ended at or before ts (no
+    look-ahead into a backtest), else of the kline containing ts."""
     start = ts - ts % period_ms
-    return marks.get(start, marks.get(start - period_ms))
+    return marks.get(start - period_ms, marks.get(start))
 
 
 def subscribe_batches(symbols: list[str], per_connection: int,

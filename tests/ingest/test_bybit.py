@@ -133,10 +133,16 @@ def test_history_rows_are_valued_with_the_mark_price_of_their_bucket() -> None:
     marks = bybit.parse_mark_klines(load("bybit", "mark_price_kline_btcusdt.json"), W)
     assert marks[1756458000000] == Decimal("109738.20")
     oi_row = bybit.rows_of(load("bybit", "open_interest_btcusdt.json"), W)[0]
-    mark = bybit.mark_at(marks, 1756458000000, bybit.PERIOD_MS["1h"])
+    hour = bybit.PERIOD_MS["1h"]
+    # the kline that ENDED at the row's time, never a later one (no look-ahead)
+    mark = bybit.mark_at(marks, 1756458000000, hour)
+    assert mark == Decimal("109901.10")
+    assert bybit.mark_at(marks, 1756458000000 + hour, hour) == Decimal("109738.20")
+    assert bybit.mark_at(marks, 1756454400000, hour) == Decimal("109901.10")  # fallback
+    assert bybit.mark_at(marks, 1756400000000, hour) is None
     (_, oi), = bybit.parse_open_interest_history(oi_row, inst, mark, W)
     assert oi["oi_base"] == 52163.171
-    assert oi["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109738.20"))
+    assert oi["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109901.10"))
     f_row = bybit.rows_of(load("bybit", "funding_history_btcusdt.json"), W)[0]
     (_, f), = bybit.parse_funding_history(f_row, inst, mark, W)
     assert (f["funding_rate"], f["interval_hours"], f["ts"]) == (0.0001, 8, 1756454400000)
@@ -268,7 +274,7 @@ def test_history_pages_funding_open_interest_and_ratio() -> None:
     assert funding[1]["mark_price"] == 109901.1 and funding[0]["mark_price"] is None
     oi = by_topic["open_interest"]
     assert [m["ts"] for m in oi] == [1756454400000, 1756458000000]
-    assert oi[1]["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109738.20"))
+    assert oi[1]["oi_usd"] == float(Decimal("52163.17100000") * Decimal("109901.10"))
     assert [m["long_share"] for m in by_topic["long_short_ratio"]] == [0.6171, 0.6183]
 
 
