@@ -405,26 +405,32 @@ async def _instruments_when_reachable(ctx: Any, http: Any) -> dict[str, Instrume
 
 async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
     """Funding history (OKX keeps about 3 months), rubik open-interest history and the
-    per-coin long/short account ratio (short windows: the venue keeps little)."""
+    per-coin long/short account ratio (short windows: the venue keeps little); oldest
+    first per instrument and kind."""
     opts: Options = ctx.options or Options()
     http = ctx.http()
     instruments = await load_instruments(ctx, http)
+    current = {r.get("instId"): r for r in await funding_rows(ctx, http, instruments, {})
+               if isinstance(r, dict)}
     for inst in instruments.values():
         path = "/api/v5/public/funding-rate-history"
         rows = await _paged(ctx, http, path, {"instId": inst.inst_id,
                                               "limit": opts.history_limit},
-                            start_ms, end_ms, key=lambda r: r.get("fundingTime"))
-        times = [int(r["fundingTime"]) for r in rows]
-        for i, row in enumerate(rows):
-            gap = (times[i + 1] - times[i]) if i + 1 < len(rows) else (
-                times[i] - times[i - 1] if i else 8 * HOUR_MS)
-            for pair in io.guard(ctx, path, row, parse_funding_history, row, inst,
-                                 Decimal(gap) / HOUR_MS, path) or ():
+                            start_ms, end_ms, "fundingTime")
+        for row, hours in zip(rows, _settlement_hours(rows, current.get(inst.inst_id)),
+                              strict=True):
+            if hours is None:
+                ctx.dead_letter(f"{path}: no funding interval known for {inst.inst_id}",
+                                io.raw_text(row), path)
+                continue
+            for pair in io.guard(ctx, path, row, parse_funding_history, row, inst, hours,
+                                 path) or ():
                 yield pair
         path = "/api/v5/rubik/stat/contracts/open-interest-history"
-        for row in await _rows(ctx, http, path, {"instId": inst.inst_id,
-                                                 "period": opts.history_period,
-                                                 "begin": start_ms, "end": end_ms}):
+        rows = await _rows(ctx, http, path, {"instId": inst.inst_id,
+                                             "period": opts.history_period,
+                                             "begin": start_ms, "end": end_ms})
+        for row in sorted(rows, key=_first_ts):
             for pair in io.guard(ctx, path, row, parse_open_interest_history, row, inst,
                                  path) or ():
                 yield pair
@@ -433,30 +439,58 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
     for ccy in await ratio_coins(ctx, http, instruments):
         rows = await _rows(ctx, http, path, {"ccy": ccy, "period": opts.history_period,
                                              "begin": start_ms, "end": end_ms})
-        for row in sorted(rows, key=lambda r: int(r[0]) if isinstance(r, list) else 0):
+        for row in sorted(rows, key=_first_ts):
             for pair in io.guard(ctx, path, row, parse_long_short_ratio, row, ccy, path) or ():
                 yield pair
         await ctx.sleep(opts.rubik_pause_seconds)
 
 
+def _first_ts(row: Any) -> int:
+    try:
+        return int(row[0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return 0  # the parser dead-letters it with the reason
+
+
+def _settlement_hours(rows: list[dict[str, Any]],
+                      current: dict[str, Any] | None) -> list[Decimal | None]:
+    """Interval of each settlement (rows oldest first): the distance to the next one,
+    for the newest the distance from the previous one, for a lone row the instrument's
+    current interval (funding-rate nextFundingTime - fundingTime), else None."""
+    times = [int(r["fundingTime"]) for r in rows]
+    fallback = None
+    if current is not None:
+        try:
+            fallback = int(current["nextFundingTime"]) - int(current["fundingTime"])
+        except (KeyError, TypeError, ValueError):
+            fallback = None
+    out: list[Decimal | None] = []
+    for i, t in enumerate(times):
+        gap = (times[i + 1] - t if i + 1 < len(times)
+               else t - times[i - 1] if i else fallback)
+        out.append(Decimal(gap) / HOUR_MS if gap and gap > 0 else None)
+    return out
+
+
 async def _paged(ctx: Any, http: Any, path: str, params: dict[str, Any], start_ms: int,
-                 end_ms: int, key: Any) -> list[dict[str, Any]]:
-    """Rows newest first, paged with `after` (older than), kept inside [start, end],
-    returned oldest first."""
+                 end_ms: int, time_key: str) -> list[dict[str, Any]]:
+    """Rows newest first, paged with `after` (older than), kept inside [start, end] and
+    returned oldest first; a row without a readable time is dead-lettered."""
     out: list[dict[str, Any]] = []
     after = end_ms + 1
     while True:
-        page = [r for r in await _rows(ctx, http, path, {**params, "after": after})
-                if isinstance(r, dict)]
-        try:
-            stamps = [int(key(r)) for r in page]
-        except (TypeError, ValueError):
-            stamps = []
-        if not stamps:
+        page: list[tuple[int, dict[str, Any]]] = []
+        for row in await _rows(ctx, http, path, {**params, "after": after}):
+            try:
+                page.append((int(row[time_key]), row))
+            except (TypeError, KeyError, ValueError):
+                ctx.dead_letter(f"{path}: {time_key}: missing or not a time",
+                                io.raw_text(row), path)
+        if not page:
             break
-        out.extend(r for r, t in zip(page, stamps, strict=True) if start_ms <= t <= end_ms)
-        if (min(stamps) <= start_ms or len(page) < params.get("limit", 100)
-                or min(stamps) >= after):  # a page that does not move back would loop
-            break
-        after = min(stamps)
-    return sorted(out, key=lambda r: int(key(r)))
+        oldest = min(t for t, _ in page)
+        out.extend((t, r) for t, r in page if start_ms <= t <= end_ms)
+        if oldest <= start_ms or len(page) < params.get("limit", 100) or oldest >= after:
+            break  # reached the start, the last page, or a page that does not move back
+        after = oldest
+    return [r for _, r in sorted(out, key=lambda tr: tr[0])]

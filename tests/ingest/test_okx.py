@@ -237,7 +237,7 @@ def test_history_funding_open_interest_and_ratio() -> None:
     funding = [m for t, m in out if t == "funding_rates"]
     assert [(m["ts"], m["interval_hours"]) for m in funding] == [(1756425600000, 8),
                                                                  (1756454400000, 8)]
-    assert [m["oi_base"] for t, m in out if t == "open_interest"] == [26725.1024, 26601.0211]
+    assert [m["oi_base"] for t, m in out if t == "open_interest"] == [26601.0211, 26725.1024]
     ratio = [m for t, m in out if t == "long_short_ratio"]
     assert [(m["symbol"], m["ratio"]) for m in ratio] == [("BTC", 1.31), ("BTC", 1.25)]
 
@@ -278,3 +278,10 @@ def test_one_unknown_instrument_does_not_cost_the_rest_of_the_push() -> None:
         okx.parse_liquidation_orders(parts[0], instruments(), W)
     (_, pepe), = okx.parse_liquidation_orders(parts[1], instruments(), W)
     assert pepe["symbol"] == "PEPE-USDT-SWAP"
+
+
+def test_settlement_interval_of_a_lone_history_row_comes_from_the_current_funding() -> None:
+    rows_ = okx.rows_of(load("okx", "funding_rate_history_btc_usdt_swap.json"), W)[:1]
+    current = rows("funding_rate_any.json")["PEPE-USDT-SWAP"]  # a 4 h instrument
+    assert okx._settlement_hours(rows_, current) == [Decimal(4)]
+    assert okx._settlement_hours(rows_, None) == [None]  # never a guessed 8 h
