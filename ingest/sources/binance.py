@@ -367,13 +367,8 @@ def _clients(ctx: Any, opts: Options) -> tuple[Any, Any]:
 
 
 async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:
-    try:
-        fresh = await load_instruments(ctx, http)
-    except (HttpError, PayloadError, Unreachable) as exc:
-        ctx.log.warning("binance: instrument refresh failed, keeping the old list: %s", exc)
-        return False
-    instruments.clear()
-    instruments.update(fresh)
+    await io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments,
+                         (HttpError, PayloadError, Unreachable))
     return False  # one all-market stream: nothing to resubscribe
 
 

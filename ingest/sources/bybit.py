@@ -36,7 +36,6 @@ from ingest.contract import (
     split_base,
     ts_ms,
 )
-from ingest.http import HttpError
 from ingest.settings import SourceOptions
 from ingest.sources import cex_io as io
 from ingest.sources.cex_io import Out
@@ -296,7 +295,7 @@ async def run(ctx: Any) -> None:
     in place."""
     opts: Options = ctx.options or Options()
     http = ctx.http()
-    instruments = await _instruments_when_reachable(ctx, http)
+    instruments = await io.load_when_reachable(ctx, lambda: load_instruments(ctx, http))
     restart = True
     while restart and not ctx.stopping.is_set():
         batches = subscribe_batches(sorted(instruments), opts.ws_topics_per_connection,
@@ -309,33 +308,9 @@ async def run(ctx: Any) -> None:
         streams = [stream_liquidations(ctx, ctx.settings.ws_url, b, instruments, opts)
                    for b in batches]
         restart = await io.run_tasks(ctx, polls, streams, refresh=(
-            opts.instruments_refresh_seconds, lambda: _refresh(ctx, http, instruments)),
+            opts.instruments_refresh_seconds,
+            lambda: io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments)),
             once_stream_seconds=opts.once_stream_seconds)
-
-
-async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:
-    """Reload the instruments into the shared dict; True when the symbol set changed."""
-    try:
-        fresh = await load_instruments(ctx, http)
-    except (HttpError, PayloadError) as exc:
-        ctx.log.warning("bybit: instrument refresh failed, keeping the old list: %s", exc)
-        return False
-    changed = fresh.keys() != instruments.keys()
-    instruments.clear()
-    instruments.update(fresh)
-    return changed
-
-
-async def _instruments_when_reachable(ctx: Any, http: Any) -> dict[str, Instrument]:
-    """The instrument list, retried every few minutes while the venue cannot be reached
-    (geo block, outage): the source stays up and says why in its log and health."""
-    while True:
-        try:
-            return await load_instruments(ctx, http)
-        except (HttpError, PayloadError) as exc:
-            ctx.log.error("bybit: cannot load instruments (%s); retrying in 300 s", exc)
-            if not await ctx.sleep(300):
-                return {}
 
 
 # ---------------------------------------------------------------- backfill

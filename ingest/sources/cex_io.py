@@ -124,3 +124,35 @@ async def _first_ended(ctx: Any, tasks: list[asyncio.Task[Any]],
     finally:
         stop.cancel()
     return done - {stop}
+
+
+async def load_when_reachable(ctx: Any, load: Callable[[], Awaitable[dict[str, Any]]],
+                              retry_seconds: float = 300) -> dict[str, Any]:
+    """The venue's instrument list, retried every `retry_seconds` while it cannot be read
+    (outage, geo block): the source stays up and says why in its log and health."""
+    while True:
+        try:
+            return await load()
+        except (HttpError, PayloadError) as exc:
+            ctx.health.error(f"instruments: {exc}")
+            ctx.log.error("%s: cannot load instruments (%s); retrying in %.0f s", ctx.name,
+                          exc, retry_seconds)
+            if ctx.once or not await ctx.sleep(retry_seconds):
+                return {}
+
+
+async def reload_into(ctx: Any, load: Callable[[], Awaitable[dict[str, Any]]],
+                      instruments: dict[str, Any],
+                      errors: tuple[type[Exception], ...] = (HttpError, PayloadError)) -> bool:
+    """Reload the instruments into the dict the loops and parsers share (a changed
+    funding interval or contract value is picked up in place); True when the set of
+    symbols changed. A failed reload keeps the old list."""
+    try:
+        fresh = await load()
+    except errors as exc:
+        ctx.log.warning("%s: instrument refresh failed, keeping the old list: %s", ctx.name, exc)
+        return False
+    changed = fresh.keys() != instruments.keys()
+    instruments.clear()
+    instruments.update(fresh)
+    return changed

@@ -370,35 +370,18 @@ async def run(ctx: Any) -> None:
     in place (one subscription covers every swap, so the stream never restarts for it)."""
     opts: Options = ctx.options or Options()
     http = ctx.http()
-    instruments = await _instruments_when_reachable(ctx, http)
+    instruments = await io.load_when_reachable(ctx, lambda: load_instruments(ctx, http))
+
+    async def refresh() -> bool:  # one subscription covers every swap: never restart
+        await io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments)
+        return False
+
     polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
                       {"any": True}),
              io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
     await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts)],
-                       refresh=(opts.instruments_refresh_seconds,
-                                lambda: _refresh(ctx, http, instruments)),
+                       refresh=(opts.instruments_refresh_seconds, refresh),
                        once_stream_seconds=opts.once_stream_seconds)
-
-
-async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:
-    try:
-        fresh = await load_instruments(ctx, http)
-    except (HttpError, PayloadError) as exc:
-        ctx.log.warning("okx: instrument refresh failed, keeping the old list: %s", exc)
-        return False
-    instruments.clear()
-    instruments.update(fresh)
-    return False  # nothing to restart
-
-
-async def _instruments_when_reachable(ctx: Any, http: Any) -> dict[str, Instrument]:
-    while True:
-        try:
-            return await load_instruments(ctx, http)
-        except (HttpError, PayloadError) as exc:
-            ctx.log.error("okx: cannot load instruments (%s); retrying in 300 s", exc)
-            if not await ctx.sleep(300):
-                return {}
 
 
 # ---------------------------------------------------------------- backfill

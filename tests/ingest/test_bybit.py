@@ -293,3 +293,24 @@ def test_live_once_skips_the_stream_by_default() -> None:
     sink = asyncio.run(scenario())
     assert len(sink.topic("funding_rates")) == 3 and sink.topic("liquidations") == []
     assert sink.dead == []
+
+
+def test_live_new_listing_resubscribes_with_the_new_topic_set() -> None:
+    async def scenario():
+        with LocalHttp() as http:
+            _local_bybit(http)
+            http.once.clear()
+            first = json.loads(text("bybit", "instruments_linear.json"))
+            first["result"]["nextPageCursor"] = ""  # before the listing: BTC and ETH only
+            http.once["/v5/market/instruments-info"].append(Reply(body=json.dumps(first)))
+            async with LocalWs([]) as ws:
+                sink = ListSink()
+                ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
+                              options={"instruments_refresh_seconds": 0.5})
+                await run_until(ctx, bybit.run, lambda: len(ws.subscribes(2)) >= 1)
+                return ws
+
+    ws = asyncio.run(scenario())
+    assert json.loads(ws.subscribes(1)[0])["args"] == ["allLiquidation.BTCUSDT",
+                                                       "allLiquidation.ETHUSDT"]
+    assert "allLiquidation.1000PEPEUSDT" in json.loads(ws.subscribes(2)[0])["args"]
