@@ -272,7 +272,11 @@ async def stream_liquidations(ctx: Any, url: str, subscribe: list[dict[str, Any]
     where = f"ws {url}"
     async for msg in stream:
         if is_reply(msg):
-            if msg.get("success") is False:  # e.g. a delisted symbol: the rest still flow
+            if msg.get("success") is False:
+                # Bybit refuses the whole request (up to 10 topics) for one bad topic, e.g.
+                # a symbol delisted since the last instrument load; the next reload (its
+                # symbol set changed) resubscribes without it.
+                ctx.health.error(f"subscribe refused: {msg.get('ret_msg')}")
                 ctx.log.warning("bybit: subscribe refused: %s", msg.get("ret_msg"))
             continue
         topic = msg.get("topic", "") if isinstance(msg, dict) else ""

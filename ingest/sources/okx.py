@@ -351,6 +351,7 @@ async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
                             app_ping_interval=opts.ws_ping_seconds, is_control=is_pong):
         if is_reply(msg):
             if msg.get("event") == "error":
+                ctx.health.error(f"subscribe refused: {msg.get('code')} {msg.get('msg')}")
                 ctx.log.error("okx: subscribe refused: %s %s", msg.get("code"), msg.get("msg"))
             continue
         arg = msg.get("arg") if isinstance(msg, dict) else None
