@@ -314,3 +314,21 @@ def test_live_new_listing_resubscribes_with_the_new_topic_set() -> None:
     assert json.loads(ws.subscribes(1)[0])["args"] == ["allLiquidation.BTCUSDT",
                                                        "allLiquidation.ETHUSDT"]
     assert "allLiquidation.1000PEPEUSDT" in json.loads(ws.subscribes(2)[0])["args"]
+
+
+def test_live_refused_subscription_is_counted_and_the_stream_goes_on() -> None:
+    refusal = json.dumps({"success": False, "op": "subscribe", "conn_id": "c1",
+                          "ret_msg": "error:handler not found,topic:allLiquidation.OLDUSDT"})
+    async def scenario():
+        with LocalHttp() as http:
+            _local_bybit(http)
+            http.once.clear()
+            async with LocalWs([refusal, frames("bybit", "ws_all_liquidation.jsonl")[1]]) as ws:
+                sink = ListSink()
+                ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink)
+                await run_until(ctx, bybit.run, lambda: len(sink.topic("liquidations")) >= 2)
+                return sink, ctx
+
+    sink, ctx = asyncio.run(scenario())
+    assert "handler not found" in ctx.health.last_error
+    assert sink.dead == []  # a refusal is not upstream data
