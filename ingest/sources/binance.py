@@ -336,7 +336,7 @@ async def run(ctx: Any) -> None:
     http, data_http = _clients(ctx, opts)
     while not ctx.stopping.is_set():
         try:
-            instruments = await load_instruments(ctx, http)
+            instruments = await io.load_when_reachable(ctx, lambda: load_instruments(ctx, http))
             marks: dict[str, Any] = {}
             polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http,
                               instruments, marks),
@@ -377,7 +377,7 @@ async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> b
 async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
     """Funding history (full, /fapi/v1/fundingRate), open interest and global account
     ratio (/futures/data/*: Binance keeps only the latest 30 days; older ranges come from
-    the public daily metrics files through `backfill --files`)."""
+    the public daily metrics files through `backfill binance-files`)."""
     opts: Options = ctx.options or Options()
     http, data_http = _clients(ctx, opts)
     instruments = await load_instruments(ctx, http)
