@@ -62,6 +62,7 @@ class Options(SourceOptions):
     ratio_poll_seconds: float = Field(default=300, gt=0, le=86_400)
     oi_poll_seconds: float = Field(default=60, gt=0, le=86_400)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
+    instruments_retry_seconds: float = Field(default=300, gt=0, le=86_400)  # list unreadable
     # /futures/data/* (ratios, OI history): 1000 requests / 5 min per IP, separate from
     # the 2400-weight/min budget of /fapi.
     data_budget: Budget = Budget(requests=800, per_seconds=300)
@@ -336,7 +337,8 @@ async def run(ctx: Any) -> None:
     http, data_http = _clients(ctx, opts)
     while not ctx.stopping.is_set():
         try:
-            instruments = await io.load_when_reachable(ctx, lambda: load_instruments(ctx, http))
+            instruments = await io.load_when_reachable(
+                ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
             marks: dict[str, Any] = {}
             polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http,
                               instruments, marks),

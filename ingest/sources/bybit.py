@@ -52,6 +52,7 @@ class Options(SourceOptions):
     ratio_period: RatioPeriod = "5min"  # account-ratio bucket polled live
     ratio_poll_seconds: float = Field(default=300, gt=0, le=86_400)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
+    instruments_retry_seconds: float = Field(default=300, gt=0, le=86_400)  # list unreadable
     # Topics per WebSocket connection and per subscribe request: Bybit documents at most
     # 10 args per request; a few hundred topics per connection keeps each socket's
     # resubscribe small and stays far below the per-IP connection limits.
@@ -299,7 +300,8 @@ async def run(ctx: Any) -> None:
     in place."""
     opts: Options = ctx.options or Options()
     http = ctx.http()
-    instruments = await io.load_when_reachable(ctx, lambda: load_instruments(ctx, http))
+    instruments = await io.load_when_reachable(
+        ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
     restart = True
     while restart and not ctx.stopping.is_set():
         batches = subscribe_batches(sorted(instruments), opts.ws_topics_per_connection,

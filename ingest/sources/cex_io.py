@@ -134,6 +134,7 @@ async def load_when_reachable(ctx: Any, load: Callable[[], Awaitable[dict[str, A
         try:
             return await load()
         except (HttpError, PayloadError) as exc:
+            _dead_letter_body(ctx, exc)
             ctx.health.error(f"instruments: {exc}")
             ctx.log.error("%s: cannot load instruments (%s); retrying in %.0f s", ctx.name,
                           exc, retry_seconds)
@@ -150,9 +151,17 @@ async def reload_into(ctx: Any, load: Callable[[], Awaitable[dict[str, Any]]],
     try:
         fresh = await load()
     except errors as exc:
+        _dead_letter_body(ctx, exc)
         ctx.log.warning("%s: instrument refresh failed, keeping the old list: %s", ctx.name, exc)
         return False
     changed = fresh.keys() != instruments.keys()
     instruments.clear()
     instruments.update(fresh)
     return changed
+
+
+def _dead_letter_body(ctx: Any, exc: Exception) -> None:
+    """A body that was not JSON (the client attached it) goes to the dead letters; a
+    venue's well-formed refusal (retCode/code != 0, HTTP errors) is only logged."""
+    if isinstance(exc, PayloadError) and exc.raw is not None:
+        ctx.payload_error(exc)

@@ -58,6 +58,7 @@ class Options(SourceOptions):
     # from the public endpoints' budget.
     rubik_pause_seconds: float = Field(default=0.5, ge=0.4, le=60)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
+    instruments_retry_seconds: float = Field(default=300, gt=0, le=86_400)  # list unreadable
     ws_ping_seconds: float = Field(default=25, gt=0, lt=30)  # OKX closes idle sockets at 30 s
     # --once skips the streams (one pass of the polls); > 0 listens this long after it.
     once_stream_seconds: float = Field(default=0, ge=0, le=600)
@@ -371,7 +372,8 @@ async def run(ctx: Any) -> None:
     in place (one subscription covers every swap, so the stream never restarts for it)."""
     opts: Options = ctx.options or Options()
     http = ctx.http()
-    instruments = await io.load_when_reachable(ctx, lambda: load_instruments(ctx, http))
+    instruments = await io.load_when_reachable(
+        ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
 
     async def refresh() -> bool:  # one subscription covers every swap: never restart
         await io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments)

@@ -332,3 +332,22 @@ def test_live_refused_subscription_is_counted_and_the_stream_goes_on() -> None:
     sink, ctx = asyncio.run(scenario())
     assert "handler not found" in ctx.health.last_error
     assert sink.dead == []  # a refusal is not upstream data
+
+
+def test_live_unreadable_instrument_list_is_dead_lettered_and_retried() -> None:
+    async def scenario():
+        with LocalHttp() as http:
+            _local_bybit(http)
+            http.once.clear()
+            http.once["/v5/market/instruments-info"].append(
+                Reply(200, "<html><body>The system is under maintenance</body></html>"))
+            sink = ListSink()
+            ctx = context("bybit", bybit, http, "ws://127.0.0.1:9", sink,
+                          options={"instruments_retry_seconds": 0.2})
+            await run_until(ctx, bybit.run, lambda: len(sink.topic("funding_rates")) >= 3)
+            return sink, http
+
+    sink, http = asyncio.run(scenario())
+    (dead,) = sink.dead
+    assert "maintenance" in dead["raw"] and "not JSON" in dead["reason"]
+    assert len(http.calls("/v5/market/instruments-info")) >= 3  # failed, then 2 pages
