@@ -63,6 +63,7 @@ class Options(SourceOptions):
     oi_poll_seconds: float = Field(default=60, gt=0, le=86_400)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
     instruments_retry_seconds: float = Field(default=300, gt=0, le=86_400)  # list unreadable
+    unknown_reload_seconds: float = Field(default=60, gt=0, le=86_400)  # new listing seen
     # /futures/data/* (ratios, OI history): 1000 requests / 5 min per IP, separate from
     # the 2400-weight/min budget of /fapi.
     data_budget: Budget = Budget(requests=800, per_seconds=300)
@@ -317,13 +318,24 @@ async def poll_ratios(ctx: Any, data_http: Any, instruments: dict[str, Instrumen
             io.publish(ctx, io.guard(ctx, path, row, parse_long_short, row, inst, path))
 
 
-async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument]) -> None:
+def force_order_symbol(msg: Any) -> Any:
+    if isinstance(msg, dict) and "stream" in msg:
+        msg = msg.get("data")
+    o = msg.get("o") if isinstance(msg, dict) else None
+    return o.get("s") if isinstance(o, dict) else None
+
+
+async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
+                              reloader: io.Reloader | None = None) -> None:
     url = ctx.settings.ws_url
     where = f"ws {url}"
     if "/market/" not in url:
         ctx.log.warning("binance: ws_url %s is not on the routed /market path: forceOrder "
                         "delivers nothing on the legacy unrouted path", url)
     async for msg in ctx.ws(url, []):  # the stream is in the URL: nothing to subscribe
+        symbol = force_order_symbol(msg)
+        if reloader is not None and "_" not in str(symbol):  # a new perpetual, not a future
+            await reloader.ensure([symbol])
         io.publish(ctx, io.guard(ctx, where, msg, parse_force_order, msg, instruments, where))
         if ctx.stopping.is_set():
             return
@@ -346,7 +358,10 @@ async def run(ctx: Any) -> None:
                               instruments, marks),
                      io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, data_http,
                               instruments, opts)]
-            await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments)],
+            reloader = io.Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
+                                   opts.unknown_reload_seconds,
+                                   (HttpError, PayloadError, Unreachable))
+            await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, reloader)],
                                refresh=(opts.instruments_refresh_seconds,
                                         lambda i=instruments: _refresh(ctx, http, i)),
                                once_stream_seconds=opts.once_stream_seconds)

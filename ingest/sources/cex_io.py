@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
@@ -165,3 +166,24 @@ def _dead_letter_body(ctx: Any, exc: Exception) -> None:
     venue's well-formed refusal (retCode/code != 0, HTTP errors) is only logged."""
     if isinstance(exc, PayloadError) and exc.raw is not None:
         ctx.payload_error(exc)
+
+
+class Reloader:
+    """Reloads the shared instrument dict when a stream names a symbol it does not know
+    (a listing since the last load), at most once per `min_interval_s`, so the push can
+    be parsed instead of dead-lettered."""
+
+    def __init__(self, ctx: Any, load: Callable[[], Awaitable[dict[str, Any]]],
+                 instruments: dict[str, Any], min_interval_s: float = 60.0,
+                 errors: tuple[type[Exception], ...] = (HttpError, PayloadError)) -> None:
+        self.ctx, self.load, self.instruments = ctx, load, instruments
+        self.min_interval_s, self.errors = min_interval_s, errors
+        self.last = float("-inf")  # the first unknown symbol reloads at once
+
+    async def ensure(self, symbols: Iterable[Any]) -> None:
+        unknown = {s for s in symbols if isinstance(s, str) and s not in self.instruments}
+        if unknown and time.monotonic() - self.last >= self.min_interval_s:
+            self.last = time.monotonic()
+            self.ctx.log.info("%s: unknown %s in the stream: reloading instruments",
+                              self.ctx.name, ", ".join(sorted(unknown)))
+            await reload_into(self.ctx, self.load, self.instruments, self.errors)

@@ -59,6 +59,7 @@ class Options(SourceOptions):
     rubik_pause_seconds: float = Field(default=0.5, ge=0.4, le=60)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
     instruments_retry_seconds: float = Field(default=300, gt=0, le=86_400)  # list unreadable
+    unknown_reload_seconds: float = Field(default=60, gt=0, le=86_400)  # new listing seen
     ws_ping_seconds: float = Field(default=25, gt=0, lt=30)  # OKX closes idle sockets at 30 s
     # --once skips the streams (one pass of the polls); > 0 listens this long after it.
     once_stream_seconds: float = Field(default=0, ge=0, le=600)
@@ -343,8 +344,13 @@ async def poll_ratios(ctx: Any, http: Any, instruments: dict[str, Instrument],
         await ctx.sleep(opts.rubik_pause_seconds)
 
 
-async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
-                              opts: Options) -> None:
+def inst_ids(msg: Any) -> list[Any]:
+    data = msg.get("data") if isinstance(msg, dict) else None
+    return [d.get("instId") for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument], opts: Options,
+                              reloader: io.Reloader | None = None) -> None:
     url = ctx.settings.ws_url
     sub = {"op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "SWAP"}]}
     where = f"ws {url} liquidation-orders"
@@ -357,6 +363,8 @@ async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
             continue
         arg = msg.get("arg") if isinstance(msg, dict) else None
         if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
+            if reloader is not None:  # a swap listed since the last load: learn its ctVal
+                await reloader.ensure(i for i in inst_ids(msg) if str(i).endswith("-SWAP"))
             for one in io.split_data(msg):  # one instrument's bad item costs only itself
                 io.publish(ctx, io.guard(ctx, where, one, parse_liquidation_orders, one,
                                          instruments, where))
@@ -382,7 +390,9 @@ async def run(ctx: Any) -> None:
     polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
                       {"any": True}),
              io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
-    await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts)],
+    reloader = io.Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
+                           opts.unknown_reload_seconds)
+    await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts, reloader)],
                        refresh=(opts.instruments_refresh_seconds, refresh),
                        once_stream_seconds=opts.once_stream_seconds)
 

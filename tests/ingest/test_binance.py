@@ -261,3 +261,27 @@ def test_live_persistent_403_is_reported_as_unreachable() -> None:
     assert "HTTP 403" in ctx.health.last_error
     assert len(http.calls("/fapi/v1/fundingInfo")) >= 5  # the client's retries came first
     assert sink.messages == []
+
+
+def test_live_a_new_perpetual_in_the_stream_reloads_the_instruments() -> None:
+    before = json.loads(text("binance", "exchange_info.json"))
+    before["symbols"] = [s for s in before["symbols"] if s["symbol"] != "1000PEPEUSDT"]
+
+    async def scenario():
+        with LocalHttp() as http:
+            _local_binance(http)
+            http.once.clear()
+            http.once["/fapi/v1/exchangeInfo"].append(Reply(body=json.dumps(before)))
+            pepe = frames("binance", "ws_force_order.jsonl")[1]
+            async with LocalWs([pepe], needs_subscribe=False) as ws:
+                sink = ListSink()
+                ctx = context("binance", binance, http,
+                              f"ws://127.0.0.1:{ws.port}/market/ws/!forceOrder@arr", sink)
+                await run_until(ctx, binance.run,
+                                lambda: sink.topic("liquidations") or sink.dead)
+                return sink
+
+    sink = asyncio.run(scenario())
+    assert sink.dead == []
+    (liq,) = sink.topic("liquidations")
+    assert (liq["base"], liq["side"], liq["qty"]) == ("PEPE", "short", 120_000_000)

@@ -285,3 +285,35 @@ def test_settlement_interval_of_a_lone_history_row_comes_from_the_current_fundin
     current = rows("funding_rate_any.json")["PEPE-USDT-SWAP"]  # a 4 h instrument
     assert okx._settlement_hours(rows_, current) == [Decimal(4)]
     assert okx._settlement_hours(rows_, None) == [None]  # never a guessed 8 h
+
+
+def test_live_a_new_listing_in_the_stream_reloads_the_contract_values() -> None:
+    """A swap listed after the instrument load: its push is parsed after a reload (ctVal
+    learnt), not dead-lettered."""
+    listed = json.loads(text("okx", "instruments_swap.json"))
+    sol = dict(listed["data"][1], instId="SOL-USDT-SWAP", instFamily="SOL-USDT",
+               uly="SOL-USDT", ctValCcy="SOL", ctVal="1")
+    listed["data"].append(sol)
+    push = json.loads(frames("okx", "ws_liquidation_orders.jsonl")[1])
+    push["data"][0].update(instId="SOL-USDT-SWAP", instFamily="SOL-USDT", uly="SOL-USDT")
+    push["data"][0]["details"][0].update(bkPx="201.37", sz="5")
+
+    async def scenario():
+        with LocalHttp() as http:
+            _local_okx(http)
+            http.once.clear()
+            path = "/api/v5/public/instruments"
+            http.once[path].append(Reply(body=text("okx", "instruments_swap.json")))
+            http.default[path] = Reply(body=json.dumps(listed))
+            async with LocalWs([json.dumps(push)]) as ws:
+                sink = ListSink()
+                ctx = context("okx", okx, http, f"ws://127.0.0.1:{ws.port}", sink,
+                              options={"unknown_reload_seconds": 60})
+                await run_until(ctx, okx.run, lambda: sink.topic("liquidations") or sink.dead)
+                return sink
+
+    sink = asyncio.run(scenario())
+    assert sink.dead == []
+    (liq,) = sink.topic("liquidations")
+    assert (liq["symbol"], liq["base"], liq["qty"], liq["side"]) == ("SOL-USDT-SWAP", "SOL",
+                                                                    5.0, "long")
