@@ -77,12 +77,21 @@ def _source_names(settings: IngestSettings, wanted: list[str]) -> list[str]:
     return wanted
 
 
+def _topics_or_spool(args: argparse.Namespace) -> None:
+    """Create missing topics; if Kafka is down, start anyway: the spool holds the data."""
+    try:
+        kafka_io.ensure_topics(args.bootstrap, args.topic_prefix, timeout_s=10)
+    except SystemExit as exc:
+        logging.getLogger("ingest").warning("%s Starting anyway: messages are spooled on disk "
+                                            "until Kafka is back.", exc)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest.runner import make_publisher, run_sources
 
     settings = _settings(args)
     names = _source_names(settings, [args.command])
-    kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
+    _topics_or_spool(args)
     publisher = make_publisher(settings, args.bootstrap, args.command, args.topic_prefix)
     try:
         return asyncio.run(run_sources(names, settings, publisher, once=args.once))
@@ -106,7 +115,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     sink = recorder
     publisher = None
     if args.kafka:
-        kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
+        _topics_or_spool(args)
         publisher = make_publisher(settings, args.bootstrap, "record", args.topic_prefix)
         sink = Tee(recorder, publisher)
     try:

@@ -8,7 +8,7 @@ optionally, Prometheus metrics on 127.0.0.1.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,8 +64,10 @@ class HealthCollector:
     """prometheus_client collector reading the live SourceHealth objects (no second set
     of counters to keep in step)."""
 
-    def __init__(self, healths: Iterable[SourceHealth]) -> None:
+    def __init__(self, healths: Iterable[SourceHealth],
+                 backlog: Callable[[], int] | None = None) -> None:
         self.healths = list(healths)
+        self.backlog = backlog  # the Publisher's spooled, unacknowledged messages
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -95,12 +97,18 @@ class HealthCollector:
         yield from fams.values()
         yield age
         yield up
+        if self.backlog is not None:
+            spooled = GaugeMetricFamily("lcm_ingest_spool_backlog",
+                                        "messages published but not yet acknowledged by Kafka")
+            spooled.add_metric([], self.backlog())
+            yield spooled
 
 
-def serve_prometheus(port: int, healths: Iterable[SourceHealth]) -> None:
+def serve_prometheus(port: int, healths: Iterable[SourceHealth],
+                     backlog: Callable[[], int] | None = None) -> None:
     """Metrics on http://127.0.0.1:<port>/metrics (loopback only)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry()
-    registry.register(HealthCollector(healths))
+    registry.register(HealthCollector(healths, backlog))
     start_http_server(port, addr="127.0.0.1", registry=registry)

@@ -87,6 +87,7 @@ class Publisher:
         self._pending: collections.deque[int] = collections.deque()  # sent, in seq order
         self._acked: set[int] = set()
         self._rebuild = False
+        self._skip: set[int] = set()  # acknowledged before a rebuild: not sent again
         self._stop = threading.Event()
         self._cursor_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="spool-sender", daemon=True)
@@ -185,7 +186,7 @@ class Publisher:
     def _advance(self) -> None:
         while self._pending and self._pending[0] in self._acked:
             self._acked.discard(self._pending.popleft())
-        cursor = self._pending[0] if self._pending else self.spool._read_seq
+        cursor = self._pending[0] if self._pending else self.spool.read_position
         now = time.monotonic()
         if cursor > self.spool.cursor and now - self._cursor_at >= COMMIT_EVERY_S:
             self.spool.commit(cursor)
@@ -203,7 +204,7 @@ class Publisher:
         self.producer = self._factory()
         self._advance()
         acked = set(self._acked)
-        start = self._pending[0] if self._pending else self.spool._read_seq
+        start = self._pending[0] if self._pending else self.spool.read_position
         self._pending.clear()
         self._acked.clear()
         self.spool.rewind(start)
@@ -211,7 +212,6 @@ class Publisher:
         self._rebuild = False
 
     def _run(self) -> None:
-        self._skip: set[int] = set()
         while not self._stop.is_set():
             try:
                 self._step()
@@ -221,7 +221,7 @@ class Publisher:
         self.producer.poll(0)
         self._advance()
         if not self._pending:
-            self.spool.commit(self.spool._read_seq)
+            self.spool.commit(self.spool.read_position)
         # Records the client still holds stay in the spool for the next start; the client
         # must not deliver them later behind our back (that would be a duplicate).
         self.producer.purge()

@@ -109,10 +109,16 @@ class Tee:
         for s in self.sinks:
             s.publish(topic, msg, key=key, partition=partition)
 
+    FORWARDED = frozenset({"dead_letter", "health", "heartbeat"})
+
+    @property
+    def backlog(self) -> int:
+        return sum(getattr(s, "backlog", 0) for s in self.sinks)
+
     def __getattr__(self, name: str) -> Any:
         # dead_letter / health / heartbeat go to every sink that has them
         targets = [getattr(s, name) for s in self.sinks if hasattr(s, name)]
-        if not targets:
+        if name not in self.FORWARDED or not targets:
             raise AttributeError(name)
 
         def call(*args: Any, **kwargs: Any) -> None:

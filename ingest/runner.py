@@ -55,6 +55,7 @@ async def report_health(sink: Sink, healths: list[SourceHealth], cfg: HealthSett
                         stopping: asyncio.Event, clock: Callable[[], float] = time.time) -> None:
     """ingest_health records (CONTRACTS.md) and job-clock heartbeats, until stopping."""
     next_report = 0.0
+    warned_backlog = 0
     send_health = getattr(sink, "health", None)
     send_beat = getattr(sink, "heartbeat", None)
     while not stopping.is_set():
@@ -68,6 +69,13 @@ async def report_health(sink: Sink, healths: list[SourceHealth], cfg: HealthSett
                     send_health(record)
                 log.debug("health %s", record)
             next_report = now + cfg.report_seconds
+            backlog = getattr(sink, "backlog", 0)
+            if backlog >= max(1000, 2 * warned_backlog):  # Kafka away: say so, not per report
+                log.warning("%d messages spooled on disk, waiting for Kafka", backlog)
+                warned_backlog = backlog
+            elif backlog < 1000 and warned_backlog:
+                log.info("spool drained")
+                warned_backlog = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), cfg.heartbeat_seconds)
 
@@ -91,7 +99,9 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         contexts.append((ctx, module))
     healths = [ctx.health for ctx, _ in contexts]
     if settings.health.prometheus_port:
-        serve_prometheus(settings.health.prometheus_port, healths)
+        backlog = getattr(sink, "backlog", None)
+        serve_prometheus(settings.health.prometheus_port, healths,
+                         (lambda: sink.backlog) if backlog is not None else None)
     reporter = asyncio.create_task(report_health(sink, healths, settings.health, stopping))
     tasks = [asyncio.create_task(supervise(ctx, module.run, once), name=ctx.name)
              for ctx, module in contexts]

@@ -269,6 +269,11 @@ class Spool:
             self._read_seg = max(0, self._read_seg - 1)
 
     @property
+    def read_position(self) -> int:
+        """The seq the sender reads next."""
+        return self._read_seq
+
+    @property
     def backlog(self) -> int:
         """Records appended but not yet acknowledged."""
         return self.next_seq - self.cursor

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flink_jobs.config import REPO_DIR
 
-LIB = Path(os.environ.get("LCM_STATE_DIR", REPO_DIR / ".state")) / "lib" / "kafka"
+LIB = Path(os.environ.get("LCM_STATE_DIR") or REPO_DIR / ".state") / "lib" / "kafka"
 
 
 def free_port() -> int:

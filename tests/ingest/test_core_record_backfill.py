@@ -181,3 +181,33 @@ def test_recorded_liquidations_keep_their_id(tmp_path: Path) -> None:
     with gzip.open(f) as fh:
         value = orjson.loads(fh.readline())["value"]
     assert value["id"] == "binance:BTCUSDT:1704067200005:long:0.014"
+
+
+def test_tee_records_and_forwards(tmp_path: Path) -> None:
+    from ingest.recorder import Tee
+
+    class Other:
+        backlog = 3
+
+        def __init__(self) -> None:
+            self.got: list = []
+
+        def publish(self, topic, msg, *, key=None, partition=-1) -> None:
+            self.got.append(topic)
+
+        def health(self, record) -> None:
+            self.got.append(record["source"])
+
+        def close(self, timeout_s: float = 0) -> None:
+            pass
+
+    rec, other = Recorder(tmp_path), Other()
+    tee = Tee(rec, other)
+    tee.publish("prices", price_msg("bybit", "BTCUSDT", "BTC", D0, "1"))
+    tee.health({"source": "bybit"})  # only Other has health: forwarded to it alone
+    tee.dead_letter("bybit", "bad", "{", "ws")  # only the Recorder has dead_letter
+    assert tee.backlog == 3 and other.got == ["prices", "bybit"]
+    with pytest.raises(AttributeError):
+        tee.heartbeat  # noqa: B018 (no sink has it)
+    tee.close()
+    assert len(replayed(rec.files[0])) == 1 and rec.dead_letters == 1

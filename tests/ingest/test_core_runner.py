@@ -181,12 +181,13 @@ def test_prometheus_metrics_on_loopback() -> None:
     h = SourceHealth("hyperliquid", messages=7, errors=2, running=True)
     h.event(TS)
     port = free_port()
-    serve_prometheus(port, [h])
+    serve_prometheus(port, [h], lambda: 42)
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'lcm_ingest_messages_total{source="hyperliquid"} 8.0' in text
     assert 'lcm_ingest_errors_total{source="hyperliquid"} 2.0' in text
     assert 'lcm_ingest_last_event_age_seconds{source="hyperliquid"}' in text
     assert 'lcm_ingest_source_running{source="hyperliquid"} 1.0' in text
+    assert "lcm_ingest_spool_backlog 42.0" in text
 
 
 @pytest.mark.parametrize("argv", [[], *[[c] for c in [*SOURCES, "all", "record", "backfill",
@@ -209,3 +210,13 @@ def test_cli_errors_are_clear(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit, match="no Binance data files"):
         cli.main(["backfill", "binance-files", "--from", "2026-11-01", "--to", "2026-11-02",
                   "--out", str(tmp_path / "o"), "--data", str(tmp_path), "--quiet"])
+
+
+def test_live_start_goes_on_when_kafka_is_down(monkeypatch, caplog) -> None:
+    def unreachable(*_a, **_k):
+        raise SystemExit("Kafka at 127.0.0.1:9 is unreachable (timed out).")
+
+    monkeypatch.setattr(cli.kafka_io, "ensure_topics", unreachable)
+    args = types.SimpleNamespace(bootstrap="127.0.0.1:9", topic_prefix="")
+    cli._topics_or_spool(args)  # no SystemExit: the spool takes the messages
+    assert "Starting anyway: messages are spooled on disk" in caplog.text
