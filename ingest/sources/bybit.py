@@ -53,9 +53,10 @@ class Options(SourceOptions):
     ratio_poll_seconds: float = Field(default=300, gt=0, le=86_400)
     instruments_refresh_seconds: float = Field(default=3600, gt=0, le=86_400)
     instruments_retry_seconds: float = Field(default=300, gt=0, le=86_400)  # list unreadable
-    # Topics per WebSocket connection and per subscribe request: Bybit documents at most
-    # 10 args per request; a few hundred topics per connection keeps each socket's
-    # resubscribe small and stays far below the per-IP connection limits.
+    # Topics per WebSocket connection and per subscribe request: 10 args per request is
+    # Bybit's documented spot limit (kept for linear to be safe); a few hundred topics per
+    # connection keeps each resubscribe small (and under the request-size limit) and
+    # stays far below the per-IP connection limits (500 new per 5 min, 1000 open).
     ws_topics_per_connection: int = Field(default=200, ge=1, le=2000)
     ws_args_per_subscribe: int = Field(default=10, ge=1, le=10)
     ws_ping_seconds: float = Field(default=20, gt=0, le=60)  # Bybit asks for ~20 s
