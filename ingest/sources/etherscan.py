@@ -251,8 +251,9 @@ class EtherscanSource:
             await self._spend_call()
             payload = await self.client.get_json(API_PATH, query)
             try:
-                return payload, (block_number(payload, where) if params.get("action") ==
-                                 "eth_blockNumber" else result_rows(payload, where))
+                if params.get("action") == "eth_blockNumber":
+                    return block_number(payload, where)
+                return result_rows(payload, where)
             except BodyThrottle as exc:
                 self.ctx.health.error(f"{where}: {exc}")
                 wait = self.options.body_throttle_seconds * 2 ** (attempt - 1)
@@ -278,15 +279,14 @@ class EtherscanSource:
         self.cursor.calls += 1
 
     async def head(self) -> int:
-        _, number = await self.call({"module": "proxy", "action": "eth_blockNumber"},
-                                    "eth_blockNumber")
-        return number
+        return await self.call({"module": "proxy", "action": "eth_blockNumber"},
+                               "eth_blockNumber")
 
     async def logs(self, token: str, spec: Token, lo: int, hi: int) -> tuple[list[Any], int]:
         """Transfer logs of [lo, hi]; when a call is full (1000 rows), only the blocks it
         covers completely are returned, and the block to continue from."""
         where = f"getLogs {token} {lo}-{hi}"
-        payload, rows = await self.call(
+        rows = await self.call(
             {"module": "logs", "action": "getLogs", "address": spec.contract,
              "topic0": TRANSFER_TOPIC, "fromBlock": lo, "toBlock": hi, "page": 1,
              "offset": MAX_RECORDS}, where)
@@ -303,7 +303,7 @@ class EtherscanSource:
         rows, page = list(first), 1
         while len(first) == MAX_RECORDS and page < 10:  # page * offset <= 10,000
             page += 1
-            _, first = await self.call(
+            first = await self.call(
                 {"module": "logs", "action": "getLogs", "address": spec.contract,
                  "topic0": TRANSFER_TOPIC, "fromBlock": block, "toBlock": block,
                  "page": page, "offset": MAX_RECORDS}, f"getLogs {token} {block} p{page}")

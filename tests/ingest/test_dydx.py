@@ -40,7 +40,8 @@ def test_negative_funding_and_tiny_prices_stay_exact():
     assert eth["funding_rates"]["funding_rate"] == -0.00000519512195121951
     pepe = market("PEPE-USD")
     assert pepe["prices"]["base"] == "PEPE" and pepe["prices"]["price"] == 0.000007132
-    assert pepe["open_interest"]["oi_usd"] == float(Decimal("163400000000") * Decimal("0.000007132"))
+    oi_usd = Decimal("163400000000") * Decimal("0.000007132")
+    assert pepe["open_interest"]["oi_usd"] == float(oi_usd)
 
 
 def test_market_not_active_is_skipped():
@@ -64,7 +65,7 @@ def test_liquidated_trade_side_is_the_liquidated_takers_order_side():
 
 def test_deleveraged_only_when_asked_and_other_types_never():
     rows = dydx.trade_rows(TRADES, "trades")
-    delev = [r for r in rows if r["type"] == "DELEVERAGED"][0]
+    delev = next(r for r in rows if r["type"] == "DELEVERAGED")
     assert dydx.parse_liquidation("BTC-USD", delev) is None
     assert dydx.parse_liquidation("BTC-USD", delev, include_deleveraged=True)["side"] == "long"
     assert all(dydx.parse_liquidation("BTC-USD", r) is None
@@ -73,7 +74,7 @@ def test_deleveraged_only_when_asked_and_other_types_never():
 
 def test_bad_liquidation_side_names_the_trade():
     row = {**TRADES["trades"][1], "side": "FLAT"}
-    with pytest.raises(PayloadError, match="0230b5a60000000200000005.*side"):
+    with pytest.raises(PayloadError, match=r"0230b5a60000000200000005.*side"):
         dydx.parse_liquidation("BTC-USD", row)
 
 

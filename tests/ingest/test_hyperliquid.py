@@ -71,7 +71,7 @@ def test_misaligned_answer_is_rejected_as_a_whole():
 
 def test_bad_number_names_the_field_and_asset():
     asset, ctx = hl.split_meta_and_asset_ctxs(META)[0]
-    with pytest.raises(PayloadError, match="BTC.*markPx|BTC.*price"):
+    with pytest.raises(PayloadError, match=r"BTC.*(markPx|price)"):
         hl.parse_asset_ctx(asset, {**ctx, "markPx": "n/a"}, TS)
 
 
