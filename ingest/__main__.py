@@ -1,16 +1,30 @@
-"""Command line of the ingest side: `python -m ingest <command> --help` (or `lcm-ingest`)."""
+"""Command line of the ingest side: `python -m ingest <command> --help` (or `lcm-ingest`).
+
+  python -m ingest bybit                  one live source -> Kafka (spooled when Kafka is down)
+  python -m ingest all                    every enabled source in one process
+  python -m ingest record --out DIR       live sources -> rotating .jsonl.gz that replay reads
+  python -m ingest backfill SOURCE --from 2026-11-01 --to 2026-11-08 --out DIR
+  python -m ingest backfill binance-files --data DIR ...   Binance public data files
+  python -m ingest topics | replay FILE
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flink_jobs.config import Connections, load_config
+from flink_jobs.config import ConfigError, Connections, load_config
 from ingest import kafka_io, replay
+from ingest.settings import IngestSettings, load_settings
+from ingest.source import SOURCES
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "sample.jsonl"
+BINANCE_FILES = "binance-files"
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -45,13 +59,146 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if stats.delivery_errors else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _settings(args: argparse.Namespace) -> IngestSettings:
+    return load_settings(args.ingest_config)
+
+
+def _source_names(settings: IngestSettings, wanted: list[str]) -> list[str]:
+    if not wanted or wanted == ["all"]:
+        names = [n for n, s in settings.sources.items() if s.enabled]
+        if not names:
+            raise SystemExit(f"{settings.path}: no enabled source under 'sources:'")
+        return names
+    for name in wanted:
+        if name not in SOURCES:
+            raise SystemExit(f"unknown source {name!r}; known: {', '.join(SOURCES)}")
+        if name not in settings.sources:
+            raise SystemExit(f"{settings.path}: sources.{name}: no such section")
+    return wanted
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.runner import make_publisher, run_sources
+
+    settings = _settings(args)
+    names = _source_names(settings, [args.command])
+    kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
+    publisher = make_publisher(settings, args.bootstrap, args.command, args.topic_prefix)
+    try:
+        return asyncio.run(run_sources(names, settings, publisher, once=args.once))
+    finally:
+        publisher.close(30)
+        st = publisher.stats()
+        print(f"published {st['published']}, delivered {st['delivered']}, still spooled "
+              f"{st['backlog']}, rejected {st['rejected']}")
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from ingest.recorder import Recorder, Tee
+    from ingest.runner import make_publisher, run_sources
+
+    settings = _settings(args)
+    names = _source_names(settings, args.sources)
+    r = settings.record
+    recorder = Recorder(Path(args.out), "record", rotate_bytes=args.rotate_bytes or r.rotate_bytes,
+                        rotate_seconds=args.rotate_seconds or r.rotate_seconds,
+                        compress_level=r.compress_level)
+    sink = recorder
+    publisher = None
+    if args.kafka:
+        kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
+        publisher = make_publisher(settings, args.bootstrap, "record", args.topic_prefix)
+        sink = Tee(recorder, publisher)
+    try:
+        return asyncio.run(run_sources(names, settings, sink, once=args.once))
+    finally:
+        sink.close(30)
+        print(f"recorded {recorder.lines} messages in {len(recorder.files)} file(s) under "
+              f"{args.out}; dead letters: {recorder.dead_letters}")
+
+
+def _day(text: str) -> int:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD[THH:MM]): {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from ingest import backfill
+
+    if args.end_ms <= args.start_ms:
+        raise SystemExit("backfill: --to must be after --from")
+    out = Path(args.out)
+    if args.source == BINANCE_FILES:
+        if not args.data:
+            raise SystemExit("backfill binance-files: --data DIR (the downloaded files) "
+                             "is required")
+        stats = backfill.backfill_binance_files(Path(args.data), args.start_ms, args.end_ms, out,
+                                                symbols=args.symbols, progress=not args.quiet)
+    else:
+        settings = _settings(args)
+        _source_names(settings, [args.source])
+        stats = asyncio.run(backfill.backfill_source(
+            args.source, settings, args.start_ms, args.end_ms, out, progress=not args.quiet))
+    print(stats.summary())
+    return 1 if stats.failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     conn = Connections.from_env()
-    ap = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m ingest", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bootstrap", default=conn.kafka_bootstrap,
                     help="Kafka bootstrap servers (default from KAFKA_BOOTSTRAP/.env)")
     ap.add_argument("--topic-prefix", default="", help="prefix of every topic name")
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap.add_argument("--ingest-config", metavar="FILE",
+                    help="ingest settings (default $LCM_INGEST_CONFIG or config/ingest.yaml)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name in [*SOURCES, "all"]:
+        p = sub.add_parser(name, help=(f"run the {name} source into Kafka" if name != "all"
+                                       else "run every enabled source in one process"),
+                           description="Live ingest into Kafka. Messages are spooled on disk "
+                           "while Kafka is unreachable and delivered in order when it returns; "
+                           "health goes to ingest_health every few seconds.")
+        p.add_argument("--once", action="store_true",
+                       help="one pass of each poll loop (sources that support it), then exit")
+        p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("record", help="record live normalized messages to rotating .jsonl.gz",
+                       description="Run live sources and write their normalized messages to "
+                       "rotating gzip JSONL files that `replay` reads.")
+    p.add_argument("sources", nargs="*", default=["all"],
+                   help="source names (default: every enabled source)")
+    p.add_argument("--out", required=True, help="directory for the .jsonl.gz files")
+    p.add_argument("--kafka", action="store_true", help="also publish to Kafka")
+    p.add_argument("--rotate-bytes", type=int, help="override record.rotate_bytes")
+    p.add_argument("--rotate-seconds", type=float, help="override record.rotate_seconds")
+    p.add_argument("--once", action="store_true", help="one pass of each poll loop, then exit")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("backfill", help="history for a date range into .jsonl.gz (resumable)",
+                       description="Pull history for [--from, --to) one UTC day at a time into "
+                       "<out>/<source>-<day>.jsonl.gz. A day whose file exists is skipped, so an "
+                       "interrupted run resumes where it stopped (checkpoint: "
+                       "<out>/<source>.checkpoint.json). 'binance-files' reads Binance's public "
+                       "daily/monthly data files (fundingRate, metrics, markPriceKlines zips) "
+                       "from a local directory instead of a venue API.")
+    p.add_argument("source", choices=[*SOURCES, BINANCE_FILES])
+    p.add_argument("--from", dest="start_ms", type=_day, required=True,
+                   help="start (UTC date or ISO time, inclusive)")
+    p.add_argument("--to", dest="end_ms", type=_day, required=True,
+                   help="end (UTC date or ISO time, exclusive)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--data", help="binance-files: directory holding the downloaded zips/CSVs")
+    p.add_argument("--symbols", nargs="*", help="binance-files: only these symbols")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("topics", help="create the monitor's topics if missing (idempotent)")
     p.set_defaults(func=cmd_topics)
@@ -70,9 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="config YAML (default config/monitor.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_replay)
+    return ap
 
-    args = ap.parse_args(argv)
-    return args.func(args)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

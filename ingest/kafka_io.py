@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 TOPICS_FILE = Path(__file__).resolve().parent.parent / "stack" / "topics.txt"
 DEAD_LETTER_TOPIC = "ingest_dead_letter"
 HEARTBEAT_TOPIC = "ingest_heartbeat"
+HEALTH_TOPIC = "ingest_health"
 
 
 def topic_partitions(path: Path = TOPICS_FILE) -> dict[str, int]:
@@ -38,7 +39,8 @@ ALERTS_TOPIC = "alerts"
 TOPICS = topic_partitions()  # read once; stack/topics.txt changes only with the code
 # The topics of market data (DESIGN.md §2): every other topic is the pipeline's own.
 DATA_TOPICS = tuple(
-    t for t in TOPICS if t not in (ALERTS_TOPIC, DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC)
+    t for t in TOPICS
+    if t not in (ALERTS_TOPIC, DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, HEALTH_TOPIC)
 )
 
 
@@ -109,11 +111,26 @@ def produce(
     A full local queue waits for the broker instead of failing."""
     ts = value.get("ts")
     stamp = ts if isinstance(ts, int) and not isinstance(ts, bool) and ts > 0 else 0
-    payload = orjson.dumps(value)
+    produce_bytes(producer, topic, orjson.dumps(value),
+                  key=key if key is not None else message_key(topic, value), timestamp=stamp,
+                  on_delivery=on_delivery, partition=partition)
+
+
+def produce_bytes(
+    producer: Producer,
+    topic: str,
+    payload: bytes,
+    *,
+    key: bytes | None,
+    timestamp: int,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    partition: int = -1,
+) -> None:
+    """produce() for a value already serialized (the spool keeps the JSON bytes)."""
     while True:
         try:
-            producer.produce(topic, payload, key if key is not None else message_key(topic, value),
-                             on_delivery=on_delivery, timestamp=stamp, partition=partition)
+            producer.produce(topic, payload, key, on_delivery=on_delivery, timestamp=timestamp,
+                             partition=partition)
             return
         except BufferError:
             producer.poll(0.05)
@@ -130,10 +147,15 @@ def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "
               on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
     """The job's clock: one heartbeat to every partition of the heartbeat topic, since each
     Flink source subtask reading it must see time move (DESIGN.md, docs/operations.md)."""
-    value = {"source": source, "ts": ts, "ingest_ts": int(time.time() * 1000)}
-    for partition in range(TOPICS[HEARTBEAT_TOPIC]):
+    for partition, value in heartbeat_records(source, ts):
         produce(producer, topic_prefix + HEARTBEAT_TOPIC, value, key=source.encode(),
                 on_delivery=on_delivery, partition=partition)
+
+
+def heartbeat_records(source: str, ts: int) -> list[tuple[int, dict[str, Any]]]:
+    """(partition, value) of one heartbeat: the same value to every partition."""
+    value = {"source": source, "ts": ts, "ingest_ts": int(time.time() * 1000)}
+    return [(partition, value) for partition in range(TOPICS[HEARTBEAT_TOPIC])]
 
 
 def message_key(topic: str, value: dict[str, Any]) -> bytes:

@@ -1,0 +1,242 @@
+"""Publisher: every normalized message to Kafka, in order, none lost, none duplicated,
+through an on-disk spool when Kafka is unreachable.
+
+Path of a message: publish() appends it to the spool (ingest/spool.py) and returns; a
+sender thread reads the spool in order and hands at most `in_flight` records to an
+idempotent confluent-kafka producer (acks=all, key "<exchange>:<base>", record timestamp
+= ts via kafka_io), and moves the spool cursor past each record once its delivery report
+says the broker has it. The producer never times a message out (message.timeout.ms=0),
+so while the broker is down librdkafka keeps retrying the records it holds, in order, and
+the rest wait on disk; when the broker returns they drain in spool order.
+
+Guarantees (docs/sources.md, "Delivery guarantee"):
+- While the process runs, every published message reaches Kafka exactly once and in
+  publish order per partition, however long the broker is away: librdkafka's idempotent
+  producer de-duplicates its own retries and keeps order; nothing is re-sent by us unless
+  the producer reports a fatal error, in which case a new producer resends exactly the
+  records whose delivery was not acknowledged.
+- A message is on disk (page cache) when publish() returns, so a process crash loses
+  nothing; an OS crash or power loss can lose the last `fsync_ms` of appends.
+- After a crash, records appended but not acknowledged are re-sent on the next start: at
+  most `in_flight` records plus the acknowledgements of the last ~100 ms can arrive twice
+  (at-least-once across a crash; the job's dedup keys absorb liquidations and flows).
+- A record the broker rejects for good (too large, not authorized) is appended to
+  <spool>/rejected.jsonl with the error and counted, never dropped silently.
+Heartbeats, health records and dead letters go through the same spool, so the job's clock
+never runs ahead of spooled data.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+
+from ingest import kafka_io
+from ingest.contract import now_ms
+from ingest.spool import Record, Spool
+
+log = logging.getLogger("ingest.publisher")
+COMMIT_EVERY_S = 0.1
+
+
+class Sink(Protocol):
+    """Where sources' messages go: Kafka (Publisher), files (Recorder), or both."""
+
+    def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
+                partition: int = -1) -> None: ...
+
+    def close(self, timeout_s: float = 30) -> None: ...
+
+
+def record_ts(msg: dict[str, Any]) -> int:
+    ts = msg.get("ts")
+    return ts if isinstance(ts, int) and not isinstance(ts, bool) and ts > 0 else 0
+
+
+class Publisher:
+    def __init__(self, bootstrap: str, spool_dir: Path, *, topic_prefix: str = "",
+                 segment_bytes: int = 16 * 1024 * 1024, max_bytes: int = 4 * 1024**3,
+                 in_flight: int = 20_000, fsync_ms: int = 200,
+                 producer_factory: Callable[[], Producer] | None = None,
+                 **producer_overrides: Any) -> None:
+        self.topic_prefix = topic_prefix
+        self.spool = Spool(spool_dir, segment_bytes=segment_bytes, max_bytes=max_bytes,
+                           fsync_ms=fsync_ms)
+        self.in_flight = in_flight
+        conf = {"message.timeout.ms": 0,  # never give up on a record: the spool holds order
+                "error_cb": self._on_client_error, **producer_overrides}
+        self._factory = producer_factory or partial(kafka_io.make_producer, bootstrap, **conf)
+        self.producer = self._factory()
+        self.published = 0
+        self.delivered = 0
+        self.rejected = 0
+        self.rebuilds = 0
+        self.broker_up: bool | None = None
+        self.last_client_error: str | None = None
+        self._pending: collections.deque[int] = collections.deque()  # sent, in seq order
+        self._acked: set[int] = set()
+        self._rebuild = False
+        self._stop = threading.Event()
+        self._cursor_at = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="spool-sender", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ API
+    def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
+                partition: int = -1) -> None:
+        """Queue one message for its topic (the prefix is added here)."""
+        if key is None:
+            key = kafka_io.message_key(topic, msg)
+        self.spool.append(self.topic_prefix + topic, key, record_ts(msg), partition,
+                          orjson.dumps(msg))
+        self.published += 1
+
+    def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
+        """An upstream payload that could not be normalized (CONTRACTS.md)."""
+        self.publish(kafka_io.DEAD_LETTER_TOPIC, {
+            "source": source, "reason": reason, "raw": raw, "ts": now_ms(), "where": where},
+            key=source.encode())
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        """The job's clock, to every heartbeat partition, behind any spooled data."""
+        for partition, value in kafka_io.heartbeat_records(source, ts):
+            self.publish(kafka_io.HEARTBEAT_TOPIC, value, key=source.encode(),
+                         partition=partition)
+
+    def health(self, record: dict[str, Any]) -> None:
+        self.publish(kafka_io.HEALTH_TOPIC, record, key=str(record["source"]).encode())
+
+    @property
+    def backlog(self) -> int:
+        """Messages published but not yet acknowledged by Kafka."""
+        return self.spool.backlog
+
+    def flush(self, timeout_s: float = 30) -> bool:
+        """Wait until Kafka acknowledged everything published so far; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        target = self.spool.next_seq
+        while self.spool.cursor < target and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return self.spool.cursor >= target
+
+    def close(self, timeout_s: float = 30) -> None:
+        """Deliver what Kafka takes within timeout_s; the rest stays spooled for next time."""
+        self.flush(timeout_s)
+        self._stop.set()
+        self._thread.join(timeout=timeout_s + 5)
+        self.spool.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {"published": self.published, "delivered": self.delivered,
+                "backlog": self.backlog, "rejected": self.rejected, "rebuilds": self.rebuilds,
+                "broker_up": self.broker_up}
+
+    # ------------------------------------------------------------ sender thread
+    def _on_client_error(self, err: KafkaError) -> None:
+        self.last_client_error = err.str()
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            if self.broker_up is not False:
+                log.warning("Kafka unreachable (%s); spooling to %s", err.str(), self.spool.dir)
+            self.broker_up = False
+
+    def _on_delivery(self, rec: Record, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self._acked.add(rec.seq)
+            self.delivered += 1
+            if self.broker_up is not True:
+                if self.broker_up is False:
+                    log.info("Kafka reachable again; draining %d spooled", self.backlog)
+                self.broker_up = True
+            return
+        permanent = not (err.retriable() or err.fatal() or err.code() in (
+            KafkaError._MSG_TIMED_OUT, KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT,
+            KafkaError._TIMED_OUT, KafkaError._TRANSPORT))
+        if permanent:
+            self._reject(rec, err)
+            self._acked.add(rec.seq)
+        else:
+            self._rebuild = True  # resend what is not acknowledged, with a fresh producer
+
+    def _reject(self, rec: Record, err: KafkaError) -> None:
+        self.rejected += 1
+        log.error("Kafka rejected a record on %s for good: %s (kept in rejected.jsonl)",
+                  rec.topic, err.str())
+        line = orjson.dumps({"topic": rec.topic, "key": rec.key.decode("utf-8", "replace")
+                             if rec.key is not None else None, "ts": rec.ts,
+                             "error": err.str(), "seq": rec.seq,
+                             "value_b64": base64.b64encode(rec.value).decode()})
+        with (self.spool.dir / "rejected.jsonl").open("ab") as fh:
+            fh.write(line + b"\n")
+
+    def _advance(self) -> None:
+        while self._pending and self._pending[0] in self._acked:
+            self._acked.discard(self._pending.popleft())
+        cursor = self._pending[0] if self._pending else self.spool._read_seq
+        now = time.monotonic()
+        if cursor > self.spool.cursor and (now - self._cursor_at >= COMMIT_EVERY_S
+                                           or not self._pending):
+            self.spool.commit(cursor)
+            self._cursor_at = now
+
+    def _do_rebuild(self) -> None:
+        """A fatal producer error: drop the producer, resend every unacknowledged record in
+        order with a new one (records acknowledged meanwhile are skipped)."""
+        self.rebuilds += 1
+        log.warning("producer failed (%s); resending %d unacknowledged records",
+                    self.last_client_error, len(self._pending))
+        old = self.producer
+        old.purge()
+        old.poll(0)
+        self.producer = self._factory()
+        self._advance()
+        acked = set(self._acked)
+        start = self._pending[0] if self._pending else self.spool._read_seq
+        self._pending.clear()
+        self._acked.clear()
+        self.spool.rewind(start)
+        self._skip = acked
+        self._rebuild = False
+
+    def _run(self) -> None:
+        self._skip: set[int] = set()
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # never let the sender die: log and keep the records spooled
+                log.exception("spool sender error; retrying in 1 s")
+                time.sleep(1)
+        self.producer.poll(0)
+        self._advance()
+        if self._pending == collections.deque():
+            self.spool.commit(self.spool._read_seq)
+
+    def _step(self) -> None:
+        if self._rebuild:
+            self._do_rebuild()
+        room = self.in_flight - len(self._pending)
+        records = self.spool.read(min(room, 10_000)) if room > 0 else []
+        for rec in records:
+            if rec.seq in self._skip:
+                self._skip.discard(rec.seq)
+                continue
+            self._pending.append(rec.seq)
+            kafka_io.produce_bytes(self.producer, rec.topic, rec.value, key=rec.key,
+                                   timestamp=rec.ts, partition=rec.partition,
+                                   on_delivery=partial(self._on_delivery, rec))
+        self.producer.poll(0 if records else 0.02)
+        self._advance()
+        self.spool.sync_if_due()
+        if not records and not self._pending:
+            self.spool.wait_for_data(0.05)

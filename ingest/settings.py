@@ -1,0 +1,130 @@
+"""config/ingest.yaml: every ingest setting, validated at start-up.
+
+A bad value stops the process with the file, the key and what is allowed
+("config/ingest.yaml: sources.bybit.budget.requests: Input should be greater than 0").
+API keys are never in the file: a source names the environment variable that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from flink_jobs.config import REPO_DIR, ConfigError
+
+DEFAULT_INGEST_CONFIG = REPO_DIR / "config" / "ingest.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class SourceOptions(Strict):
+    """Base of each source module's `Options` (unknown keys are errors)."""
+
+
+class Budget(Strict):
+    """At most `requests` per `per_seconds` (set below the venue's published limit)."""
+
+    requests: int = Field(gt=0)
+    per_seconds: float = Field(gt=0)
+
+
+class SourceSettings(Strict):
+    enabled: bool = True
+    rest_url: str | None = None
+    ws_url: str | None = None
+    budget: Budget | None = None
+    poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    symbols: list[str] = Field(default_factory=list)  # empty = every perpetual
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def api_key(self) -> str | None:
+        """The key from the environment (never from the file, never logged)."""
+        return os.environ.get(self.api_key_env) or None if self.api_key_env else None
+
+
+class SpoolSettings(Strict):
+    dir: Path = Path(".state/ingest/spool")
+    segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096)
+    max_bytes: int = Field(default=4 * 1024**3, ge=1024 * 1024)  # disk cap: then publish blocks
+    in_flight: int = Field(default=20_000, ge=1, le=1_000_000)  # handed to librdkafka at once
+    fsync_ms: int = Field(default=200, ge=0, le=60_000)  # 0 = fsync every append
+
+
+class RecordSettings(Strict):
+    rotate_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # uncompressed bytes per file
+    rotate_seconds: float = Field(default=3600, gt=0)
+    compress_level: int = Field(default=6, ge=1, le=9)
+
+
+class HealthSettings(Strict):
+    report_seconds: float = Field(default=5, gt=0, le=300)  # ingest_health records
+    heartbeat_seconds: float = Field(default=1, gt=0, le=60)  # job-clock heartbeats
+    heartbeat_lag_ms: int = Field(default=2000, ge=0, le=600_000)  # clock = now - lag
+    stale_after_seconds: float = Field(default=120, gt=0)  # no event since: degraded
+    down_after_seconds: float = Field(default=600, gt=0)  # no event since: down
+    prometheus_port: int | None = Field(default=None, ge=1024, le=65535)  # on 127.0.0.1
+
+
+class IngestSettings(Strict):
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    spool: SpoolSettings = SpoolSettings()
+    record: RecordSettings = RecordSettings()
+    health: HealthSettings = HealthSettings()
+    _path: Path = PrivateAttr(default=DEFAULT_INGEST_CONFIG)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _no_sources_yet(cls, value: Any) -> Any:
+        return {} if value is None else value  # `sources:` with every section commented out
+
+    @property
+    def path(self) -> Path:
+        """The file these settings came from (for error messages)."""
+        return self._path
+
+
+def _problems(exc: ValidationError, path: Path, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        key = prefix + ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{path}: {key}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> IngestSettings:
+    """Read and validate the file (default: $LCM_INGEST_CONFIG or config/ingest.yaml)."""
+    path = Path(path or os.environ.get("LCM_INGEST_CONFIG") or DEFAULT_INGEST_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        settings = IngestSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, path)) from None
+    settings._path = path
+    return settings
+
+
+def validate_options(model: type[BaseModel] | None, source: str, settings: SourceSettings,
+                     path: Path | None = None) -> BaseModel | None:
+    """The source module's Options from its `options:` mapping, errors naming the key."""
+    if model is None:
+        if settings.options:
+            raise ConfigError(f"{path or DEFAULT_INGEST_CONFIG}: sources.{source}.options: "
+                              f"this source takes no options (got {sorted(settings.options)})")
+        return None
+    try:
+        return model.model_validate(settings.options)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, path or DEFAULT_INGEST_CONFIG,
+                                    f"sources.{source}.options.")) from None

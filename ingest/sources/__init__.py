@@ -1,0 +1,1 @@
+"""Venue source modules, one per venue (ingest/source.py SOURCES lists them)."""
