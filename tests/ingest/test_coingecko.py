@@ -9,7 +9,8 @@ import logging
 
 from ingest.contract import loads
 from ingest.sources import coingecko as cg
-from tests.ingest.recorded_server import Answer, RecordedServer, fixture, make_ctx, run_until
+from tests.ingest.conftest import HttpServer, Reply
+from tests.ingest.source_harness import fixture, make_ctx, run_until, seen
 
 IDS = {"BTC": "bitcoin", "ETH": "ethereum", "PEPE": "pepe", "SOL": "solana"}
 KEY = "CG-test-demo-key-4f9a1c"
@@ -52,25 +53,26 @@ def test_key_header_by_plan():
 
 # ---------------------------------------------------------------- against a local server
 
-def run_source(server, *answers, env_key: str | None = None, monkeypatch=None, until=None):
-    server.route("GET", "/simple/price", *answers)
+def run_source(server: HttpServer, *replies: Reply, env_key: str | None = None,
+               monkeypatch=None, until=None):
+    server.add("/simple/price", *replies)
     if env_key and monkeypatch:
         monkeypatch.setenv("LCM_TEST_CG_KEY", env_key)
     ctx = make_ctx("coingecko", cg, server.url, options={"ids": IDS}, poll_seconds=0.05,
                    budget={"requests": 100, "per_seconds": 1}, api_key_env="LCM_TEST_CG_KEY")
-    until = until or (lambda: len(server.seen("/simple/price")) >= 1)
+    until = until or (lambda: len(seen(server, "/simple/price")) >= 1)
     asyncio.run(run_until(ctx, cg.run, until))
     return ctx
 
 
-def test_source_sends_the_demo_key_in_its_header_only_and_never_logs_it(monkeypatch, caplog):
+def test_source_sends_the_demo_key_in_its_header_only_and_never_logs_it(http_server, monkeypatch,
+                                                                         caplog):
     caplog.set_level(logging.DEBUG)
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(500, "oops"), Answer(429, "{}", {"Retry-After": "1"}),
-                         Answer(200, fixture("coingecko", "simple_price.json")),
-                         env_key=KEY, monkeypatch=monkeypatch,
-                         until=lambda: len(server.seen("/simple/price")) >= 3)
-    req = server.seen("/simple/price")[-1]
+    ctx = run_source(http_server, Reply(500, "oops"), Reply(429, "{}", {"Retry-After": "1"}),
+                     Reply(200, fixture("coingecko", "simple_price.json")),
+                     env_key=KEY, monkeypatch=monkeypatch,
+                     until=lambda: len(seen(http_server, "/simple/price")) >= 3)
+    req = seen(http_server, "/simple/price")[-1]
     assert req.headers["x-cg-demo-api-key"] == KEY
     assert KEY not in json.dumps(req.query)
     assert req.query["ids"] == "bitcoin,ethereum,pepe,solana"
@@ -80,20 +82,18 @@ def test_source_sends_the_demo_key_in_its_header_only_and_never_logs_it(monkeypa
     assert ctx.health.errors >= 2  # the 500 and the 429
 
 
-def test_without_key_no_auth_header(monkeypatch):
+def test_without_key_no_auth_header(http_server, monkeypatch):
     monkeypatch.delenv("LCM_TEST_CG_KEY", raising=False)
-    with RecordedServer() as server:
-        run_source(server, Answer(200, fixture("coingecko", "simple_price.json")))
-    assert not any(h.startswith("x-cg-") for h in server.seen("/simple/price")[0].headers)
+    run_source(http_server, Reply(200, fixture("coingecko", "simple_price.json")))
+    assert not any(h.startswith("x-cg-") for h in seen(http_server, "/simple/price")[0].headers)
 
 
-def test_malformed_body_and_bad_coin_go_to_dead_letter():
+def test_malformed_body_and_bad_coin_go_to_dead_letter(http_server):
     payload = json.loads(fixture("coingecko", "simple_price.json"))
     payload["ethereum"]["last_updated_at"] = "yesterday"
     payload["bitcoin"]["usd_1h_change"] = 0.1  # an extra field: tolerated
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(200, b"Throttled"), Answer(200, payload),
-                         until=lambda: len(server.seen("/simple/price")) >= 2)
+    ctx = run_source(http_server, Reply(200, b"Throttled"), Reply(200, payload),
+                     until=lambda: len(seen(http_server, "/simple/price")) >= 2)
     dls = ctx.sink.dead_letters
     assert dls[0]["source"] == "coingecko" and "not JSON" in dls[0]["reason"]
     assert dls[0]["raw"] == "Throttled"

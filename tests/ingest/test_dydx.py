@@ -11,7 +11,8 @@ import pytest
 
 from ingest.contract import PayloadError
 from ingest.sources import dydx
-from tests.ingest.recorded_server import Answer, RecordedServer, fixture, make_ctx, run_until
+from tests.ingest.conftest import HttpServer, Reply
+from tests.ingest.source_harness import fixture, make_ctx, run_until, seen
 
 TS = 1795183200000
 MARKETS = json.loads(fixture("dydx", "perpetual_markets.json"))
@@ -98,38 +99,37 @@ def test_historical_funding():
 
 # ---------------------------------------------------------------- against a local server
 
-def start(server: RecordedServer, trades: list[Answer], **options):
-    server.route("GET", "/perpetualMarkets", Answer(200, fixture("dydx", "perpetual_markets.json")))
-    server.route("GET", "/trades/perpetualMarket/BTC-USD", *trades)
-    server.route("GET", "/trades/perpetualMarket/ETH-USD", Answer(200, {"trades": []}))
-    server.route("GET", "/trades/perpetualMarket/PEPE-USD", Answer(200, {"trades": []}))
+def start(server: HttpServer, trades: list[Reply], **options):
+    server.add("/perpetualMarkets", Reply(200, fixture("dydx", "perpetual_markets.json")))
+    server.add("/trades/perpetualMarket/BTC-USD", *trades)
+    server.add("/trades/perpetualMarket/ETH-USD", Reply(200, {"trades": []}))
+    server.add("/trades/perpetualMarket/PEPE-USD", Reply(200, {"trades": []}))
     opts = {"trades_poll_seconds": 0.05, "startup_lookback_seconds": 10**8, **options}
     return make_ctx("dydx", dydx, server.url, options=opts, poll_seconds=0.05,
                     budget={"requests": 200, "per_seconds": 1})
 
 
-def test_source_publishes_markets_and_each_liquidation_once():
+def test_source_publishes_markets_and_each_liquidation_once(http_server):
     newer = {"trades": [{"id": "0230b5b10000000200000001", "side": "BUY", "size": "0.5",
                          "price": "82600", "type": "LIQUIDATED",
                          "createdAt": "2026-11-20T14:09:20.001Z", "createdAtHeight": "36745650"},
                         *TRADES["trades"]]}
-    with RecordedServer() as server:
-        ctx = start(server, [Answer(200, TRADES), Answer(200, TRADES), Answer(200, newer)])
-        seen = lambda: len(server.seen("/trades/perpetualMarket/BTC-USD")) >= 4  # noqa: E731
-        asyncio.run(run_until(ctx, dydx.run, seen))
+    ctx = start(http_server, [Reply(200, TRADES), Reply(200, TRADES), Reply(200, newer)])
+    done = lambda: len(seen(http_server, "/trades/perpetualMarket/BTC-USD")) >= 4  # noqa: E731
+    asyncio.run(run_until(ctx, dydx.run, done))
     ids = [m["id"] for m in ctx.sink.topic("liquidations")]
     assert ids == ["0230b5a60000000200000005", "0230b5a60000000200000003",
                    "0230b5a20000000200000004", "0230b5b10000000200000001"]
     assert {m["symbol"] for m in ctx.sink.topic("funding_rates")} == {
         "BTC-USD", "ETH-USD", "PEPE-USD"}
     # busiest market first: BTC (2042 trades in 24 h) before ETH before PEPE
-    order = [r.path for r in server.requests if r.path.startswith("/trades")][:3]
+    order = [r.path for r in http_server.requests if r.path.startswith("/trades")][:3]
     assert order == ["/trades/perpetualMarket/BTC-USD", "/trades/perpetualMarket/ETH-USD",
                      "/trades/perpetualMarket/PEPE-USD"]
-    assert server.seen("/trades/perpetualMarket/BTC-USD")[0].query["limit"] == "100"
+    assert seen(http_server, "/trades/perpetualMarket/BTC-USD")[0].query["limit"] == "100"
 
 
-def test_a_full_page_is_followed_back_to_the_last_trade_seen():
+def test_a_full_page_is_followed_back_to_the_last_trade_seen(http_server):
     def page(start_height: int, n: int, prefix: str) -> dict:
         return {"trades": [{"id": f"{prefix}{i}", "side": "SELL", "size": "1", "price": "82000",
                             "type": "LIQUIDATED", "createdAt": "2026-11-20T14:10:00.000Z",
@@ -137,26 +137,24 @@ def test_a_full_page_is_followed_back_to_the_last_trade_seen():
     first = page(100, 2, "a")           # first poll: cursor at height 100
     full = page(104, 2, "b")            # limit=2 and all new -> one more page
     older = {"trades": [page(102, 1, "c")["trades"][0], *first["trades"]]}  # reaches "a0"
-    with RecordedServer() as server:
-        ctx = start(server, [Answer(200, first), Answer(200, full), Answer(200, older),
-                             Answer(200, {"trades": []})], trades_limit=2)
-        seen = lambda: len(server.seen("/trades/perpetualMarket/BTC-USD")) >= 4  # noqa: E731
-        asyncio.run(run_until(ctx, dydx.run, seen))
-    calls = server.seen("/trades/perpetualMarket/BTC-USD")
+    ctx = start(http_server, [Reply(200, first), Reply(200, full), Reply(200, older),
+                         Reply(200, {"trades": []})], trades_limit=2)
+    done = lambda: len(seen(http_server, "/trades/perpetualMarket/BTC-USD")) >= 4  # noqa: E731
+    asyncio.run(run_until(ctx, dydx.run, done))
+    calls = seen(http_server, "/trades/perpetualMarket/BTC-USD")
     assert "createdBeforeOrAtHeight" not in calls[1].query
     assert calls[2].query["createdBeforeOrAtHeight"] == "103"
     assert [m["id"] for m in ctx.sink.topic("liquidations")] == ["a0", "a1", "b0", "b1", "c0"]
 
 
-def test_429_5xx_and_malformed_answers_do_not_stop_the_source():
-    with RecordedServer() as server:
-        ctx = start(server, [Answer(429, "slow down", {"Retry-After": "1"}),
-                             Answer(503, "unavailable"),
-                             Answer(200, b"{not json"),
-                             Answer(200, {"trades": "none"}),
-                             Answer(200, TRADES)])
-        done = lambda: len(ctx.sink.topic("liquidations")) >= 3  # noqa: E731
-        asyncio.run(run_until(ctx, dydx.run, done))
+def test_429_5xx_and_malformed_answers_do_not_stop_the_source(http_server):
+    ctx = start(http_server, [Reply(429, "slow down", {"Retry-After": "1"}),
+                         Reply(503, "unavailable"),
+                         Reply(200, b"{not json"),
+                         Reply(200, {"trades": "none"}),
+                         Reply(200, TRADES)])
+    done = lambda: len(ctx.sink.topic("liquidations")) >= 3  # noqa: E731
+    asyncio.run(run_until(ctx, dydx.run, done))
     reasons = [d["reason"] for d in ctx.sink.dead_letters]
     assert any("not JSON" in r for r in reasons)
     assert any("trades: expected a list" in r for r in reasons)
@@ -164,13 +162,12 @@ def test_429_5xx_and_malformed_answers_do_not_stop_the_source():
     assert ctx.health.errors >= 2  # the 429 and the 503
 
 
-def test_extra_fields_are_tolerated():
+def test_extra_fields_are_tolerated(http_server):
     payload = json.loads(fixture("dydx", "trades_btc.json"))
     for row in payload["trades"]:
         row["makerSubaccountNumber"] = 0
     payload["pageSize"] = 100
-    with RecordedServer() as server:
-        ctx = start(server, [Answer(200, payload)])
-        done = lambda: len(ctx.sink.topic("liquidations")) >= 3  # noqa: E731
-        asyncio.run(run_until(ctx, dydx.run, done))
+    ctx = start(http_server, [Reply(200, payload)])
+    done = lambda: len(ctx.sink.topic("liquidations")) >= 3  # noqa: E731
+    asyncio.run(run_until(ctx, dydx.run, done))
     assert not ctx.sink.dead_letters

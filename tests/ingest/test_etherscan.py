@@ -14,7 +14,8 @@ import pytest
 
 from ingest.contract import PayloadError
 from ingest.sources import etherscan as es
-from tests.ingest.recorded_server import Answer, RecordedServer, fixture, make_ctx, run_until
+from tests.ingest.conftest import HttpServer, Reply, Seen
+from tests.ingest.source_harness import fixture, make_ctx, run_until
 
 WALLETS = es.load_wallets()
 LOGS = json.loads(fixture("etherscan", "getlogs_usdt.json"))["result"]
@@ -94,33 +95,34 @@ def test_in_body_answers():
     assert es.block_number(json.loads(fixture("etherscan", "block_number.json"))) == HEAD
 
 
-# ---------------------------------------------------------------- against a local server
+# ---------------------------------------------------------------- against a local http_server
 
 class Chain:
-    """Routes /v2/api by module/action/address like Etherscan does, from scripted answers."""
+    """Answers /v2/api by module/action/address like Etherscan does, from scripted replies
+    (served in order; the last one repeats)."""
 
-    def __init__(self, server: RecordedServer, usdt: list[Answer], usdc: list[Answer],
-                 head: list[Answer] | None = None) -> None:
-        self.queues = {"head": head or [Answer(200, fixture("etherscan", "block_number.json"))],
+    def __init__(self, server: HttpServer, usdt: list[Reply], usdc: list[Reply],
+                 head: list[Reply] | None = None) -> None:
+        self.queues = {"head": head or [Reply(200, fixture("etherscan", "block_number.json"))],
                        "USDT": usdt, "USDC": usdc}
-        server.next_answer = self.answer  # type: ignore[method-assign]
         self.server = server
+        server.add(es.API_PATH, self.answer)
 
-    def answer(self, seen):
-        self.server.requests.append(seen)
-        q = seen.query
+    def answer(self, request: Seen) -> Reply:
+        q = request.query
         usdt = es.Options().tokens["USDT"].contract.lower()
         key = ("head" if q.get("action") == "eth_blockNumber" else
                "USDT" if q.get("address", "").lower() == usdt else "USDC")
         queue = self.queues[key]
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
-    def calls(self, token: str) -> list:
+    def calls(self, token: str) -> list[Seen]:
         contract = es.Options().tokens[token].contract.lower()
-        return [r for r in self.server.requests if r.query.get("address", "").lower() == contract]
+        return [r for r in self.server.requests
+                if r.query.get("address", "").lower() == contract]
 
 
-def make(server, tmp_path: Path, monkeypatch, **options):
+def make(server: HttpServer, tmp_path: Path, monkeypatch, **options):
     monkeypatch.setenv("LCM_TEST_ETHERSCAN_KEY", KEY)
     opts = {"state_file": str(tmp_path / "cursor.json"), "body_throttle_seconds": 0.05,
             "start_lookback_blocks": 5, "confirmations": 2, **options}
@@ -133,13 +135,13 @@ def run(ctx, until) -> None:
     asyncio.run(run_until(ctx, es.run, until))
 
 
-def test_source_reads_both_tokens_and_saves_the_next_block(tmp_path, monkeypatch, caplog):
+def test_source_reads_both_tokens_and_saves_the_next_block(http_server, tmp_path, monkeypatch,
+                                                           caplog):
     caplog.set_level(logging.DEBUG)
-    with RecordedServer() as server:
-        chain = Chain(server, [Answer(200, fixture("etherscan", "getlogs_usdt.json"))],
-                      [Answer(200, fixture("etherscan", "getlogs_usdc.json"))])
-        ctx = make(server, tmp_path, monkeypatch)
-        run(ctx, lambda: len(chain.calls("USDC")) >= 1)
+    chain = Chain(http_server, [Reply(200, fixture("etherscan", "getlogs_usdt.json"))],
+                  [Reply(200, fixture("etherscan", "getlogs_usdc.json"))])
+    ctx = make(http_server, tmp_path, monkeypatch)
+    run(ctx, lambda: len(chain.calls("USDC")) >= 1)
     flows = ctx.sink.topic("stablecoin_flows")
     assert [(f["token"], f["direction"]) for f in flows[:4]] == [
         ("USDT", "inflow"), ("USDT", "outflow"), ("USDT", "internal"), ("USDC", "outflow")]
@@ -155,27 +157,26 @@ def test_source_reads_both_tokens_and_saves_the_next_block(tmp_path, monkeypatch
     assert not ctx.sink.dead_letters
 
 
-def test_resumes_from_the_saved_block(tmp_path, monkeypatch):
+def test_resumes_from_the_saved_block(http_server, tmp_path, monkeypatch):
     (tmp_path / "cursor.json").write_text(json.dumps({"next_block": {"USDT": HEAD - 30,
                                                                      "USDC": HEAD - 30}}))
-    with RecordedServer() as server:
-        chain = Chain(server, [Answer(200, fixture("etherscan", "no_records.json"))],
-                      [Answer(200, fixture("etherscan", "no_records.json"))])
-        ctx = make(server, tmp_path, monkeypatch, max_blocks_per_call=10)
-        run(ctx, lambda: len(chain.calls("USDC")) >= 3)
+    chain = Chain(http_server, [Reply(200, fixture("etherscan", "no_records.json"))],
+                  [Reply(200, fixture("etherscan", "no_records.json"))])
+    ctx = make(http_server, tmp_path, monkeypatch, max_blocks_per_call=10)
+    run(ctx, lambda: len(chain.calls("USDC")) >= 3)
     ranges = [(int(r.query["fromBlock"]), int(r.query["toBlock"])) for r in chain.calls("USDT")]
     assert ranges[:3] == [(HEAD - 30, HEAD - 21), (HEAD - 20, HEAD - 11), (HEAD - 10, HEAD - 2)]
     assert not ctx.sink.messages and not ctx.sink.dead_letters  # "No records found" = empty
 
 
-def test_in_body_rate_limit_is_backed_off_and_retried(tmp_path, monkeypatch, caplog):
+def test_in_body_rate_limit_is_backed_off_and_retried(http_server, tmp_path, monkeypatch,
+                                                      caplog):
     caplog.set_level(logging.DEBUG)
-    with RecordedServer() as server:
-        chain = Chain(server, [Answer(200, fixture("etherscan", "rate_limit.json")),
-                               Answer(200, fixture("etherscan", "getlogs_usdt.json"))],
-                      [Answer(200, fixture("etherscan", "no_records.json"))])
-        ctx = make(server, tmp_path, monkeypatch)
-        run(ctx, lambda: len(chain.calls("USDC")) >= 1)
+    chain = Chain(http_server, [Reply(200, fixture("etherscan", "rate_limit.json")),
+                           Reply(200, fixture("etherscan", "getlogs_usdt.json"))],
+                  [Reply(200, fixture("etherscan", "no_records.json"))])
+    ctx = make(http_server, tmp_path, monkeypatch)
+    run(ctx, lambda: len(chain.calls("USDC")) >= 1)
     usdt = chain.calls("USDT")
     assert usdt[0].query["fromBlock"] == usdt[1].query["fromBlock"]  # the same range again
     assert len(ctx.sink.topic("stablecoin_flows")) == 3
@@ -183,17 +184,16 @@ def test_in_body_rate_limit_is_backed_off_and_retried(tmp_path, monkeypatch, cap
     assert KEY not in caplog.text
 
 
-def test_http_429_5xx_and_malformed_body(tmp_path, monkeypatch, caplog):
+def test_http_429_5xx_and_malformed_body(http_server, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     bad_log = json.loads(fixture("etherscan", "getlogs_usdt.json"))
     bad_log["result"][0]["logIndex"] = "92"  # not hex: that transfer is dead-lettered
     bad_log["result"][1]["removed"] = False   # an extra field: tolerated
-    with RecordedServer() as server:
-        chain = Chain(server, [Answer(429, "{}", {"Retry-After": "1"}), Answer(502, "gateway"),
-                               Answer(200, b"<html>maintenance</html>"), Answer(200, bad_log)],
-                      [Answer(200, fixture("etherscan", "no_records.json"))])
-        ctx = make(server, tmp_path, monkeypatch)
-        run(ctx, lambda: len(chain.calls("USDC")) >= 1)
+    chain = Chain(http_server, [Reply(429, "{}", {"Retry-After": "1"}), Reply(502, "gateway"),
+                           Reply(200, b"<html>maintenance</html>"), Reply(200, bad_log)],
+                  [Reply(200, fixture("etherscan", "no_records.json"))])
+    ctx = make(http_server, tmp_path, monkeypatch)
+    run(ctx, lambda: len(chain.calls("USDC")) >= 1)
     dls = ctx.sink.dead_letters
     assert any("not JSON" in d["reason"] and d["raw"].startswith("<html>") for d in dls)
     assert any("logIndex" in d["reason"] for d in dls)
@@ -202,17 +202,16 @@ def test_http_429_5xx_and_malformed_body(tmp_path, monkeypatch, caplog):
     assert KEY not in caplog.text and all(KEY not in json.dumps(d) for d in dls)
 
 
-def test_a_full_answer_continues_from_its_last_block(tmp_path, monkeypatch):
+def test_a_full_answer_continues_from_its_last_block(http_server, tmp_path, monkeypatch):
     template = LOGS[0]
     block = HEAD - 10
     full = [{**template, "blockNumber": hex(block + (i >= 700)), "logIndex": hex(i)}
             for i in range(es.MAX_RECORDS)]
-    with RecordedServer() as server:
-        chain = Chain(server, [Answer(200, {"status": "1", "message": "OK", "result": full}),
-                               Answer(200, fixture("etherscan", "no_records.json"))],
-                      [Answer(200, fixture("etherscan", "no_records.json"))])
-        ctx = make(server, tmp_path, monkeypatch, start_lookback_blocks=20)
-        run(ctx, lambda: len(chain.calls("USDC")) >= 1)
+    chain = Chain(http_server, [Reply(200, {"status": "1", "message": "OK", "result": full}),
+                           Reply(200, fixture("etherscan", "no_records.json"))],
+                  [Reply(200, fixture("etherscan", "no_records.json"))])
+    ctx = make(http_server, tmp_path, monkeypatch, start_lookback_blocks=20)
+    run(ctx, lambda: len(chain.calls("USDC")) >= 1)
     usdt = chain.calls("USDT")
     assert int(usdt[1].query["fromBlock"]) == block + 1  # re-read the partial last block
     assert len(ctx.sink.topic("stablecoin_flows")) == 700  # only the complete block

@@ -11,7 +11,8 @@ import pytest
 
 from ingest.contract import PayloadError
 from ingest.sources import hyperliquid as hl
-from tests.ingest.recorded_server import Answer, RecordedServer, fixture, make_ctx, run_until
+from tests.ingest.conftest import HttpServer, Reply
+from tests.ingest.source_harness import fixture, make_ctx, run_until, seen
 
 TS = 1795183200000
 META = json.loads(fixture("hyperliquid", "meta_and_asset_ctxs.json"))
@@ -75,7 +76,7 @@ def test_bad_number_names_the_field_and_asset():
         hl.parse_asset_ctx(asset, {**ctx, "markPx": "n/a"}, TS)
 
 
-def test_funding_history_rows():
+def test_funding_history_rows(http_server):
     rows = json.loads(fixture("hyperliquid", "funding_history_btc.json"))
     msgs = hl.parse_funding_history(rows, "BTC")
     assert [m["ts"] for m in msgs] == [1795179600015, 1795183200002, 1795186800031]
@@ -85,20 +86,19 @@ def test_funding_history_rows():
 
 # ---------------------------------------------------------------- against a local server
 
-def run_source(server: RecordedServer, *answers: Answer, polls: int = 1, **options):
-    server.route("POST", "/info", *answers)
+def run_source(server: HttpServer, *replies: Reply, polls: int = 1, **options):
+    server.add("/info", *replies, method="POST")
     ctx = make_ctx("hyperliquid", hl, server.url, options=options, poll_seconds=0.05,
                    budget={"requests": 100, "per_seconds": 1})
-    ok = lambda: len(server.seen("/info")) >= polls  # noqa: E731
+    ok = lambda: len(seen(server, "/info")) >= polls  # noqa: E731
     asyncio.run(run_until(ctx, hl.run, ok))
     return ctx
 
 
-def test_source_publishes_every_perpetual_from_one_call():
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(200, fixture("hyperliquid", "meta_and_asset_ctxs.json")))
-    req = server.seen("/info")[0]
-    assert req.body == {"type": "metaAndAssetCtxs"}
+def test_source_publishes_every_perpetual_from_one_call(http_server):
+    ctx = run_source(http_server, Reply(200, fixture("hyperliquid", "meta_and_asset_ctxs.json")))
+    req = seen(http_server, "/info")[0]
+    assert json.loads(req.body) == {"type": "metaAndAssetCtxs"}
     sink = ctx.sink
     first_poll = sink.messages[:12]
     assert sorted(m["symbol"] for t, m in first_poll if t == "prices") == [
@@ -107,51 +107,46 @@ def test_source_publishes_every_perpetual_from_one_call():
     assert not sink.dead_letters
 
 
-def test_429_with_retry_after_is_waited_out():
-    with RecordedServer() as server:
-        ctx = run_source(server,
-                         Answer(429, {"error": "rate limited"}, {"Retry-After": "1"}),
-                         Answer(200, fixture("hyperliquid", "meta_and_asset_ctxs.json")),
-                         polls=2)
+def test_429_with_retry_after_is_waited_out(http_server):
+    ctx = run_source(http_server,
+                     Reply(429, {"error": "rate limited"}, {"Retry-After": "1"}),
+                     Reply(200, fixture("hyperliquid", "meta_and_asset_ctxs.json")),
+                     polls=2)
     assert ctx.sink.topic("prices"), "the retried request published"
     client_throttled = ctx.health.errors
     assert client_throttled >= 1
 
 
-def test_5xx_is_retried():
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(502, "bad gateway"),
-                         Answer(200, fixture("hyperliquid", "meta_and_asset_ctxs.json")),
-                         polls=2)
+def test_5xx_is_retried(http_server):
+    ctx = run_source(http_server, Reply(502, "bad gateway"),
+                     Reply(200, fixture("hyperliquid", "meta_and_asset_ctxs.json")),
+                     polls=2)
     assert len(ctx.sink.topic("open_interest")) >= 4
     assert ctx.health.errors >= 1
 
 
-def test_malformed_body_goes_to_dead_letter_with_source_and_reason():
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(200, b"<html>upstream error</html>"))
+def test_malformed_body_goes_to_dead_letter_with_source_and_reason(http_server):
+    ctx = run_source(http_server, Reply(200, b"<html>upstream error</html>"))
     assert not ctx.sink.messages
     dl = ctx.sink.dead_letters[0]
     assert dl["source"] == "hyperliquid" and "not JSON" in dl["reason"]
     assert dl["raw"].startswith("<html>") and "/info" in dl["where"]
 
 
-def test_one_bad_asset_is_dead_lettered_alone():
+def test_one_bad_asset_is_dead_lettered_alone(http_server):
     payload = json.loads(fixture("hyperliquid", "meta_and_asset_ctxs.json"))
     payload[1][1]["openInterest"] = "-5"
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(200, payload))
+    ctx = run_source(http_server, Reply(200, payload))
     assert [d["reason"] for d in ctx.sink.dead_letters if "ETH" in d["reason"]]
     assert "ETH" not in {m["symbol"] for m in ctx.sink.topic("open_interest")}
     assert "BTC" in {m["symbol"] for m in ctx.sink.topic("open_interest")}
 
 
-def test_unexpected_extra_fields_are_tolerated():
+def test_unexpected_extra_fields_are_tolerated(http_server):
     payload = json.loads(fixture("hyperliquid", "meta_and_asset_ctxs.json"))
     payload[0]["newTopLevel"] = {"x": 1}
     payload[0]["universe"][0]["growthMode"] = "enabled"
     payload[1][0]["impactPxs2"] = ["1", "2"]
-    with RecordedServer() as server:
-        ctx = run_source(server, Answer(200, payload))
+    ctx = run_source(http_server, Reply(200, payload))
     assert not ctx.sink.dead_letters
     assert by_symbol(ctx.sink.messages, "funding_rates")["BTC"]["funding_rate"] == 0.0000125
