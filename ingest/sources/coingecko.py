@@ -139,8 +139,8 @@ async def run(ctx: Any) -> None:
 
 
 async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
-    """Hourly prices per tracked coin from market_chart/range in windows of 90 days (the
-    Demo plan serves the last 365 days only)."""
+    """Hourly prices in [start_ms, end_ms) per tracked coin from market_chart/range in
+    windows of at most 90 days (the Demo plan serves the last 365 days only)."""
     options: Options = ctx.options or Options()
     client = _client(ctx, options)
     for base, cg_id in options.ids.items():
@@ -157,6 +157,6 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                 ctx.dead_letter(exc.reason, dump_raw(payload), path)
                 msgs = []
             for msg in msgs:
-                if lo <= msg["ts"] < hi or (hi == end_ms and msg["ts"] == end_ms):
+                if lo <= msg["ts"] < hi:
                     yield "prices", msg
             lo = hi

@@ -296,8 +296,8 @@ async def run(ctx: Any) -> None:
 
 
 async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
-    """Hourly funding per market from historicalFunding (newest first, paged back with
-    effectiveBeforeOrAt), yielded oldest first per market."""
+    """Hourly funding per market in [start_ms, end_ms) from historicalFunding (newest
+    first, paged back with effectiveBeforeOrAt), yielded oldest first per market."""
     options: Options = ctx.options or Options()
     client = ctx.http()
     tickers = list(ctx.settings.symbols)
@@ -307,7 +307,7 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                    if not options.active_only or m.get("status") == "ACTIVE"]
     for ticker in tickers:
         path = FUNDING_PATH.format(ticker=ticker)
-        before, rows = end_ms, []
+        before, rows = end_ms - 1, []  # [start_ms, end_ms): end exclusive
         while before >= start_ms and not ctx.stopping.is_set():
             payload = await client.get_json(path, {"limit": options.history_limit,
                                                    "effectiveBeforeOrAt": _iso(before)})
@@ -316,7 +316,7 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
             except PayloadError as exc:
                 ctx.dead_letter(exc.reason, dump_raw(payload), path)
                 break
-            rows.extend(m for m in page if start_ms <= m["ts"] <= end_ms)
+            rows.extend(m for m in page if start_ms <= m["ts"] < end_ms)
             if len(page) < options.history_limit:
                 break
             before = min(m["ts"] for m in page) - 1

@@ -149,8 +149,8 @@ async def run(ctx: Any) -> None:
 
 
 async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
-    """Hourly funding of each symbol (settings.symbols, or every listed perpetual) from
-    fundingHistory, paginated forward by time (at most 500 rows per answer)."""
+    """Hourly funding in [start_ms, end_ms) of each symbol (settings.symbols, or every
+    listed perpetual) from fundingHistory, paged forward by time (<= 500 rows an answer)."""
     options: Options = ctx.options or Options()
     client = ctx.http()
     coins = list(ctx.settings.symbols)
@@ -163,8 +163,9 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                  if options.include_delisted or not a.get("isDelisted")]
     for coin in coins:
         since = start_ms
-        while since <= end_ms and not ctx.stopping.is_set():
-            body = {"type": "fundingHistory", "coin": coin, "startTime": since, "endTime": end_ms}
+        while since < end_ms and not ctx.stopping.is_set():
+            body = {"type": "fundingHistory", "coin": coin, "startTime": since,
+                    "endTime": end_ms - 1}
             rows = await client.post_json(INFO_PATH, body,
                                           cost=INFO_WEIGHT + HISTORY_PAGE_ROWS // 20)
             try:
@@ -173,7 +174,8 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                 ctx.dead_letter(exc.reason, dump_raw(rows), f"fundingHistory {coin}")
                 break
             for msg in msgs:
-                yield "funding_rates", msg
+                if start_ms <= msg["ts"] < end_ms:
+                    yield "funding_rates", msg
             if len(msgs) < HISTORY_PAGE_ROWS:
                 break
             since = max(m["ts"] for m in msgs) + 1

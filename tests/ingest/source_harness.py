@@ -71,3 +71,16 @@ async def run_until(ctx: Any, run: Any, done: Any, timeout_s: float = 20.0) -> N
         ctx.stopping.set()
         await asyncio.wait_for(task, 10)
         await ctx.aclose()
+
+
+def collect_history(ctx: Any, module: Any, start_ms: int, end_ms: int) -> list[tuple[str, dict]]:
+    """Everything the source's history() yields for [start_ms, end_ms)."""
+    import asyncio
+
+    async def go() -> list[tuple[str, dict]]:
+        try:
+            return [item async for item in module.history(ctx, start_ms, end_ms)]
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(go())

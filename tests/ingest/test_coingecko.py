@@ -10,7 +10,7 @@ import logging
 from ingest.contract import loads
 from ingest.sources import coingecko as cg
 from tests.ingest.conftest import HttpServer, Reply
-from tests.ingest.source_harness import fixture, make_ctx, run_until, seen
+from tests.ingest.source_harness import collect_history, fixture, make_ctx, run_until, seen
 
 IDS = {"BTC": "bitcoin", "ETH": "ethereum", "PEPE": "pepe", "SOL": "solana"}
 KEY = "CG-test-demo-key-4f9a1c"
@@ -99,3 +99,14 @@ def test_malformed_body_and_bad_coin_go_to_dead_letter(http_server):
     assert dls[0]["raw"] == "Throttled"
     assert any("ethereum" in d["reason"] and "last_updated_at" in d["reason"] for d in dls)
     assert {m["base"] for m in ctx.sink.topic("prices")} == {"BTC", "PEPE", "SOL"}
+
+
+def test_history_reads_market_chart_range(http_server):
+    http_server.add("/coins/bitcoin/market_chart/range",
+                    Reply(200, fixture("coingecko", "market_chart_range_bitcoin.json")))
+    ctx = make_ctx("coingecko", cg, http_server.url, options={"ids": {"BTC": "bitcoin"}})
+    got = collect_history(ctx, cg, 1795179600000, 1795186800000)
+    assert [(m["base"], m["ts"]) for _, m in got] == [("BTC", 1795179600000),
+                                                       ("BTC", 1795183200000)]
+    q = seen(http_server, "/coins/bitcoin/market_chart/range")[0].query
+    assert (q["from"], q["to"], q["vs_currency"]) == ("1795179600", "1795186800", "usd")

@@ -12,7 +12,7 @@ import pytest
 from ingest.contract import PayloadError
 from ingest.sources import dydx
 from tests.ingest.conftest import HttpServer, Reply
-from tests.ingest.source_harness import fixture, make_ctx, run_until, seen
+from tests.ingest.source_harness import collect_history, fixture, make_ctx, run_until, seen
 
 TS = 1795183200000
 MARKETS = json.loads(fixture("dydx", "perpetual_markets.json"))
@@ -171,3 +171,13 @@ def test_extra_fields_are_tolerated(http_server):
     done = lambda: len(ctx.sink.topic("liquidations")) >= 3  # noqa: E731
     asyncio.run(run_until(ctx, dydx.run, done))
     assert not ctx.sink.dead_letters
+
+
+def test_history_reads_hourly_funding_back_from_the_end(http_server):
+    http_server.add("/historicalFunding/BTC-USD",
+                    Reply(200, fixture("dydx", "historical_funding_btc.json")))
+    ctx = make_ctx("dydx", dydx, http_server.url, symbols=["BTC-USD"])
+    got = collect_history(ctx, dydx, 1795176000000, 1795183200013)
+    assert [m["ts"] for _, m in got] == [1795176000221, 1795179600419]  # oldest first
+    q = seen(http_server, "/historicalFunding/BTC-USD")[0].query
+    assert q["effectiveBeforeOrAt"] == "2026-11-20T14:00:00.012Z" and q["limit"] == "1000"

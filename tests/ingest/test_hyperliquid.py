@@ -12,7 +12,7 @@ import pytest
 from ingest.contract import PayloadError
 from ingest.sources import hyperliquid as hl
 from tests.ingest.conftest import HttpServer, Reply
-from tests.ingest.source_harness import fixture, make_ctx, run_until, seen
+from tests.ingest.source_harness import collect_history, fixture, make_ctx, run_until, seen
 
 TS = 1795183200000
 META = json.loads(fixture("hyperliquid", "meta_and_asset_ctxs.json"))
@@ -150,3 +150,15 @@ def test_unexpected_extra_fields_are_tolerated(http_server):
     ctx = run_source(http_server, Reply(200, payload))
     assert not ctx.sink.dead_letters
     assert by_symbol(ctx.sink.messages, "funding_rates")["BTC"]["funding_rate"] == 0.0000125
+
+
+def test_history_pages_funding_of_the_asked_coins(http_server):
+    http_server.add("/info", Reply(200, fixture("hyperliquid", "funding_history_btc.json")),
+                    method="POST")
+    ctx = make_ctx("hyperliquid", hl, http_server.url, symbols=["BTC"])
+    got = collect_history(ctx, hl, 1795179600000, 1795186800000)
+    assert [(t, m["ts"]) for t, m in got] == [("funding_rates", 1795179600015),
+                                               ("funding_rates", 1795183200002)]  # end exclusive
+    body = json.loads(seen(http_server, "/info")[0].body)
+    assert body == {"type": "fundingHistory", "coin": "BTC", "startTime": 1795179600000,
+                    "endTime": 1795186799999}
