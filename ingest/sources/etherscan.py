@@ -237,9 +237,8 @@ class EtherscanSource:
         if not self.key:
             ctx.log.warning("no Etherscan API key in $%s: Etherscan allows 1 call per 5 s "
                             "without one", ctx.settings.api_key_env)
-        self.wallets = load_wallets(self.options.addresses_file)
-        state = self.options.state_file
-        self.cursor = Cursor(state if state.is_absolute() else _repo_dir() / state)
+        self.wallets = load_wallets(_in_repo(self.options.addresses_file))
+        self.cursor = Cursor(_in_repo(self.options.state_file))
 
     async def call(self, params: dict[str, Any], where: str) -> Any:
         """One API call within the daily cap, retried while Etherscan throttles in the
@@ -363,7 +362,8 @@ async def run(ctx: Any) -> None:
             return
 
 
-def _repo_dir() -> Path:
+def _in_repo(path: Path) -> Path:
+    """Relative paths in config/ingest.yaml are relative to the repository."""
     from flink_jobs.config import REPO_DIR
 
-    return REPO_DIR
+    return path if path.is_absolute() else REPO_DIR / path
