@@ -10,6 +10,10 @@ the LIQUIDATED trades of each market (the chain's complete public liquidation re
   (indexer postgres fill-types.ts), so the trade's `side` is the liquidated account's
   order side: SELL closes a long -> side 'long' (contract.liquidated_side_from_order).
   The trade id is the dedup key; event time is `createdAt`.
+- Live path: the indexer WebSocket channel `v4_trades` (one subscription per market,
+  sent again on every reconnect) brings liquidations within about a second. The REST
+  trades poll keeps running as the gap filler (stream outages, markets added later):
+  trade ids already published are remembered, so each liquidation is published once.
 - Budget: the indexer allows 100 GET requests per 10 s per IP by default (comlink
   config RATE_LIMIT_GET_POINTS / _DURATION_SECONDS); config/ingest.yaml asks for less.
   Trades are polled market by market in order of 24-hour trade count, one full round at
@@ -19,7 +23,9 @@ the LIQUIDATED trades of each market (the chain's complete public liquidation re
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +53,8 @@ TRADES_PATH = "/trades/perpetualMarket/{ticker}"
 FUNDING_PATH = "/historicalFunding/{ticker}"
 FUNDING_INTERVAL_HOURS = 1
 LIQUIDATION_TYPES = frozenset({"LIQUIDATED"})
+WS_CHANNEL = "v4_trades"
+PUBLISHED_IDS_KEPT = 100_000  # trade ids remembered to publish each liquidation once
 
 Emit = tuple[str, dict[str, Any]]
 
@@ -60,6 +68,8 @@ class Options(SourceOptions):
     startup_lookback_seconds: float = Field(default=300, ge=0)
     active_only: bool = True
     history_limit: int = Field(default=1000, ge=1, le=1000)
+    ws_trades: bool = True  # v4_trades stream (needs ws_url) for the polled markets
+    ws_batched: bool = True  # ask for batched channel data (fewer, larger frames)
 
 
 # ---------------------------------------------------------------- pure parsing
@@ -123,7 +133,11 @@ def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: 
                       where: str = "") -> dict[str, Any] | None:
     """A liquidations message for a LIQUIDATED trade (DELEVERAGED too if asked), None for
     any other trade. Side: the taker is the liquidated account, so SELL = a long closed."""
-    kind = req(row, "type", where)
+    kind = row.get("type") if isinstance(row, dict) else None
+    if kind is None and isinstance(row, dict) and isinstance(row.get("liquidation"), bool):
+        kind = "LIQUIDATED" if row["liquidation"] else "TRADE"  # v4_trades 1.x messages
+    if kind is None:
+        raise PayloadError(f"{where}: type: missing (and no liquidation flag)")
     if kind not in LIQUIDATION_TYPES and not (include_deleveraged and kind == "DELEVERAGED"):
         return None
     where = f"{where} trade {row.get('id')}"
@@ -146,6 +160,30 @@ def parse_historical_funding(ticker: str, payload: Any, where: str) -> list[dict
                         req(r, "rate", where), FUNDING_INTERVAL_HOURS,
                         mark_price=r.get("price"), multiplier=mult, where=where)
             for r in rows]
+
+
+def ws_trade_batches(msg: Any, where: str = "v4_trades") -> list[tuple[str, list[Any]]]:
+    """[(ticker, trade rows)] of one v4_trades frame: the `subscribed` snapshot,
+    `channel_data` ({trades: [...]}) and `channel_batch_data` ([{trades: [...]}, ...]);
+    [] for other frames (connected, unsubscribed...). An `error` frame raises."""
+    kind = req(msg, "type", where)
+    if kind == "error":
+        raise PayloadError(f"{where}: error frame: {msg.get('message')}")
+    if kind not in ("subscribed", "channel_data", "channel_batch_data") or \
+            msg.get("channel") != "v4_trades":
+        return []
+    ticker = req(msg, "id", where)
+    contents = req(msg, "contents", where)
+    parts = contents if kind == "channel_batch_data" else [contents]
+    if not isinstance(parts, list):
+        raise PayloadError(f"{where} {ticker}: contents: expected a list of batches")
+    out = []
+    for part in parts:
+        rows = req(part, "trades", f"{where} {ticker}")
+        if not isinstance(rows, list):
+            raise PayloadError(f"{where} {ticker}: trades: expected a list")
+        out.append((ticker, rows))
+    return out
 
 
 @dataclass
@@ -192,6 +230,8 @@ class DydxSource:
         self.tickers: list[str] = []  # busiest first, from the last markets snapshot
         self.started_ms = ctx.clock_ms()
         self.once = bool(getattr(ctx, "once", False))  # --once: one pass of each loop
+        # Trade ids already published (REST polls and the stream see the same trades).
+        self.published: OrderedDict[str, None] = OrderedDict()
 
     async def poll_markets(self) -> int:
         payload = await self.client.get_json(MARKETS_PATH)
@@ -247,20 +287,60 @@ class DydxSource:
             before = min(trade_height(r) for r in rows)
         fresh = new_trades(cursor, pages)
         cursor.advance(fresh)
+        return self.publish_liquidations(ticker, fresh, path, skip_old=first)
+
+    def publish_liquidations(self, ticker: str, rows: list[Any], where: str,
+                             skip_old: bool = True) -> int:
+        """Publish the liquidations among `rows` not published before (by trade id);
+        skip_old drops those older than the start-up lookback (history, not news)."""
         oldest_ms = self.started_ms - int(self.options.startup_lookback_seconds * 1000)
         sent = 0
-        for row in fresh:
+        for row in rows:
             try:
-                msg = parse_liquidation(ticker, row, where=path,
+                msg = parse_liquidation(ticker, row, where=where,
                                         include_deleveraged=self.options.include_deleveraged)
             except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(row), path)
+                self.ctx.dead_letter(exc.reason, dump_raw(row), where)
                 continue
-            if msg is None or (first and msg["ts"] < oldest_ms):
+            if msg is None or (skip_old and msg["ts"] < oldest_ms) or msg["id"] in self.published:
                 continue
+            self.published[msg["id"]] = None
+            if len(self.published) > PUBLISHED_IDS_KEPT:
+                self.published.popitem(last=False)
             self.ctx.publish("liquidations", msg)
             sent += 1
         return sent
+
+    def ws_subscriptions(self) -> list[dict[str, Any]]:
+        """Sent on every (re)connect: the markets chosen by the last markets poll."""
+        return [{"type": "subscribe", "channel": "v4_trades", "id": t,
+                 "batched": self.options.ws_batched} for t in self.tickers]
+
+    def on_ws_message(self, msg: Any) -> int:
+        try:
+            batches = ws_trade_batches(msg)
+        except PayloadError as exc:
+            self.ctx.health.error(exc.reason)
+            self.ctx.dead_letter(exc.reason, dump_raw(msg), WS_CHANNEL)
+            return 0
+        return sum(self.publish_liquidations(t, rows, f"{WS_CHANNEL} {t}")
+                   for t, rows in batches)
+
+    async def ws_loop(self) -> None:
+        """Liquidations as they happen from v4_trades; the REST polls fill any gap."""
+        stream = self.ctx.ws(subscribe=self.ws_subscriptions)
+        consume = asyncio.ensure_future(self._consume(stream))
+        stop = asyncio.ensure_future(self.ctx.stopping.wait())
+        try:
+            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (consume, stop):
+                task.cancel()
+            await asyncio.gather(consume, stop, return_exceptions=True)
+
+    async def _consume(self, stream: Any) -> None:
+        async for msg in stream:
+            self.on_ws_message(msg)
 
     async def markets_loop(self) -> None:
         while not self.ctx.stopping.is_set():
@@ -288,11 +368,12 @@ def _trades_24h(market: Any) -> int:
 
 
 async def run(ctx: Any) -> None:
-    import asyncio
-
     source = DydxSource(ctx)
     await guarded(ctx, source.poll_markets(), MARKETS_PATH)  # the market list first
-    await asyncio.gather(source.markets_loop(), source.trades_loop())
+    loops = [source.markets_loop(), source.trades_loop()]
+    if source.options.ws_trades and ctx.settings.ws_url and not source.once:
+        loops.append(source.ws_loop())
+    await asyncio.gather(*loops)
 
 
 async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:

@@ -84,3 +84,19 @@ def collect_history(ctx: Any, module: Any, start_ms: int, end_ms: int) -> list[t
             await ctx.aclose()
 
     return asyncio.run(go())
+
+
+async def run_until_async(ctx: Any, run: Any, script: Any, timeout_s: float = 30.0) -> None:
+    """Run `run(ctx)` while the coroutine `script()` drives the test servers; stop the
+    source when the script returns (fails if the source raised or time ran out)."""
+    import asyncio
+
+    task = asyncio.create_task(run(ctx))
+    try:
+        await asyncio.wait_for(script(), timeout_s)
+        if task.done():
+            task.result()
+    finally:
+        ctx.stopping.set()
+        await asyncio.wait_for(task, 10)
+        await ctx.aclose()

@@ -12,7 +12,14 @@ import pytest
 from ingest.contract import PayloadError
 from ingest.sources import dydx
 from tests.ingest.conftest import HttpServer, Reply
-from tests.ingest.source_harness import collect_history, fixture, make_ctx, run_until, seen
+from tests.ingest.source_harness import (
+    collect_history,
+    fixture,
+    make_ctx,
+    run_until,
+    run_until_async,
+    seen,
+)
 
 TS = 1795183200000
 MARKETS = json.loads(fixture("dydx", "perpetual_markets.json"))
@@ -99,13 +106,13 @@ def test_historical_funding():
 
 # ---------------------------------------------------------------- against a local server
 
-def start(server: HttpServer, trades: list[Reply], **options):
+def start(server: HttpServer, trades: list[Reply], ws_url: str | None = None, **options):
     server.add("/perpetualMarkets", Reply(200, fixture("dydx", "perpetual_markets.json")))
     server.add("/trades/perpetualMarket/BTC-USD", *trades)
     server.add("/trades/perpetualMarket/ETH-USD", Reply(200, {"trades": []}))
     server.add("/trades/perpetualMarket/PEPE-USD", Reply(200, {"trades": []}))
     opts = {"trades_poll_seconds": 0.05, "startup_lookback_seconds": 10**8, **options}
-    return make_ctx("dydx", dydx, server.url, options=opts, poll_seconds=0.05,
+    return make_ctx("dydx", dydx, server.url, options=opts, poll_seconds=0.05, ws_url=ws_url,
                     budget={"requests": 200, "per_seconds": 1})
 
 
@@ -181,3 +188,64 @@ def test_history_reads_hourly_funding_back_from_the_end(http_server):
     assert [m["ts"] for _, m in got] == [1795176000221, 1795179600419]  # oldest first
     q = seen(http_server, "/historicalFunding/BTC-USD")[0].query
     assert q["effectiveBeforeOrAt"] == "2026-11-20T14:00:00.012Z" and q["limit"] == "1000"
+
+
+# ---------------------------------------------------------------- v4_trades stream
+
+WS_FRAMES = json.loads(fixture("dydx", "ws_trades_btc.json"))
+
+
+def test_ws_frames_give_liquidations_in_both_message_versions():
+    batches = [b for f in WS_FRAMES for b in dydx.ws_trade_batches(f)]
+    liqs = [m for t, rows in batches for r in rows
+            if (m := dydx.parse_liquidation(t, r)) is not None]
+    assert [(m["id"], m["side"]) for m in liqs] == [
+        ("0230b5a60000000200000005", "long"), ("0230b5c10000000200000003", "long"),
+        ("8ee6d90d-272d-5edd-bf0f-2e4d6ae3d3b7", "short")]  # "liquidation": true, BUY
+    assert liqs[1]["ts"] == 1795183802117 and liqs[1]["notional_usd"] == float(
+        Decimal("0.125") * 82310)
+    with pytest.raises(PayloadError, match="error frame"):
+        dydx.ws_trade_batches({"type": "error", "message": "Invalid subscribe message"})
+
+
+def test_stream_publishes_liquidations_once_and_resubscribes_after_a_drop(http_server):
+    """The stream and the REST poll see the same trades: each liquidation is published once;
+    a dropped connection reconnects, subscribes again and leaves a gap record."""
+    from tests.ingest.conftest import WsServer
+
+    async def go():
+        frames = list(WS_FRAMES)
+
+        def on_message(conn: int, text: str):
+            return frames[1] if json.loads(text)["type"] == "subscribe" else None
+
+        async with WsServer(on_message=on_message,
+                            on_connect=lambda n: [frames[0]]) as ws:
+            ctx = start(http_server, [Reply(200, TRADES)], ws_url=ws.url,
+                        trades_poll_seconds=60, trade_markets=1)
+
+            async def script():
+                await ws.wait_connections(1)
+                await ws.push(frames[2])
+                await ws.push(frames[3])
+                await ws.push("{not json")
+                while len(ctx.sink.topic("liquidations")) < 5:
+                    await asyncio.sleep(0.02)
+                await ws.drop()
+                await ws.wait_connections(2, timeout_s=15)
+                while ctx.health.gaps < 1:
+                    await asyncio.sleep(0.02)
+
+            await run_until_async(ctx, dydx.run, script)
+            return ctx, ws.received
+
+    ctx, received = asyncio.run(go())
+    ids = [m["id"] for m in ctx.sink.topic("liquidations")]
+    assert sorted(ids) == sorted(["0230b5a60000000200000005", "0230b5a60000000200000003",
+                                  "0230b5a20000000200000004", "0230b5c10000000200000003",
+                                  "8ee6d90d-272d-5edd-bf0f-2e4d6ae3d3b7"])  # each once
+    subs = [(n, json.loads(t)) for n, t in received]
+    assert [(n, s["channel"], s["id"]) for n, s in subs] == [(1, "v4_trades", "BTC-USD"),
+                                                           (2, "v4_trades", "BTC-USD")]
+    assert any("not JSON" in d["reason"] for d in ctx.sink.dead_letters)
+    assert ctx.health.gaps == 1
