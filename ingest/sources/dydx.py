@@ -1,0 +1,409 @@
+"""dYdX v4 indexer: funding, open interest and oracle price of every perpetual market, and
+the LIQUIDATED trades of each market (the chain's complete public liquidation record).
+
+- `GET /v4/perpetualMarkets`: `nextFundingRate` is the predicted rate of the next HOURLY
+  payment (interval_hours=1); `openInterest` is in base units (coins); `oraclePrice`
+  prices it (dYdX marks positions to the oracle). The answer has no timestamp: a snapshot
+  is stamped with the time it was received.
+- `GET /v4/trades/perpetualMarket/{ticker}` lists TAKER fills, newest first. A fill of
+  type LIQUIDATED is "the taker side of the fill where the subaccount was liquidated"
+  (indexer postgres fill-types.ts), so the trade's `side` is the liquidated account's
+  order side: SELL closes a long -> side 'long' (contract.liquidated_side_from_order).
+  The trade id is the dedup key; event time is `createdAt`.
+- Live path: the indexer WebSocket channel `v4_trades` (one subscription per market,
+  sent again on every reconnect) brings liquidations within about a second. The REST
+  trades poll keeps running as the gap filler (stream outages, markets added later):
+  trade ids already published are remembered, so each liquidation is published once.
+- Budget: the indexer allows 100 GET requests per 10 s per IP by default (comlink
+  config RATE_LIMIT_GET_POINTS / _DURATION_SECONDS); config/ingest.yaml asks for less.
+  Trades are polled market by market in order of 24-hour trade count, one full round at
+  most every `trades_poll_seconds`; pages are followed back to the last trade seen, so a
+  busy market loses nothing while it stays within `trades_max_pages` pages per round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from ingest.contract import (
+    PayloadError,
+    funding_msg,
+    liquidated_side_from_order,
+    liquidation_msg,
+    oi_msg,
+    price_msg,
+    req,
+    split_base,
+    ts_ms,
+)
+from ingest.settings import SourceOptions
+from ingest.sources.polling import dump_raw, guarded
+
+EXCHANGE = "dydx"
+MARKETS_PATH = "/perpetualMarkets"
+TRADES_PATH = "/trades/perpetualMarket/{ticker}"
+FUNDING_PATH = "/historicalFunding/{ticker}"
+FUNDING_INTERVAL_HOURS = 1
+LIQUIDATION_TYPES = frozenset({"LIQUIDATED"})
+WS_CHANNEL = "v4_trades"
+PUBLISHED_IDS_KEPT = 100_000  # trade ids remembered to publish each liquidation once
+
+Emit = tuple[str, dict[str, Any]]
+
+
+class Options(SourceOptions):
+    trades_poll_seconds: float = Field(default=30, gt=0, le=3600)
+    trades_limit: int = Field(default=100, ge=1, le=1000)  # indexer API_LIMIT_V4 = 1000
+    trades_max_pages: int = Field(default=5, ge=1, le=100)
+    trade_markets: int = Field(default=0, ge=0)  # busiest N markets; 0 = every active one
+    include_deleveraged: bool = False  # DELEVERAGED fills are forced closes too
+    startup_lookback_seconds: float = Field(default=300, ge=0)
+    active_only: bool = True
+    history_limit: int = Field(default=1000, ge=1, le=1000)
+    ws_trades: bool = True  # v4_trades stream (needs ws_url) for the polled markets
+    ws_batched: bool = True  # ask for batched channel data (fewer, larger frames)
+
+
+# ---------------------------------------------------------------- pure parsing
+
+def base_of(ticker: str, where: str = "") -> tuple[str, Any]:
+    """BTC-USD -> (BTC, 1): dYdX tickers are <base>-USD."""
+    if not isinstance(ticker, str) or "-" not in ticker:
+        raise PayloadError(f"{where}: ticker: expected <BASE>-USD, got {ticker!r}")
+    return split_base(ticker.rsplit("-", 1)[0])
+
+
+def market_entries(payload: Any, where: str = MARKETS_PATH) -> list[tuple[str, Any]]:
+    """[(ticker, market object)] of the perpetualMarkets answer."""
+    markets = req(payload, "markets", where)
+    if not isinstance(markets, dict):
+        raise PayloadError(f"{where}: markets: expected an object keyed by ticker")
+    return list(markets.items())
+
+
+def parse_market(ticker: str, market: Any, ts: int, *, active_only: bool = True,
+                 where: str = MARKETS_PATH) -> list[Emit]:
+    """price, funding and open interest of one market ([] when not ACTIVE and
+    active_only: a market in final settlement or paused has no live funding)."""
+    where = f"{where} {ticker}"
+    if active_only and req(market, "status", where) != "ACTIVE":
+        return []
+    base, mult = base_of(ticker, where)
+    oracle = req(market, "oraclePrice", where)
+    common = {"exchange": EXCHANGE, "symbol": ticker, "base": base, "ts": ts,
+              "multiplier": mult, "where": where}
+    return [
+        ("prices", price_msg(price=oracle, volume_24h_usd=market.get("volume24H"), **common)),
+        ("funding_rates", funding_msg(funding_rate=req(market, "nextFundingRate", where),
+                                      interval_hours=FUNDING_INTERVAL_HOURS, mark_price=oracle,
+                                      **common)),
+        ("open_interest", oi_msg(oi_base=req(market, "openInterest", where), price=oracle,
+                                 **common)),
+    ]
+
+
+def trade_rows(payload: Any, where: str) -> list[dict[str, Any]]:
+    """The `trades` list of a trades answer, each row checked for the cursor's fields."""
+    rows = req(payload, "trades", where)
+    if not isinstance(rows, list):
+        raise PayloadError(f"{where}: trades: expected a list")
+    for row in rows:
+        req(row, "id", where)
+        trade_height(row, where)
+    return rows
+
+
+def trade_height(row: dict[str, Any], where: str = "") -> int:
+    value = req(row, "createdAtHeight", where)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise PayloadError(f"{where}: createdAtHeight: not a block height: {value!r}") from None
+
+
+def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: bool = False,
+                      where: str = "") -> dict[str, Any] | None:
+    """A liquidations message for a LIQUIDATED trade (DELEVERAGED too if asked), None for
+    any other trade. Side: the taker is the liquidated account, so SELL = a long closed."""
+    kind = row.get("type") if isinstance(row, dict) else None
+    if kind is None and isinstance(row, dict) and isinstance(row.get("liquidation"), bool):
+        kind = "LIQUIDATED" if row["liquidation"] else "TRADE"  # v4_trades 1.x messages
+    if kind is None:
+        raise PayloadError(f"{where}: type: missing (and no liquidation flag)")
+    if kind not in LIQUIDATION_TYPES and not (include_deleveraged and kind == "DELEVERAGED"):
+        return None
+    where = f"{where} trade {row.get('id')}"
+    base, mult = base_of(ticker, where)
+    return liquidation_msg(
+        EXCHANGE, ticker, base, ts_ms(req(row, "createdAt", where), "createdAt", where, "iso"),
+        liquidated_side_from_order(req(row, "side", where), where),
+        req(row, "price", where), req(row, "size", where),
+        dedup_key=str(req(row, "id", where)), multiplier=mult, where=where)
+
+
+def parse_historical_funding(ticker: str, payload: Any, where: str) -> list[dict[str, Any]]:
+    """funding_rates from historicalFunding rows (hourly rate, settlement price, time)."""
+    rows = req(payload, "historicalFunding", where)
+    if not isinstance(rows, list):
+        raise PayloadError(f"{where}: historicalFunding: expected a list")
+    base, mult = base_of(ticker, where)
+    return [funding_msg(EXCHANGE, ticker, base,
+                        ts_ms(req(r, "effectiveAt", where), "effectiveAt", where, "iso"),
+                        req(r, "rate", where), FUNDING_INTERVAL_HOURS,
+                        mark_price=r.get("price"), multiplier=mult, where=where)
+            for r in rows]
+
+
+def ws_trade_batches(msg: Any, where: str = "v4_trades") -> list[tuple[str, list[Any]]]:
+    """[(ticker, trade rows)] of one v4_trades frame: the `subscribed` snapshot,
+    `channel_data` ({trades: [...]}) and `channel_batch_data` ([{trades: [...]}, ...]);
+    [] for other frames (connected, unsubscribed...). An `error` frame raises."""
+    kind = req(msg, "type", where)
+    if kind == "error":
+        raise PayloadError(f"{where}: error frame: {msg.get('message')}")
+    if kind not in ("subscribed", "channel_data", "channel_batch_data") or \
+            msg.get("channel") != "v4_trades":
+        return []
+    ticker = req(msg, "id", where)
+    contents = req(msg, "contents", where)
+    parts = contents if kind == "channel_batch_data" else [contents]
+    if not isinstance(parts, list):
+        raise PayloadError(f"{where} {ticker}: contents: expected a list of batches")
+    out = []
+    for part in parts:
+        rows = req(part, "trades", f"{where} {ticker}")
+        if not isinstance(rows, list):
+            raise PayloadError(f"{where} {ticker}: trades: expected a list")
+        out.append((ticker, rows))
+    return out
+
+
+@dataclass
+class TradeCursor:
+    """The newest block height seen in a market and the trade ids at that height: a trade
+    is new when it is above that height, or at it with an id not seen yet."""
+
+    height: int = -1
+    ids: set[str] = field(default_factory=set)
+
+    def is_new(self, row: dict[str, Any]) -> bool:
+        h = trade_height(row)
+        return h > self.height or (h == self.height and str(row["id"]) not in self.ids)
+
+    def advance(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            h = trade_height(row)
+            if h > self.height:
+                self.height, self.ids = h, {str(row["id"])}
+            elif h == self.height:
+                self.ids.add(str(row["id"]))
+
+
+def new_trades(cursor: TradeCursor, pages: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The trades of `pages` (newest first, possibly overlapping) not seen before, once."""
+    out, ids = [], set()
+    for rows in pages:
+        for row in rows:
+            key = str(row["id"])
+            if key not in ids and cursor.is_new(row):
+                ids.add(key)
+                out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------- I/O
+
+class DydxSource:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.options: Options = ctx.options or Options()
+        self.client = ctx.http()
+        self.cursors: dict[str, TradeCursor] = {}
+        self.tickers: list[str] = []  # busiest first, from the last markets snapshot
+        self.started_ms = ctx.clock_ms()
+        self.once = bool(getattr(ctx, "once", False))  # --once: one pass of each loop
+        # Trade ids already published (REST polls and the stream see the same trades).
+        self.published: OrderedDict[str, None] = OrderedDict()
+
+    async def poll_markets(self) -> int:
+        payload = await self.client.get_json(MARKETS_PATH)
+        ts = self.ctx.clock_ms()
+        try:
+            entries = market_entries(payload)
+        except PayloadError as exc:
+            self.ctx.dead_letter(exc.reason, dump_raw(payload), MARKETS_PATH)
+            return 0
+        wanted = set(self.ctx.settings.symbols)
+        sent, active = 0, []
+        for ticker, market in entries:
+            if wanted and ticker not in wanted:
+                continue
+            try:
+                emits = parse_market(ticker, market, ts, active_only=self.options.active_only)
+            except PayloadError as exc:
+                self.ctx.dead_letter(exc.reason, dump_raw({ticker: market}), MARKETS_PATH)
+                continue
+            if emits:
+                active.append((_trades_24h(market), ticker))
+            for topic, msg in emits:
+                self.ctx.publish(topic, msg)
+                sent += 1
+        active.sort(key=lambda t: (-t[0], t[1]))
+        limit = self.options.trade_markets or len(active)
+        self.tickers = [t for _, t in active[:limit]]
+        return sent
+
+    async def poll_trades(self, ticker: str) -> int:
+        """New trades of one market since the last poll; liquidations published."""
+        path = TRADES_PATH.format(ticker=ticker)
+        cursor = self.cursors.setdefault(ticker, TradeCursor())
+        first = cursor.height < 0
+        pages: list[list[dict[str, Any]]] = []
+        before: int | None = None
+        for _ in range(self.options.trades_max_pages):
+            params: dict[str, Any] = {"limit": self.options.trades_limit}
+            if before is not None:
+                params["createdBeforeOrAtHeight"] = before
+            payload = await self.client.get_json(path, params)
+            try:
+                rows = trade_rows(payload, path)
+            except PayloadError as exc:
+                self.ctx.dead_letter(exc.reason, dump_raw(payload), path)
+                return 0
+            pages.append(rows)
+            # Stop at the end of history, at a page reaching what was seen, or on the first
+            # poll (older trades are history, not news).
+            if first or len(rows) < self.options.trades_limit or not all(
+                    cursor.is_new(r) for r in rows):
+                break
+            before = min(trade_height(r) for r in rows)
+        fresh = new_trades(cursor, pages)
+        cursor.advance(fresh)
+        return self.publish_liquidations(ticker, fresh, path, skip_old=first)
+
+    def publish_liquidations(self, ticker: str, rows: list[Any], where: str,
+                             skip_old: bool = True) -> int:
+        """Publish the liquidations among `rows` not published before (by trade id);
+        skip_old drops those older than the start-up lookback (history, not news)."""
+        oldest_ms = self.started_ms - int(self.options.startup_lookback_seconds * 1000)
+        sent = 0
+        for row in rows:
+            try:
+                msg = parse_liquidation(ticker, row, where=where,
+                                        include_deleveraged=self.options.include_deleveraged)
+            except PayloadError as exc:
+                self.ctx.dead_letter(exc.reason, dump_raw(row), where)
+                continue
+            if msg is None or (skip_old and msg["ts"] < oldest_ms) or msg["id"] in self.published:
+                continue
+            self.published[msg["id"]] = None
+            if len(self.published) > PUBLISHED_IDS_KEPT:
+                self.published.popitem(last=False)
+            self.ctx.publish("liquidations", msg)
+            sent += 1
+        return sent
+
+    def ws_subscriptions(self) -> list[dict[str, Any]]:
+        """Sent on every (re)connect: the markets chosen by the last markets poll."""
+        return [{"type": "subscribe", "channel": "v4_trades", "id": t,
+                 "batched": self.options.ws_batched} for t in self.tickers]
+
+    def on_ws_message(self, msg: Any) -> int:
+        try:
+            batches = ws_trade_batches(msg)
+        except PayloadError as exc:
+            self.ctx.health.error(exc.reason)
+            self.ctx.dead_letter(exc.reason, dump_raw(msg), WS_CHANNEL)
+            return 0
+        return sum(self.publish_liquidations(t, rows, f"{WS_CHANNEL} {t}")
+                   for t, rows in batches)
+
+    async def ws_loop(self) -> None:
+        """Liquidations as they happen from v4_trades; the REST polls fill any gap."""
+        stream = self.ctx.ws(subscribe=self.ws_subscriptions)
+        consume = asyncio.ensure_future(self._consume(stream))
+        stop = asyncio.ensure_future(self.ctx.stopping.wait())
+        try:
+            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (consume, stop):
+                task.cancel()
+            await asyncio.gather(consume, stop, return_exceptions=True)
+
+    async def _consume(self, stream: Any) -> None:
+        async for msg in stream:
+            self.on_ws_message(msg)
+
+    async def markets_loop(self) -> None:
+        while not self.ctx.stopping.is_set():
+            await guarded(self.ctx, self.poll_markets(), MARKETS_PATH)
+            if self.once or not await self.ctx.sleep(self.ctx.settings.poll_seconds):
+                return
+
+    async def trades_loop(self) -> None:
+        while not self.ctx.stopping.is_set():
+            started = time.monotonic()
+            for ticker in list(self.tickers):
+                if self.ctx.stopping.is_set():
+                    return
+                await guarded(self.ctx, self.poll_trades(ticker), TRADES_PATH)
+            wait = self.options.trades_poll_seconds - (time.monotonic() - started)
+            if self.once or not await self.ctx.sleep(wait if self.tickers else 1.0):
+                return
+
+
+def _trades_24h(market: Any) -> int:
+    try:
+        return int(market.get("trades24H") or 0)
+    except (TypeError, ValueError, AttributeError):
+        return 0
+
+
+async def run(ctx: Any) -> None:
+    source = DydxSource(ctx)
+    await guarded(ctx, source.poll_markets(), MARKETS_PATH)  # the market list first
+    loops = [source.markets_loop(), source.trades_loop()]
+    if source.options.ws_trades and ctx.settings.ws_url and not source.once:
+        loops.append(source.ws_loop())
+    await asyncio.gather(*loops)
+
+
+async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+    """Hourly funding per market in [start_ms, end_ms) from historicalFunding (newest
+    first, paged back with effectiveBeforeOrAt), yielded oldest first per market."""
+    options: Options = ctx.options or Options()
+    client = ctx.http()
+    tickers = list(ctx.settings.symbols)
+    if not tickers:
+        payload = await client.get_json(MARKETS_PATH)
+        tickers = [t for t, m in market_entries(payload)
+                   if not options.active_only or m.get("status") == "ACTIVE"]
+    for ticker in tickers:
+        path = FUNDING_PATH.format(ticker=ticker)
+        before, rows = end_ms - 1, []  # [start_ms, end_ms): end exclusive
+        while before >= start_ms and not ctx.stopping.is_set():
+            payload = await client.get_json(path, {"limit": options.history_limit,
+                                                   "effectiveBeforeOrAt": _iso(before)})
+            try:
+                page = parse_historical_funding(ticker, payload, path)
+            except PayloadError as exc:
+                ctx.dead_letter(exc.reason, dump_raw(payload), path)
+                break
+            rows.extend(m for m in page if start_ms <= m["ts"] < end_ms)
+            if len(page) < options.history_limit:
+                break
+            before = min(m["ts"] for m in page) - 1
+        for msg in sorted(rows, key=lambda m: m["ts"]):
+            yield "funding_rates", msg
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
