@@ -19,12 +19,10 @@ from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 from flink_jobs import udfs
 from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
-from ingest.kafka_io import DATA_TOPICS, HEARTBEAT_TOPIC, TOPICS
+from ingest.kafka_io import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
 
-HEALTH_TOPIC = "ingest_health"  # ingest sources' own reports, copied into source_health
-# Market-data topics (from stack/topics.txt, the one list of topics), each checked by
-# 20_envelope_checks.sql; the heartbeat and health topics have their own shapes.
-INPUT_TOPICS = tuple(t for t in DATA_TOPICS if t != HEALTH_TOPIC)
+# Market-data topics (kafka_io.DATA_TOPICS) are each checked by 20_envelope_checks.sql;
+# the heartbeat and health topics have their own shapes.
 PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
@@ -69,9 +67,9 @@ def job_statements(
     """
     overrides = overrides or {}
     ddl: list[str] = []
-    for topic in (*INPUT_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
+    for topic in (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
         for name in PER_TOPIC_FILES:
-            if topic not in INPUT_TOPICS and name != "10_source_topic.sql":
+            if topic not in DATA_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
             ddl.extend(statements(render(SQL_DIR / name,

@@ -77,7 +77,7 @@ class Sandbox:
 
     def _input_partitions(self) -> list[TopicPartition]:
         return [TopicPartition(self.prefix + t, p)
-                for t in (*kafka_io.DATA_TOPICS, kafka_io.HEARTBEAT_TOPIC)
+                for t in (*kafka_io.DATA_TOPICS, kafka_io.HEARTBEAT_TOPIC, kafka_io.HEALTH_TOPIC)
                 for p in range(kafka_io.TOPICS[t])]
 
     def caught_up(self) -> bool:

@@ -64,13 +64,13 @@ SAMPLE = Path(REPO_DIR, "ingest", "samples", "sample.jsonl")
 
 
 @pytest.fixture(scope="session")
-def pipeline_data(stack: Connections, tmp_path_factory: pytest.TempPathFactory):
+def pipeline_data(stack: Connections):
     """The sample replayed through the real job into a sandbox, for the dashboard and
     report tests (tests/pipeline_data.py); one run per session, dropped afterwards."""
     from tests import pipeline_data as data
 
     box = Sandbox.create(stack, "dash")
     try:
-        yield data.build(box, tmp_path_factory.mktemp("pipeline"))
+        yield data.build(box)
     finally:
         box.destroy()

@@ -38,8 +38,9 @@ class PipelineData:
     last_ms: int
 
 
-def _input_with_health(tmp: Path) -> tuple[Path, set[str], int, int]:
-    """The sample plus an ingest_health report per exchange every 30 s, in event-time order."""
+def _health_reports() -> tuple[list[dict], set[str], int, int]:
+    """The sample, and an ingest_health report per exchange every 30 s of it. The reports
+    go straight to their topic: replay takes market data only, as a recording holds."""
     records = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
     assets = {r["value"]["base"] for r in records if r["topic"] != "stablecoin_flows"}
     sources = sorted({r["value"].get("exchange") or r["value"].get("chain") for r in records})
@@ -47,33 +48,33 @@ def _input_with_health(tmp: Path) -> tuple[Path, set[str], int, int]:
     last = max(r["value"]["ts"] for r in records)
     seen: dict[str, int] = {}
     counts: dict[str, int] = {}
-    merged = []
+    health = []
     cursor = first - first % HEALTH_EVERY_MS + HEALTH_EVERY_MS
     for r in sorted(records, key=lambda r: r["value"]["ts"]):
         while cursor <= r["value"]["ts"]:
-            merged += [{"topic": "ingest_health", "value": {
+            health += [{
                 "source": s, "ts": cursor, "last_event_ts": seen.get(s),
                 "messages": counts.get(s, 0), "errors": 0, "dead_letters": 0,
-                "state": "up" if s in seen else "degraded"}} for s in sources]
+                "state": "up" if s in seen else "degraded"} for s in sources]
             cursor += HEALTH_EVERY_MS
         src = r["value"].get("exchange") or r["value"].get("chain")
         seen[src] = r["value"]["ts"]
         counts[src] = counts.get(src, 0) + 1
-        merged.append(r)
-    path = tmp / "sample_with_health.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in merged), encoding="utf-8")
-    return path, assets, first, last
+    return health, assets, first, last
 
 
-def build(box: Sandbox, tmp: Path, timeout_s: float = 300) -> PipelineData:
+def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
     """Run the job in the sandbox, replay, and wait until every table it writes is settled."""
     cfg = load_config()
-    path, assets, first, last = _input_with_health(tmp)
+    health, assets, first, last = _health_reports()
     box.submit_job()
     producer = kafka_io.make_producer(box.conn.kafka_bootstrap)
+    for report in health:
+        kafka_io.produce(producer, box.prefix + kafka_io.HEALTH_TOPIC, report,
+                         key=report["source"].encode())
     for topic, raw in BAD_RECORDS:
         producer.produce(box.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)
-    stats = replay.replay(path, producer, topic_prefix=box.prefix, progress=False,
+    stats = replay.replay(SAMPLE, producer, topic_prefix=box.prefix, progress=False,
                           close_after_ms=cfg.pipeline.close_after_ms)
     if stats.delivery_errors:
         raise RuntimeError(f"replay into the sandbox failed: {stats}")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.config import Connections, load_config
-from flink_jobs.job import HEALTH_TOPIC, INPUT_TOPICS, job_statements, sql_params
+from flink_jobs.job import job_statements, sql_params
 from flink_jobs.sql_files import render, statements
+from ingest.kafka_io import DATA_TOPICS, HEALTH_TOPIC
 
 
 def test_render_fills_parameters_and_leaves_json_paths(tmp_path: Path) -> None:
@@ -36,10 +37,10 @@ def test_whole_job_renders() -> None:
     ddl, inserts = job_statements(params)
     text = "\n".join(ddl + inserts)
     assert "${" not in text
-    for topic in (*INPUT_TOPICS, "ingest_heartbeat", HEALTH_TOPIC):
+    for topic in (*DATA_TOPICS, "ingest_heartbeat", HEALTH_TOPIC):
         assert f"CREATE TEMPORARY TABLE {topic}_raw" in text
         assert f"'topic' = 'p_{topic}'" in text
-    assert HEALTH_TOPIC not in INPUT_TOPICS  # not a market-data topic: no envelope checks
+    assert HEALTH_TOPIC not in DATA_TOPICS  # not a market-data topic: no envelope checks
     assert "CREATE TEMPORARY VIEW ingest_health_envelope" not in text
     # The heartbeat source never goes idle; data and health sources do after the timeout.
     assert text.count("'scan.watermark.idle-timeout' = '0 s'") == 1

@@ -21,6 +21,8 @@ Units and conventions (notes/market-data-sources.md §1, Binance USD-M docs):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -279,7 +281,7 @@ def _known(ctx: Any, rows: list, instruments: dict[str, Instrument], path: str):
 
 
 async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
-                       marks: dict[str, Any]) -> None:
+                       marks: dict[str, Any], marks_ready: asyncio.Event) -> None:
     """premiumIndex for every symbol (funding + the marks the OI poll values with) and
     the 24 h tickers: 50 weight per poll."""
     path = "/fapi/v1/premiumIndex"
@@ -288,15 +290,21 @@ async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
         if out is not None:
             marks[inst.symbol] = row.get("markPrice")
             io.publish(ctx, out)
+    marks_ready.set()
     path = "/fapi/v1/ticker/24hr"
     for row, inst in _known(ctx, await _rows(ctx, http, path), instruments, path):
         io.publish(ctx, io.guard(ctx, path, row, parse_ticker_24h, row, inst, path))
 
 
 async def poll_open_interest(ctx: Any, http: Any, instruments: dict[str, Instrument],
-                             marks: dict[str, Any]) -> None:
-    """openInterest per symbol (weight 1 each), valued at the latest mark price."""
+                             marks: dict[str, Any], marks_ready: asyncio.Event) -> None:
+    """openInterest per symbol (weight 1 each), valued at the latest mark price. The polls
+    start together, so the first one waits (a poll interval at most) for the first marks
+    instead of dead-lettering every symbol for want of a price."""
     path = "/fapi/v1/openInterest"
+    # If premiumIndex keeps failing, the OI rows without a mark are dead-lettered.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(marks_ready.wait(), timeout=ctx.settings.poll_seconds)
     for inst in list(instruments.values()):
         if ctx.stopping.is_set():
             return
@@ -352,10 +360,11 @@ async def run(ctx: Any) -> None:
             instruments = await io.load_when_reachable(
                 ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
             marks: dict[str, Any] = {}
+            marks_ready = asyncio.Event()
             polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http,
-                              instruments, marks),
+                              instruments, marks, marks_ready),
                      io.every(ctx, opts.oi_poll_seconds, poll_open_interest, ctx, http,
-                              instruments, marks),
+                              instruments, marks, marks_ready),
                      io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, data_http,
                               instruments, opts)]
             reloader = io.Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
