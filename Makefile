@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SPEED ?= 60
 
 .PHONY: help setup up down status topics db-init submit-job cancel-job replay demo test \
-        test-unit bench lint clean
+        test-unit bench lint clean report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ test-unit: setup  ## only the tests that need no running services
 
 bench: up  ## throughput, latency and memory figures (prints a report)
 	@$(PY) -m bench.pipeline
+
+# FROM/TO: ISO-8601 times (default: the last 6 hours); ASSET: e.g. BTC or BTC,ETH (default: all).
+report:  ## PNG charts from the database, no Grafana needed (FROM= TO= ASSET= OUT=report-out)
+	@$(PY) -m report $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+	  $(if $(ASSET),--asset $(ASSET)) --out $(or $(OUT),report-out)
 
 lint:  ## ruff
 	@$(PY) -m ruff check .

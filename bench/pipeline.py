@@ -3,7 +3,7 @@
     python -m bench.pipeline [--assets 100 --minutes 40 --prices-per-minute 60]
     python -m bench.pipeline --minutes 10 --rate 5000     # latency at a live-like load
 
-For each variant (Python UDF scoring, then the same scores as SQL expressions), in one run:
+For each variant (vectorized pandas scoring UDFs, then row-at-a-time UDFs), in one run:
 a fresh sandbox (own topics and database) and job; the whole event mix produced as fast as
 the broker takes it, with heartbeats; then it waits until every minute is scored. Prints
 events/s to the database, window-close-to-row latency, and peak RSS per service.
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--assets", type=int, default=100)
     ap.add_argument("--minutes", type=int, default=40)
     ap.add_argument("--prices-per-minute", type=int, default=60)
-    ap.add_argument("--variants", default="udf,sql")
+    ap.add_argument("--variants", default="udf,udf-row",
+                    help="scoring UDF variants: udf (vectorized), udf-row (row at a time)")
     ap.add_argument("--rate", type=float,
                     help="offer this many events/s instead of as fast as possible "
                          "(latency at a live-like load)")

@@ -25,6 +25,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class MaxInputAge(_Strict):
+    """How long a periodic input may be carried forward (seconds since its last event,
+    measured at the window end). Beyond this it is missing, never a stale value."""
+
+    price: int = Field(ge=0, le=86400)
+    funding: int = Field(ge=0, le=86400)
+    open_interest: int = Field(ge=0, le=86400)
+    long_short: int = Field(ge=0, le=86400)
+
+
 class Pipeline(_Strict):
     window_minutes: int = Field(1, ge=1, le=60)
     watermark_delay_s: int = Field(5, ge=0, le=600)
@@ -33,6 +43,19 @@ class Pipeline(_Strict):
     baseline_windows: int = Field(60, ge=2, le=10080)
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     consumer_group: str = Field("lcm-monitor", min_length=1)
+    max_input_age_s: MaxInputAge
+
+    @model_validator(mode="after")
+    def _carry_within_lookback(self) -> Pipeline:
+        # Inputs are carried forward inside the open-interest lookback window (one OVER
+        # window in sql/flink/41), so a longer carry could not be honoured.
+        limit = self.oi_lookback_windows * self.window_minutes * 60
+        for name, age in self.max_input_age_s.model_dump().items():
+            if age > limit:
+                raise ValueError(
+                    f"max_input_age_s.{name} = {age} must be at most oi_lookback_windows x "
+                    f"window_minutes x 60 = {limit} s")
+        return self
 
     @property
     def close_after_ms(self) -> int:
@@ -87,6 +110,8 @@ class Liquidations(_Strict):
     full_bp_of_oi: float = Field(gt=0, le=10000)
     start_surge: float = Field(ge=1, le=1000)
     full_surge: float = Field(gt=1, le=1000)
+    oi_drop_start_pct: float = Field(ge=0, le=100)
+    oi_drop_full_pct: float = Field(gt=0, le=100)
     max_points: float = Field(ge=0, le=100)
 
     @model_validator(mode="after")
@@ -95,6 +120,8 @@ class Liquidations(_Strict):
             raise ValueError("full_bp_of_oi must be greater than start_bp_of_oi")
         if self.full_surge <= self.start_surge:
             raise ValueError("full_surge must be greater than start_surge")
+        if self.oi_drop_full_pct <= self.oi_drop_start_pct:
+            raise ValueError("oi_drop_full_pct must be greater than oi_drop_start_pct")
         return self
 
 
@@ -110,11 +137,18 @@ class Alerts(_Strict):
     warning_pressure: float = Field(ge=-100, le=100)
     info_risk: float = Field(ge=0, le=100)
     min_confidence: float = Field(ge=0, le=1)
+    risk_margin: float = Field(ge=0, le=50)
+    pressure_margin: float = Field(ge=0, le=100)
+    cooldown_minutes: int = Field(ge=0, le=1440)
+    state_windows: int = Field(ge=1, le=1440)
 
     @model_validator(mode="after")
     def _ordered(self) -> Alerts:
         if not self.info_risk <= self.warning_risk <= self.critical_risk:
             raise ValueError("need info_risk <= warning_risk <= critical_risk")
+        if self.state_windows <= self.cooldown_minutes:
+            raise ValueError("state_windows must be greater than cooldown_minutes, so the "
+                             "replayed state sees the whole cooldown")
         return self
 
 

@@ -21,7 +21,10 @@ from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from ingest.kafka_io import DATA_TOPICS, HEARTBEAT_TOPIC, TOPICS
 
-INPUT_TOPICS = DATA_TOPICS  # from stack/topics.txt, the one list of topics
+HEALTH_TOPIC = "ingest_health"  # ingest sources' own reports, copied into source_health
+# Market-data topics (from stack/topics.txt, the one list of topics), each checked by
+# 20_envelope_checks.sql; the heartbeat and health topics have their own shapes.
+INPUT_TOPICS = tuple(t for t in DATA_TOPICS if t != HEALTH_TOPIC)
 PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
@@ -50,26 +53,10 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
         "window_minutes": p.window_minutes,
         "oi_lookback_minutes": p.oi_lookback_windows * p.window_minutes,
         "baseline_minutes": p.baseline_windows * p.window_minutes,
+        "window_ms": p.window_minutes * 60_000,
+        **{f"max_age_ms_{k}": v * 1000 for k, v in p.max_input_age_s.model_dump().items()},
+        "state_preceding": cfg.scoring.alerts.state_windows - 1,
         "jdbc": jdbc,
-    }
-
-
-def sql_scoring_params(cfg: MonitorConfig) -> dict[str, object]:
-    """Thresholds for bench/sql/, the SQL-only scoring used as a benchmark baseline."""
-    s = cfg.scoring
-    return {
-        "f_max": s.funding.max_points, "f_start": s.funding.neutral_8h,
-        "f_full": s.funding.extreme_8h,
-        "o_max": s.oi_buildup.max_points, "o_start": s.oi_buildup.start_pct,
-        "o_full": s.oi_buildup.full_pct, "o_discount": s.oi_buildup.moved_discount,
-        "p_flat": s.oi_buildup.price_flat_pct, "p_moved": s.oi_buildup.price_moved_pct,
-        "i_max": s.imbalance.max_points, "i_start": s.imbalance.start_ratio,
-        "i_full": s.imbalance.full_ratio,
-        "l_max": s.liquidations.max_points, "l_bp_start": s.liquidations.start_bp_of_oi,
-        "l_bp_full": s.liquidations.full_bp_of_oi, "l_s_start": s.liquidations.start_surge,
-        "l_s_full": s.liquidations.full_surge,
-        "min_baseline_usd": s.pressure.min_baseline_usd, "softness": s.pressure.softness,
-        **s.alerts.model_dump(),
     }
 
 
@@ -82,9 +69,9 @@ def job_statements(
     """
     overrides = overrides or {}
     ddl: list[str] = []
-    for topic in (*INPUT_TOPICS, HEARTBEAT_TOPIC):
+    for topic in (*INPUT_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
         for name in PER_TOPIC_FILES:
-            if topic == HEARTBEAT_TOPIC and name != "10_source_topic.sql":
+            if topic not in INPUT_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
             ddl.extend(statements(render(SQL_DIR / name,
@@ -114,12 +101,8 @@ def build(
     conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
     t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
-    udfs.register(t_env, cfg.scoring)
-    params, overrides = sql_params(cfg, conn, topic_prefix), {}
-    if scoring == "sql":  # benchmark baseline: the same scores as SQL expressions
-        params |= sql_scoring_params(cfg)
-        overrides = {p.name: p for p in (REPO_DIR / "bench" / "sql").glob("*.sql")}
-    ddl, inserts = job_statements(params, overrides)
+    udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
+    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix))
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -158,9 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", help="scoring/pipeline YAML (default config/monitor.yaml)")
     ap.add_argument("--topic-prefix", default=os.environ.get("LCM_TOPIC_PREFIX", ""),
                     help="prefix of every topic name, to run isolated copies (tests)")
-    ap.add_argument("--scoring", choices=("udf", "sql"), default="udf",
-                    help="sql: scores as SQL expressions instead of the Python UDFs "
-                         "(benchmark baseline only)")
+    ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
+                    help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
+                         "UDFs (benchmark baseline only)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)

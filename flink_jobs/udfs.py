@@ -1,91 +1,119 @@
-"""Thin PyFlink UDF wrappers around flink_jobs.scoring, called on window rows only.
+"""PyFlink UDFs around flink_jobs.scoring, called on window rows only, never raw events.
 
-Each wrapper holds the validated scoring config, so the TaskManager's Python workers
-score with exactly the thresholds the job was submitted with.
+Vectorized (pandas) by default: Flink hands a batch of rows as pandas Series over Arrow and
+one numpy call scores them all. `register(..., vectorized=False)` registers row-at-a-time
+versions of the same functions under the same names (benchmark baseline only:
+`python -m bench.pipeline --variants udf,udf-row`).
+
+Each function object holds the validated scoring config, so the TaskManager's Python
+workers score with exactly the thresholds the job was submitted with.
 """
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 from pyflink.common import Row
 from pyflink.table import DataTypes, TableEnvironment
-from pyflink.table.udf import ScalarFunction, udf
+from pyflink.table.udf import ScalarFunction, udaf, udf
 
 from flink_jobs import scoring
 from flink_jobs.config import Scoring
 
-RISK_ROW = DataTypes.ROW(
-    [
-        DataTypes.FIELD("risk", DataTypes.DOUBLE()),
-        DataTypes.FIELD("funding_pts", DataTypes.DOUBLE()),
-        DataTypes.FIELD("oi_buildup_pts", DataTypes.DOUBLE()),
-        DataTypes.FIELD("imbalance_pts", DataTypes.DOUBLE()),
-        DataTypes.FIELD("liquidation_pts", DataTypes.DOUBLE()),
-        DataTypes.FIELD("confidence", DataTypes.DOUBLE()),
-        DataTypes.FIELD("components", DataTypes.STRING()),
-    ]
-)
+D, S = DataTypes.DOUBLE(), DataTypes.STRING()
+RISK_ROW = DataTypes.ROW([DataTypes.FIELD(name, S if name in ("side", "components") else D)
+                          for name in scoring.RISK_OUTPUTS])
 
 
-class LiquidationRisk(ScalarFunction):
+# --- vectorized ---------------------------------------------------------------------------
+class RiskFrame(ScalarFunction):
     def __init__(self, cfg: Scoring) -> None:
         self.cfg = cfg
 
-    def eval(
-        self,
-        funding_8h: float | None,
-        oi_change_pct: float | None,
-        price_change_pct: float | None,
-        long_share: float | None,
-        liq_usd: float | None,
-        oi_usd: float | None,
-        liq_baseline_usd: float | None,
-    ) -> Row:
-        s = scoring.liquidation_risk(
-            funding_8h=funding_8h,
-            oi_change_pct=oi_change_pct,
-            price_change_pct=price_change_pct,
-            long_share=long_share,
-            liq_usd=liq_usd,
-            oi_usd=oi_usd,
-            liq_baseline_usd=liq_baseline_usd,
-            cfg=self.cfg,
-        )
-        return Row(
-            risk=s.risk,
-            funding_pts=s.funding,
-            oi_buildup_pts=s.oi_buildup,
-            imbalance_pts=s.imbalance,
-            liquidation_pts=s.liquidations,
-            confidence=s.confidence,
-            components=s.present,
-        )
+    def eval(self, *columns: pd.Series) -> pd.DataFrame:
+        return scoring.score_frame(columns, self.cfg)
 
 
-class StablecoinPressure(ScalarFunction):
+class PressureFrame(ScalarFunction):
     def __init__(self, cfg: Scoring) -> None:
         self.cfg = cfg.pressure
 
-    def eval(self, inflow_usd: float, outflow_usd: float, baseline_usd: float) -> float | None:
-        return scoring.stablecoin_pressure(inflow_usd, outflow_usd, baseline_usd, self.cfg)
+    def eval(self, inflow: pd.Series, outflow: pd.Series, baseline: pd.Series) -> pd.Series:
+        return pd.Series(scoring.pressure_frame(inflow, outflow, baseline, self.cfg))
 
 
-class AlertLevel(ScalarFunction):
+class LevelFrame(ScalarFunction):
     def __init__(self, cfg: Scoring) -> None:
         self.cfg = cfg.alerts
 
-    def eval(self, risk: float, pressure: float | None, confidence: float) -> str | None:
+    def eval(self, risk: pd.Series, pressure: pd.Series, confidence: pd.Series) -> pd.Series:
+        return pd.Series(scoring.level_frame(risk, pressure, confidence, self.cfg), dtype=object)
+
+
+class AlertTransition:
+    """Pandas UDAF over a bounded ROWS window of one asset's all-venue rows: replays the
+    state machine over them and returns '<level>|<previous level>' for the last row."""
+
+    def __init__(self, cfg: Scoring) -> None:
+        self.cfg = cfg.alerts
+
+    def __call__(self, window_start: pd.Series, risk: pd.Series, pressure: pd.Series,
+                 confidence: pd.Series) -> str:
+        # Whatever unit Arrow hands over (pandas 2 keeps milliseconds), in whole minutes.
+        since_epoch = pd.to_datetime(window_start) - pd.Timestamp(0)
+        minutes = (since_epoch // pd.Timedelta(minutes=1)).tolist()
+        return scoring.alert_transition(minutes, _nan_list(risk), _nan_list(pressure),
+                                        _nan_list(confidence), self.cfg)
+
+
+def _nan_list(s: pd.Series) -> list[float | None]:
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+            for v in s.tolist()]
+
+
+# --- row at a time (benchmark baseline) ------------------------------------------------------
+class RiskRow(ScalarFunction):
+    def __init__(self, cfg: Scoring) -> None:
+        self.cfg = cfg
+
+    def eval(self, *values: float | None) -> Row:
+        s = scoring.liquidation_risk(**dict(zip(scoring.RISK_INPUTS, values, strict=True)),
+                                     cfg=self.cfg)
+        return Row(s.risk, s.side, s.long_risk, s.short_risk, s.funding, s.oi_buildup,
+                   s.imbalance, s.liquidations, s.confidence, s.present)
+
+
+class PressureRow(ScalarFunction):
+    def __init__(self, cfg: Scoring) -> None:
+        self.cfg = cfg.pressure
+
+    def eval(self, inflow: float | None, outflow: float | None,
+             baseline: float | None) -> float | None:
+        return scoring.stablecoin_pressure(inflow, outflow, baseline, self.cfg)
+
+
+class LevelRow(ScalarFunction):
+    def __init__(self, cfg: Scoring) -> None:
+        self.cfg = cfg.alerts
+
+    def eval(self, risk: float | None, pressure: float | None,
+             confidence: float | None) -> str | None:
         return scoring.alert_level(risk, pressure, confidence, self.cfg)
 
 
-def register(t_env: TableEnvironment, cfg: Scoring) -> None:
+def register(t_env: TableEnvironment, cfg: Scoring, vectorized: bool = True) -> None:
     """Register the scoring UDFs under the names the SQL in sql/flink/ uses."""
-    d = DataTypes.DOUBLE()
-    t_env.create_temporary_system_function(
-        "LIQUIDATION_RISK", udf(LiquidationRisk(cfg), result_type=RISK_ROW)
-    )
-    t_env.create_temporary_system_function(
-        "STABLECOIN_PRESSURE", udf(StablecoinPressure(cfg), input_types=[d, d, d], result_type=d)
-    )
-    t_env.create_temporary_system_function(
-        "ALERT_LEVEL", udf(AlertLevel(cfg), input_types=[d, d, d], result_type=DataTypes.STRING())
-    )
+    kind = "pandas" if vectorized else "general"
+    risk, pressure, level = ((RiskFrame, PressureFrame, LevelFrame) if vectorized
+                             else (RiskRow, PressureRow, LevelRow))
+    fn = t_env.create_temporary_system_function
+    fn("LIQUIDATION_RISK", udf(risk(cfg), input_types=[D] * len(scoring.RISK_INPUTS),
+                               result_type=RISK_ROW, func_type=kind))
+    fn("STABLECOIN_PRESSURE", udf(pressure(cfg), input_types=[D] * 3, result_type=D,
+                                  func_type=kind))
+    fn("ALERT_LEVEL", udf(level(cfg), input_types=[D] * 3, result_type=S, func_type=kind))
+    # The alert state is always the pandas UDAF: it needs the window's rows at once.
+    fn("ALERT_TRANSITION", udaf(AlertTransition(cfg), result_type=S,
+                                input_types=[DataTypes.TIMESTAMP(3), D, D, D],
+                                func_type="pandas"))

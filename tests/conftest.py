@@ -61,3 +61,16 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 1.0):
 
 
 SAMPLE = Path(REPO_DIR, "ingest", "samples", "sample.jsonl")
+
+
+@pytest.fixture(scope="session")
+def pipeline_data(stack: Connections, tmp_path_factory: pytest.TempPathFactory):
+    """The sample replayed through the real job into a sandbox, for the dashboard and
+    report tests (tests/pipeline_data.py); one run per session, dropped afterwards."""
+    from tests import pipeline_data as data
+
+    box = Sandbox.create(stack, "dash")
+    try:
+        yield data.build(box, tmp_path_factory.mktemp("pipeline"))
+    finally:
+        box.destroy()

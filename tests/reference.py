@@ -60,29 +60,68 @@ def valid(topic: str, m: dict[str, Any]) -> bool:
 @dataclass
 class Expected:
     features: dict[tuple[str, str, datetime], dict[str, Any]]  # (base, venue, window)
-    risk: dict[tuple[str, datetime], dict[str, Any]]
+    risk: dict[tuple[str, str, datetime], dict[str, Any]]  # (base, venue or 'all', window)
     pressure: dict[datetime, dict[str, Any]]
     alerts: dict[tuple[str, datetime], dict[str, Any]]
     liquidations: set[str]  # dedup keys
+    topic_events: dict[tuple[str, datetime], dict[str, int]]  # (topic, window)
 
 
-def _lookback(rows: dict[datetime, dict], t: datetime, minutes: int, key: str) -> float | None:
+def _in_range(t: datetime, v: datetime, minutes: int) -> bool:
+    """v is within an OVER window 'RANGE minutes PRECEDING AND CURRENT ROW' of t."""
+    return 0 <= (t - v).total_seconds() <= minutes * 60
+
+
+def _first(rows: dict[datetime, dict], t: datetime, minutes: int, key: str) -> Any:
     """First non-NULL value of `key` among rows within `minutes` before t, inclusive."""
     for w in sorted(rows):
-        if 0 <= (t - w).total_seconds() <= minutes * 60 and rows[w].get(key) is not None:
+        if _in_range(t, w, minutes) and rows[w].get(key) is not None:
             return rows[w][key]
     return None
 
 
-def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig) -> Expected:
+def _last(rows: dict[datetime, dict], t: datetime, minutes: int, key: str) -> Any:
+    for w in sorted(rows, reverse=True):
+        if _in_range(t, w, minutes) and rows[w].get(key) is not None:
+            return rows[w][key]
+    return None
+
+
+def _mean(values: list[float]) -> float | None:
+    return fmean(values) if values else None
+
+
+def _pct(now: float | None, ref: float | None) -> float | None:
+    return 100 * (now / ref - 1) if now is not None and ref else None
+
+
+CARRIED = {"price": "price", "funding_8h": "funding", "oi_usd": "open_interest",
+           "long_share": "long_short"}  # feature -> key of pipeline.max_input_age_s
+
+
+def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
+             bad_records: list[tuple[str, int]] = ()) -> Expected:
+    """messages: (topic, message) as replayed; bad_records: (topic, Kafka timestamp ms) of
+    records written straight to the data topics that the job must refuse."""
     p = cfg.pipeline
     lookback, baseline_min = p.oi_lookback_windows, p.baseline_windows
+    max_age_ms = {k: v * 1000 for k, v in p.max_input_age_s.model_dump().items()}
+    window_ms = p.window_minutes * MINUTE_MS
     venue_acc: dict[tuple[str, str, datetime], dict[str, list]] = defaultdict(
         lambda: defaultdict(list))
     liqs: dict[tuple[datetime, str], dict[str, Any]] = {}
     flows: dict[tuple[datetime, str], dict[str, Any]] = {}
+    topic_events: dict[tuple[str, datetime], dict[str, int]] = defaultdict(
+        lambda: {"events": 0, "dead_letters": 0})
+    for topic, ts in bad_records:
+        topic_events[(topic, minute(ts))]["events"] += 1
+        topic_events[(topic, minute(ts))]["dead_letters"] += 1
     for topic, m in messages:
-        if not valid(topic, m):
+        ok = valid(topic, m)
+        if isinstance(m.get("ts"), int):  # the Kafka timestamp replay stamps
+            topic_events[(topic, minute(m["ts"]))]["events"] += 1
+            topic_events[(topic, minute(m["ts"]))]["dead_letters"] += not ok
+        if not ok:
             continue
         venue, base, w = m.get("exchange") or m.get("chain"), m["base"].upper(), minute(m["ts"])
         if topic == "stablecoin_flows":  # market-wide, not an asset's venue row
@@ -93,71 +132,87 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig) -> 
         if topic == "liquidations":  # counted below, once per dedup key and minute
             key = f"{venue}:{m['id']}" if m.get("id") is not None else repr(sorted(m.items()))
             liqs.setdefault((w, key), {"venue": venue, "base": base, "side": m["side"].lower(),
-                                       "usd": float(m["notional_usd"])})
+                                       "usd": float(m["notional_usd"]), "ts": m["ts"]})
             continue
         acc = venue_acc[(venue, base, w)]
         acc["events"].append(1)
-        if topic == "prices":
-            acc["price"].append(float(m["price"]))
-        elif topic == "funding_rates":
+        acc["ts"].append(m["ts"])
+        field = {"prices": "price", "open_interest": "oi_usd",
+                 "long_short_ratio": "long_share"}.get(topic)
+        if topic == "funding_rates":
             acc["funding_8h"].append(float(m["funding_rate"]) * 8 / float(m["interval_hours"]))
-        elif topic == "open_interest":
-            acc["oi_usd"].append(float(m["oi_usd"]))
-        elif topic == "long_short_ratio":
-            acc["long_share"].append(float(m["long_share"]))
+            acc["funding_8h_ts"].append(m["ts"])
+        elif field:
+            acc[field].append(float(m[field]))
+            acc[field + "_ts"].append(m["ts"])
     for (w, _key), liq in liqs.items():
         acc = venue_acc[(liq["venue"], liq["base"], w)]
         acc["liq_" + liq["side"]].append(liq["usd"])
         acc["events"].append(1)
+        acc["ts"].append(liq["ts"])
 
-    # Venue rows, then each venue's lookback references.
+    # Venue rows: the minute's own values, then what the lookback and carry-forward add.
     venue_rows: dict[tuple[str, str], dict[datetime, dict]] = defaultdict(dict)
     for (venue, base, w), acc in venue_acc.items():
-        venue_rows[(venue, base)][w] = {
-            "price": fmean(acc["price"]) if acc["price"] else None,
-            "funding_8h": fmean(acc["funding_8h"]) if acc["funding_8h"] else None,
-            "oi_usd": fmean(acc["oi_usd"]) if acc["oi_usd"] else None,
-            "long_share": fmean(acc["long_share"]) if acc["long_share"] else None,
-            "liq_long_usd": sum(acc["liq_long"]) if acc["liq_long"] else None,
-            "liq_short_usd": sum(acc["liq_short"]) if acc["liq_short"] else None,
-            "liq_count": len(acc["liq_long"]) + len(acc["liq_short"]),
-            "events": len(acc["events"]),
-        }
+        end = max(acc["ts"]) - max(acc["ts"]) % window_ms + window_ms
+        row = {"end_ms": end, "liq_long_usd": sum(acc["liq_long"]) if acc["liq_long"] else None,
+               "liq_short_usd": sum(acc["liq_short"]) if acc["liq_short"] else None,
+               "liq_count": len(acc["liq_long"]) + len(acc["liq_short"]),
+               "events": len(acc["events"])}
+        for f in CARRIED:
+            row[f] = _mean(acc[f])
+            row[f + "_ts"] = max(acc[f + "_ts"]) if acc[f + "_ts"] else None
+        venue_rows[(venue, base)][w] = row
+
     features: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    venue_inputs: dict[tuple[str, str], dict[datetime, dict]] = defaultdict(dict)
     by_asset: dict[tuple[str, datetime], list[dict]] = defaultdict(list)
     for (venue, base), rows in venue_rows.items():
         for w, r in rows.items():
-            r = dict(r, oi_ref=_lookback(rows, w, lookback, "oi_usd"),
-                     price_ref=_lookback(rows, w, lookback, "price"))
+            r = dict(r, oi_ref=_first(rows, w, lookback, "oi_usd"),
+                     price_ref=_first(rows, w, lookback, "price"))
             features[(base, venue, w)] = dict(
-                r,
-                oi_change_pct=100 * (r["oi_usd"] / r["oi_ref"] - 1) if r["oi_usd"] else None,
-                price_change_pct=100 * (r["price"] / r["price_ref"] - 1) if r["price"] else None,
-            )
+                r, oi_change_pct=_pct(r["oi_usd"], r["oi_ref"]) if r["oi_usd"] else None,
+                price_change_pct=_pct(r["price"], r["price_ref"]))
+            ages = []
+            for f, age_key in CARRIED.items():
+                last, last_ts = _last(rows, w, lookback, f), _last(rows, w, lookback, f + "_ts")
+                fresh = last_ts is not None and r["end_ms"] - last_ts <= max_age_ms[age_key]
+                r[f + "_cf"] = last if fresh else None
+                if fresh:
+                    ages.append(r["end_ms"] - last_ts)
+            r["oi_change_cf"] = (100 * (r["oi_usd_cf"] / r["oi_ref"] - 1)
+                                 if r["oi_usd_cf"] is not None and (r["oi_ref"] or 0) > 0 else None)
+            r["price_change_cf"] = (100 * (r["price_cf"] / r["price_ref"] - 1)
+                                    if r["price_cf"] is not None and r["price_ref"] else None)
+            r["data_age_s"] = max(ages) / 1000 if ages else None
+            venue_inputs[(venue, base)][w] = r
             by_asset[(base, w)].append(r)
 
     asset_rows: dict[str, dict[datetime, dict]] = defaultdict(dict)
     for (base, w), rows in by_asset.items():
         def vals(k: str, rows: list[dict] = rows) -> list[float]:
             return [r[k] for r in rows if r[k] is not None]
-        both = [r for r in rows if r["funding_8h"] is not None and r["oi_usd"] is not None]
-        weight = sum(r["oi_usd"] for r in both)
-        funding = (sum(r["funding_8h"] * r["oi_usd"] for r in both) / weight if weight
-                   else (fmean(vals("funding_8h")) if vals("funding_8h") else None))
-        oi_pairs = [r for r in rows if r["oi_usd"] is not None and (r["oi_ref"] or 0) > 0]
-        px = [100 * (r["price"] / r["price_ref"] - 1) for r in rows if r["price"] is not None]
+        both = [r for r in rows if r["funding_8h_cf"] is not None and r["oi_usd_cf"] is not None]
+        weight = sum(r["oi_usd_cf"] for r in both)
+        funding = (sum(r["funding_8h_cf"] * r["oi_usd_cf"] for r in both) / weight if weight
+                   else _mean(vals("funding_8h_cf")))
+        oi_pairs = [r for r in rows if r["oi_usd_cf"] is not None and (r["oi_ref"] or 0) > 0]
+        px = [100 * (r["price_cf"] / r["price_ref"] - 1) for r in rows
+              if r["price_cf"] is not None and r["price_ref"] is not None]
         asset_rows[base][w] = {
-            "price": fmean(vals("price")) if vals("price") else None,
+            "price": _mean(vals("price_cf")),
             "funding_8h": funding,
-            "oi_usd": sum(vals("oi_usd")) if vals("oi_usd") else None,
-            "oi_change_pct": 100 * (sum(r["oi_usd"] for r in oi_pairs)
+            "oi_usd": sum(vals("oi_usd_cf")) if vals("oi_usd_cf") else None,
+            "oi_change_pct": 100 * (sum(r["oi_usd_cf"] for r in oi_pairs)
                                     / sum(r["oi_ref"] for r in oi_pairs) - 1) if oi_pairs else None,
-            "price_change_pct": fmean(px) if px else None,
-            "long_share": fmean(vals("long_share")) if vals("long_share") else None,
+            "price_change_pct": _mean(px),
+            "long_share": _mean(vals("long_share_cf")),
             "liq_long_usd": sum(vals("liq_long_usd")) if vals("liq_long_usd") else None,
             "liq_short_usd": sum(vals("liq_short_usd")) if vals("liq_short_usd") else None,
             "liq_count": sum(r["liq_count"] for r in rows),
             "events": sum(r["events"] for r in rows),
+            "data_age_s": max(vals("data_age_s")) if vals("data_age_s") else None,
         }
         features[(base, "all", w)] = asset_rows[base][w]
 
@@ -169,8 +224,7 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig) -> 
     pressure: dict[datetime, dict[str, Any]] = {}
     for w in sorted(flow_acc):
         a = flow_acc[w]
-        window = [flow_acc[v] for v in flow_acc
-                  if 0 <= (w - v).total_seconds() <= baseline_min * 60]
+        window = [flow_acc[v] for v in flow_acc if _in_range(w, v, baseline_min)]
         base_usd = fmean(x["inflow"] + x["outflow"] for x in window)
         pressure[w] = {
             "inflow_usd": a["inflow"], "outflow_usd": a["outflow"], "internal_usd": a["internal"],
@@ -179,32 +233,59 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig) -> 
                                                     cfg.scoring.pressure),
         }
 
-    risk: dict[tuple[str, datetime], dict[str, Any]] = {}
+    def score(rows: dict[datetime, dict], w: datetime, inputs: dict[str, str]) -> dict:
+        """Risk of row w, with the liquidation baseline over rows (a venue's or the asset's)."""
+        r = rows[w]
+        frame = [rows[v] for v in rows if _in_range(w, v, baseline_min)]
+        seen = sum(x["liq_count"] for x in frame) > 0
+        s = scoring.liquidation_risk(
+            **{arg: r[col] for arg, col in inputs.items()},
+            liq_long_usd=(r["liq_long_usd"] or 0) if seen else None,
+            liq_short_usd=(r["liq_short_usd"] or 0) if seen else None,
+            liq_baseline_usd=fmean((x["liq_long_usd"] or 0) + (x["liq_short_usd"] or 0)
+                                   for x in frame),
+            cfg=cfg.scoring)
+        return {"risk": s.risk, "side": s.side, "long_risk": s.long_risk,
+                "short_risk": s.short_risk, "funding_pts": s.funding,
+                "oi_buildup_pts": s.oi_buildup, "imbalance_pts": s.imbalance,
+                "liquidation_pts": s.liquidations, "confidence": s.confidence,
+                "components": s.present, "data_age_s": r["data_age_s"],
+                "pressure": pressure.get(w, {}).get("pressure")}
+
+    risk: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    venue_cols = {"funding_8h": "funding_8h_cf", "oi_change_pct": "oi_change_cf",
+                  "price_change_pct": "price_change_cf", "long_share": "long_share_cf",
+                  "oi_usd": "oi_usd_cf"}
+    for (venue, base), rows in venue_inputs.items():
+        for w in rows:
+            row = score(rows, w, venue_cols)
+            row["level"] = scoring.alert_level(row["risk"], row["pressure"], row["confidence"],
+                                               cfg.scoring.alerts)
+            risk[(base, venue, w)] = row
+
+    # All-venue rows: the alert state, replayed over the last state_windows rows.
     alerts: dict[tuple[str, datetime], dict[str, Any]] = {}
+    a = cfg.scoring.alerts
+    asset_cols = {k: k for k in venue_cols}
     for base, rows in asset_rows.items():
-        previous = None
-        for w in sorted(rows):
-            r = rows[w]
-            frame = [rows[v] for v in rows if 0 <= (w - v).total_seconds() <= baseline_min * 60]
-            seen = sum(x["liq_count"] for x in frame)
-            liq_now = (r["liq_long_usd"] or 0) + (r["liq_short_usd"] or 0)
-            s = scoring.liquidation_risk(
-                funding_8h=r["funding_8h"], oi_change_pct=r["oi_change_pct"],
-                price_change_pct=r["price_change_pct"], long_share=r["long_share"],
-                liq_usd=liq_now if seen > 0 else None, oi_usd=r["oi_usd"],
-                liq_baseline_usd=fmean((x["liq_long_usd"] or 0) + (x["liq_short_usd"] or 0)
-                                       for x in frame),
-                cfg=cfg.scoring)
-            pr = pressure.get(w, {}).get("pressure")
-            level = scoring.alert_level(s.risk, pr, s.confidence, cfg.scoring.alerts)
-            row = {"risk": s.risk, "funding_pts": s.funding, "oi_buildup_pts": s.oi_buildup,
-                   "imbalance_pts": s.imbalance, "liquidation_pts": s.liquidations,
-                   "confidence": s.confidence, "components": s.present, "pressure": pr,
-                   "level": level}
-            risk[(base, w)] = row
-            if level is not None and level != previous:
-                alerts[(base, w)] = {"level": level, "previous_level": previous,
-                                     "risk": s.risk, "pressure": pr,
-                                     "confidence": s.confidence, "components": s.present}
-            previous = level
-    return Expected(features, risk, pressure, alerts, {k for _, k in liqs})
+        order = sorted(rows)
+        for w in order:
+            risk[(base, "all", w)] = score(rows, w, asset_cols)
+        for i, w in enumerate(order):
+            span = order[max(0, i - a.state_windows + 1): i + 1]
+            got = [risk[(base, "all", v)] for v in span]
+            states = scoring.alert_states([v.timestamp() / 60 for v in span],
+                                          [g["risk"] for g in got], [g["pressure"] for g in got],
+                                          [g["confidence"] for g in got], a)
+            level, previous = states[-1], states[-2] if len(states) > 1 else scoring.NONE
+            row = risk[(base, "all", w)]
+            row["level"] = None if level == scoring.NONE else level
+            if level != previous:
+                alerts[(base, w)] = {
+                    "alert_id": f"{base}:{w:%Y-%m-%dT%H:%M:%SZ}:{level}", "level": level,
+                    "previous_level": None if previous == scoring.NONE else previous,
+                    **{k: row[k] for k in ("side", "risk", "long_risk", "short_risk",
+                                           "funding_pts", "oi_buildup_pts", "imbalance_pts",
+                                           "liquidation_pts", "pressure", "confidence",
+                                           "components")}}
+    return Expected(features, risk, pressure, alerts, {k for _, k in liqs}, dict(topic_events))

@@ -364,6 +364,23 @@ def test_grafana_is_locked_down(services):
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in g["volumes"]
 
 
+def test_grafana_has_no_open_doors(services):
+    env = env_dict(services["grafana"])
+    # No default admin password: compose refuses to start without one in .env.
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert "GF_SECURITY_ADMIN_USER" not in env or env["GF_SECURITY_ADMIN_USER"] != "admin"
+    assert env["GF_USERS_ALLOW_ORG_CREATE"] == "false"
+    assert env["GF_AUTH_BASIC_ENABLED"] == "false"
+    assert env["GF_SNAPSHOTS_EXTERNAL_ENABLED"] == "false"
+    assert not any(k.startswith("GF_AUTH_ANONYMOUS") and k != "GF_AUTH_ANONYMOUS_ENABLED"
+                   for k in env), "no anonymous org/role settings"
+    # the home dashboard is a provisioned file, inside the mounted folder
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    mount = "/etc/grafana/provisioning/"
+    assert home.startswith(mount)
+    assert (ROOT / "grafana" / "provisioning" / home.removeprefix(mount)).is_file(), home
+
+
 def test_db_init_runs_the_migration_as_superuser(services):
     d = services["db-init"]
     # The same script and SQL files as the native stack (stack/postgres.sh init).

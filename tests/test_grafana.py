@@ -1,12 +1,13 @@
-"""Grafana provisioning: the files parse, the datasource holds no secret, and every panel
-query runs against the real schema with the read-only role (DESIGN.md §4: no panel query
-may reference a column the schema lacks).
+"""Grafana provisioning: the files follow the provisioning format, the datasource holds no
+secret, report.grafana_sql expands panel SQL as Grafana does (expected strings taken from
+Grafana's own tests), and every panel query, expanded, runs as the read-only role against
+the real schema filled by the real pipeline and returns rows (DESIGN.md §4).
 """
 
 from __future__ import annotations
 
-import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,105 +16,181 @@ import pytest
 import yaml
 
 from flink_jobs.config import REPO_DIR, Connections
+from report import dashboards as dash
+from report.grafana_sql import (
+    ALL,
+    GrafanaSqlError,
+    TimeRange,
+    Variable,
+    calculate_interval_ms,
+    expand,
+    format_interval,
+    interpolate_macros,
+    interpolate_variables,
+)
+from tests.pipeline_data import PipelineData
 
 PROVISIONING = Path(REPO_DIR, "grafana", "provisioning")
-DATASOURCE_FILE = PROVISIONING / "datasources" / "timescaledb.yaml"
 PROVIDERS_FILE = PROVISIONING / "dashboards" / "dashboards.yaml"
-DASHBOARD_DIR = PROVISIONING / "dashboards" / "json"
 CONTAINER_DASHBOARD_DIR = "/etc/grafana/provisioning/dashboards/json"
-DS_UID = "lcm-timescaledb"
-DS_TYPE = "grafana-postgresql-datasource"
-
-# What Grafana would substitute, fixed so the test is deterministic.
-FROM, TO = "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"
-ASSETS = "'BTC','ETH'"
+DS_REF = {"type": "grafana-postgresql-datasource", "uid": "lcm-timescaledb"}
+UIDS = {"lcm-overview", "lcm-asset", "lcm-pipeline"}
+SCHEMA_VERSION = 42  # Grafana 12's dashboard schema (the compose image is 12.3)
 
 ENV_REF = re.compile(r"^\$(\{[A-Z_][A-Z0-9_]*\}|[A-Z_][A-Z0-9_]*)$")
 ONLY_ENV_REFS = re.compile(r"^(\$\{[A-Z_][A-Z0-9_]*\}|\$[A-Z_][A-Z0-9_]*|:)+$")
 
+# ---------------------------------------------------------------- report.grafana_sql
 
-def _datasources() -> list[dict]:
-    doc = yaml.safe_load(DATASOURCE_FILE.read_text(encoding="utf-8"))
+# Grafana's macros_test.go: 2018-04-12 18:00 .. 18:05 UTC.
+G_RANGE = TimeRange(datetime(2018, 4, 12, 18, 0, tzinfo=UTC),
+                    datetime(2018, 4, 12, 18, 5, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("sql", "timescaledb", "want"), [
+    ("select $__time(time_column)", False, 'select time_column AS "time"'),
+    ("select min($__time(time_column))", False, 'select min(time_column AS "time")'),
+    ("WHERE $__timeFilter(time_column)", False,
+     "WHERE time_column BETWEEN '2018-04-12T18:00:00Z' AND '2018-04-12T18:05:00Z'"),
+    ("select $__timeFrom()", False, "select '2018-04-12T18:00:00Z'"),
+    ("select $__timeTo()", False, "select '2018-04-12T18:05:00Z'"),
+    ("SELECT $__timeGroup(time_column,'5m'), value", False,
+     'SELECT floor(extract(epoch from time_column)/300)*300 AS "time", value'),
+    ("SELECT $__timeGroup(time_column,'5m') as time, value", False,
+     "SELECT floor(extract(epoch from time_column)/300)*300 as time, value"),
+    ("SELECT $__timeGroup(time_column,'5m')", False,
+     "SELECT floor(extract(epoch from time_column)/300)*300"),
+    ("SELECT $__timeGroupAlias(time_column,'5m')", False,
+     'SELECT floor(extract(epoch from time_column)/300)*300 AS "time"'),
+    ("$__timeGroup(time_column , '5m')", False, "floor(extract(epoch from time_column)/300)*300"),
+    ("GROUP BY $__timeGroup(time_column,'5m')", True,
+     "GROUP BY time_bucket('300.000s',time_column)"),
+    ("GROUP BY $__timeGroup(time_column , '12d')", True,
+     "GROUP BY time_bucket('1036800.000s',time_column)"),
+    ("GROUP BY $__timeGroup(time_column , '20ms')", True,
+     "GROUP BY time_bucket('0.020s',time_column)"),
+    ("select $__unixEpochFilter(time)", False, "select time >= 1523556000 AND time <= 1523556300"),
+    ("select $__unixEpochNanoFilter(time)", False,
+     "select time >= 1523556000000000000 AND time <= 1523556300000000000"),
+    ("SELECT $__unixEpochGroup(time_column+time_adjustment,'5m')", False,
+     "SELECT floor((time_column+time_adjustment)/300)*300"),
+    ("SELECT $__unixEpochGroupAlias(time_column+time_adjustment,'5m')", False,
+     'SELECT floor((time_column+time_adjustment)/300)*300 AS "time"'),
+])
+def test_macros_as_grafana(sql, timescaledb, want):
+    assert interpolate_macros(sql, G_RANGE, timescaledb) == want
+
+
+def test_time_filter_before_1970_and_fractions():
+    rng = TimeRange(datetime(1960, 2, 1, 7, 0, 0, 500000, tzinfo=UTC),
+                    datetime(1980, 2, 3, 8, 0, 0, 500000, tzinfo=UTC))
+    assert interpolate_macros("WHERE $__timeFilter(t)", rng) == (
+        "WHERE t BETWEEN '1960-02-01T07:00:00.5Z' AND '1980-02-03T08:00:00.5Z'")
+    assert interpolate_macros("$__unixEpochFilter(t)", rng) == (
+        "t >= -312915600 AND t <= 318412800")  # Go floors: -312915599.5 -> ...600
+
+
+def test_unknown_macro_and_missing_arguments_fail_clearly():
+    with pytest.raises(GrafanaSqlError, match="unknown macro '__nope'"):
+        interpolate_macros("SELECT $__nope(x)", G_RANGE)
+    with pytest.raises(GrafanaSqlError, match=r"\$__timeGroup: needs time column"):
+        interpolate_macros("SELECT $__timeGroup(x)", G_RANGE)
+    with pytest.raises(GrafanaSqlError, match="timezone-aware"):
+        TimeRange(datetime(2026, 1, 1), datetime(2026, 1, 2))
+
+
+# Grafana's variable-interpolation.test.ts (SqlDatasource.interpolateVariable).
+@pytest.mark.parametrize(("var", "want"), [
+    (Variable("v", "value1"), "value1"),
+    (Variable("v", "O'Brien"), "O''Brien"),
+    (Variable("v", ""), ""),
+    (Variable("v", "O'Brien", multi=True), "O''Brien"),
+    (Variable("v", ["value1", "value2", "value3"], multi=True), "'value1','value2','value3'"),
+    (Variable("v", ["O'Brien", "Smith"], multi=True), "'O''Brien','Smith'"),
+    (Variable("v", [], multi=True), ""),
+    (Variable("v", ["value1"], multi=True, include_all=True), "'value1'"),
+    # All: every option, quoted; no options: nothing (hence = ANY(ARRAY[$v]::text[]))
+    (Variable("v", ALL, multi=True, include_all=True, options=("a", "b'c")), "'a','b''c'"),
+    (Variable("v", [ALL], multi=True, include_all=True, options=()), ""),
+    # a custom all value goes in unformatted
+    (Variable("v", ALL, include_all=True, all_value="'%'", options=("a",)), "'%'"),
+])
+def test_variables_as_grafana(var, want):
+    assert interpolate_variables("$v", {"v": var}, {}) == want
+    assert interpolate_variables("${v}", {"v": var}, {}) == want
+    assert interpolate_variables("[[v]]", {"v": var}, {}) == want
+
+
+def test_variable_formats_and_unknown_names():
+    v = {"v": Variable("v", ["a", "b"], multi=True)}
+    assert interpolate_variables("${v:csv} ${v:raw} ${v:sqlstring} ${v:pipe}", v, {}) == (
+        "a,b a,b 'a','b' a|b")
+    q = {"v": Variable("v", ["it's", 'say "hi"'], multi=True)}
+    assert interpolate_variables("${v:sqlstring}|${v:singlequote}|${v:doublequote}", q, {}) == (
+        "'it''s','say \"hi\"'|'it\\'s','say \"hi\"'|\"it's\",\"say \\\"hi\\\"\"")
+    # not a variable (a macro for the server, or unknown): left as it is, like Grafana
+    assert interpolate_variables("$__timeFilter(t) $other", v, {}) == "$__timeFilter(t) $other"
+    with pytest.raises(GrafanaSqlError, match="format 'json'"):
+        interpolate_variables("${v:json}", v, {})
+    with pytest.raises(GrafanaSqlError, match="includeAll is off"):
+        interpolate_variables("$v", {"v": Variable("v", ALL)}, {})
+
+
+@pytest.mark.parametrize(("hours", "points", "min_interval", "want"), [
+    (6, 500, "1m", "1m"),      # 43 s rounds to 30 s, raised to the 1-minute minimum
+    (24, 500, "1m", "2m"),
+    (72, 500, "1m", "10m"),
+    (24 * 7, 500, "1m", "20m"),
+    (24 * 30, 500, "1m", "1h"),
+    (24 * 30, 1500, "1m", "30m"),
+    (1, 1000, "10s", "10s"),
+])
+def test_interval_as_grafana(hours, points, min_interval, want):
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    rng = TimeRange(start, start + timedelta(hours=hours))
+    assert format_interval(calculate_interval_ms(rng, points, min_interval)) == want
+
+
+def test_expand_runs_all_three_steps():
+    rng = TimeRange.parse("2026-11-20T14:00:00Z", "2026-11-20T14:15:00Z")
+    sql = expand("SELECT '$__interval'::interval, $__interval_ms, ${__from}, "
+                 "$__unixEpochFrom() WHERE $__timeFilter(t) AND b = ANY(ARRAY[$a]::text[])",
+                 rng, {"a": Variable("a", ["BTC"], multi=True)}, interval_ms=300000)
+    assert sql == ("SELECT '5m'::interval, 300000, 1795183200000, 1795183200 WHERE t BETWEEN "
+                   "'2026-11-20T14:00:00Z' AND '2026-11-20T14:15:00Z' AND "
+                   "b = ANY(ARRAY['BTC']::text[])")
+
+
+# ---------------------------------------------------------------- files
+
+
+def _datasource() -> dict:
+    doc = yaml.safe_load(dash.DATASOURCE_FILE.read_text(encoding="utf-8"))
     assert doc["apiVersion"] == 1
-    return doc["datasources"]
-
-
-def _dashboards() -> dict[Path, dict]:
-    files = sorted(DASHBOARD_DIR.glob("*.json"))
-    assert files, f"no dashboard JSON in {DASHBOARD_DIR}"
-    return {f: json.loads(f.read_text(encoding="utf-8")) for f in files}
-
-
-def _panels(dashboard: dict) -> list[dict]:
-    """All panels, including those nested in collapsed rows."""
-    out = []
-    for panel in dashboard.get("panels", []):
-        out.append(panel)
-        out.extend(panel.get("panels", []))
-    return out
-
-
-def _queries() -> list[tuple[str, str]]:
-    """(label, raw SQL) for every panel target and every query variable."""
-    out = []
-    for path, dash in _dashboards().items():
-        for panel in _panels(dash):
-            for t in panel.get("targets", []):
-                out.append((f"{path.name}: panel {panel['id']} {panel['title']!r} "
-                            f"target {t['refId']}", t["rawSql"]))
-        for var in dash.get("templating", {}).get("list", []):
-            if var["type"] == "query":
-                query = var["query"]
-                query = query["rawSql"] if isinstance(query, dict) else query
-                out.append((f"{path.name}: variable {var['name']}", query))
-    return out
-
-
-def expand_macros(sql: str) -> str:
-    """Expand the Grafana macros and variables these dashboards use, as Grafana would."""
-    sql = re.sub(r"\$__timeFilter\(\s*([^)]+?)\s*\)",
-                 lambda m: f"{m.group(1)} BETWEEN '{FROM}' AND '{TO}'", sql)
-    sql = re.sub(r"\$__timeFrom\(\s*\)", f"'{FROM}'", sql)
-    sql = re.sub(r"\$__timeTo\(\s*\)", f"'{TO}'", sql)
-    sql = re.sub(r"\$__interval_ms\b", "60000", sql)
-    sql = re.sub(r"\$__interval\b", "'1m'", sql)
-    sql = re.sub(r"\$\{asset(:sqlstring)?\}", ASSETS, sql)
-    sql = re.sub(r"\$asset\b", ASSETS, sql)
-    return sql
-
-
-# ---------------------------------------------------------------- static checks
+    (ds,) = doc["datasources"]
+    return ds
 
 
 def test_datasource_is_read_only_role_from_environment():
-    (ds,) = _datasources()
-    assert ds["type"] == DS_TYPE
-    assert ds["uid"] == DS_UID
-    assert ds["isDefault"] is True
-    assert ds["editable"] is False
-    # host, port, database, user, password: environment references only, never literals
-    assert ONLY_ENV_REFS.match(ds["url"]), ds["url"]
-    assert "PGHOST" in ds["url"] and "PGPORT" in ds["url"]
+    ds = _datasource()
+    assert ds["type"] == DS_REF["type"] and ds["uid"] == DS_REF["uid"]
+    assert ds["isDefault"] is True and ds["editable"] is False
+    assert ONLY_ENV_REFS.match(ds["url"]) and "PGHOST" in ds["url"] and "PGPORT" in ds["url"]
     assert ENV_REF.match(ds["database"]) and "LCM_DB" in ds["database"]
-    assert ENV_REF.match(ds["user"]), ds["user"]
-    assert "LCM_READER_USER" in ds["user"], "Grafana must use the read-only role"
+    assert ENV_REF.match(ds["user"]) and "LCM_READER_USER" in ds["user"]
     password = ds["secureJsonData"]["password"]
     assert ENV_REF.match(password) and "LCM_READER_PASSWORD" in password
     assert "password" not in ds and "password" not in ds.get("jsonData", {})
-    assert "WRITER" not in DATASOURCE_FILE.read_text(encoding="utf-8")
+    assert "WRITER" not in dash.DATASOURCE_FILE.read_text(encoding="utf-8")
     j = ds["jsonData"]
-    assert j["sslmode"] == "disable"
-    assert j["postgresVersion"] == 1600
-    assert j["timescaledb"] is True
-    assert j["timeInterval"] == "1m"
-    if "database" in j:
-        assert j["database"] == ds["database"]
+    assert (j["sslmode"], j["postgresVersion"], j["timescaledb"], j["timeInterval"]) == (
+        "disable", 1600, True, "1m")
 
 
 def test_datasource_env_vars_are_passed_by_compose():
     compose = yaml.safe_load(Path(REPO_DIR, "docker-compose.yml").read_text(encoding="utf-8"))
     env = compose["services"]["grafana"]["environment"]
-    (ds,) = _datasources()
+    ds = _datasource()
     text = " ".join([ds["url"], ds["database"], ds["user"], ds["secureJsonData"]["password"]])
     for name in re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", text):
         assert name in env, f"{name} is used by the datasource but not set for grafana"
@@ -123,103 +200,254 @@ def test_dashboard_provider_points_at_the_json():
     doc = yaml.safe_load(PROVIDERS_FILE.read_text(encoding="utf-8"))
     assert doc["apiVersion"] == 1
     (provider,) = doc["providers"]
-    assert provider["type"] == "file"
-    assert provider["folder"] == "Liquidation Cascade Monitor"
+    assert provider["type"] == "file" and provider["folder"] == "Liquidation Cascade Monitor"
     assert provider["options"]["path"] == CONTAINER_DASHBOARD_DIR
-    # the compose mount puts grafana/provisioning at /etc/grafana/provisioning
-    assert DASHBOARD_DIR.relative_to(PROVISIONING).as_posix() == "dashboards/json"
+    assert provider["allowUiUpdates"] is False
+    assert dash.DASHBOARD_DIR.relative_to(PROVISIONING).as_posix() == "dashboards/json"
 
 
-def test_overview_dashboard_shape():
-    dash = json.loads((DASHBOARD_DIR / "overview.json").read_text(encoding="utf-8"))
-    assert dash["uid"] == "lcm-overview"
-    assert dash["schemaVersion"] == 39
-    assert dash["refresh"] == "1m"
-    assert dash["time"] == {"from": "now-6h", "to": "now"}
-    titles = {p["title"]: p for p in _panels(dash)}
-    for title, kind in [
-        ("Liquidation Risk by asset", "timeseries"),
-        ("Stablecoin Pressure", "timeseries"),
-        ("Current alert level", "stat"),
-        ("Latest alerts", "table"),
-        ("Liquidations, long vs short (USD per minute)", "timeseries"),
-        ("Dead letters (24h)", "stat"),
-    ]:
-        assert titles[title]["type"] == kind, title
-    (asset,) = [v for v in dash["templating"]["list"] if v["name"] == "asset"]
-    assert asset["multi"] is True and asset["includeAll"] is True
-
-    def steps(title):
-        return [s["value"] for s in
-                titles[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]]
-
-    assert steps("Liquidation Risk by asset") == [None, 30, 50, 70]
-    assert steps("Stablecoin Pressure") == [None, -30, 0]
-    mappings = titles["Current alert level"]["fieldConfig"]["defaults"]["mappings"]
-    values = next(m["options"] for m in mappings if m["type"] == "value")
-    assert {k: v["color"] for k, v in values.items()} == {
-        "INFO": "blue", "WARNING": "orange", "CRITICAL": "red"}
-    special = next(m["options"] for m in mappings if m["type"] == "special")
-    assert special["match"] == "null" and special["result"]["text"] == "none"
-
-
-def test_panels_use_the_provisioned_datasource_and_unique_ids():
-    for path, dash in _dashboards().items():
-        panels = _panels(dash)
+def test_dashboards_follow_the_provisioning_format():
+    dashboards = dash.load_dashboards()
+    assert set(dashboards) == UIDS
+    for uid, d in dashboards.items():
+        assert d["schemaVersion"] == SCHEMA_VERSION, uid
+        assert "id" not in d or d["id"] is None, f"{uid}: provisioned dashboards carry no id"
+        assert d["title"] and d["time"]["to"] == "now" and d["editable"] is False, uid
+        panels = dash.panels(d)
         ids = [p["id"] for p in panels]
-        assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids {ids}"
-        for panel in panels:
-            if panel["type"] == "row":
+        assert len(ids) == len(set(ids)), f"{uid}: duplicate panel ids {ids}"
+        for p in panels:
+            where = f"{uid} panel {p['id']} {p.get('title')!r}"
+            assert {"h", "w", "x", "y"} <= set(p["gridPos"]), where
+            assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, where
+            if p["type"] == "row":
                 continue
-            where = f"{path.name}: panel {panel['id']} {panel['title']!r}"
-            assert panel["datasource"] == {"type": DS_TYPE, "uid": DS_UID}, where
-            assert panel["targets"], f"{where} has no query"
-            for t in panel["targets"]:
-                assert t["datasource"] == {"type": DS_TYPE, "uid": DS_UID}, where
+            assert p["datasource"] == DS_REF, where
+            assert p["targets"], f"{where} has no query"
+            for t in p["targets"]:
+                assert t["datasource"] == DS_REF, where
                 assert t["format"] in ("time_series", "table"), where
                 assert t["rawQuery"] is True and t["editorMode"] == "code", where
                 assert t["rawSql"].strip(), where
-        for var in dash.get("templating", {}).get("list", []):
-            if var["type"] == "query":
-                assert var["datasource"]["uid"] == DS_UID, var["name"]
+                if t["format"] == "time_series":
+                    assert '"time"' in t["rawSql"], f"{where}: a time series needs a time column"
+        for ann in d["annotations"]["list"]:
+            if "target" in ann:
+                assert ann["datasource"] == DS_REF and ann["target"]["rawSql"].strip(), uid
 
 
-def test_macro_expansion():
-    sql = expand_macros("SELECT 1 WHERE $__timeFilter(t) AND b IN ($asset) "
-                        "AND c IN (${asset}) AND d IN (${asset:sqlstring}) "
-                        "AND t > $__timeFrom() AND t < $__timeTo() AND i = $__interval")
-    assert "$" not in sql
-    assert f"t BETWEEN '{FROM}' AND '{TO}'" in sql
-    assert sql.count(ASSETS) == 3
+def test_variables_are_valid():
+    for uid, d in dash.load_dashboards().items():
+        defined: set[str] = set()
+        names = [v["name"] for v in d["templating"]["list"]]
+        assert len(names) == len(set(names)), uid
+        for v in d["templating"]["list"]:
+            assert v["type"] == "query" and v["datasource"] == DS_REF, (uid, v["name"])
+            assert v["refresh"] in (1, 2), (uid, v["name"])  # on load / on time change
+            assert isinstance(v["multi"], bool) and isinstance(v["includeAll"], bool)
+            # a variable query may only use variables defined before it
+            used = set(re.findall(r"\$\{?(\w+)", v["query"])) - {"__timeFilter"}
+            assert used <= defined, f"{uid}: variable {v['name']} uses {used - defined}"
+            defined.add(v["name"])
+        for q in dash.panel_queries(d):
+            used = {u for u in re.findall(r"\$\{?(\w+)", q.raw_sql) if not u.startswith("__")}
+            assert used <= defined, f"{q.label}: undefined variables {used - defined}"
 
 
-# ---------------------------------------------------------------- against the database
+def test_no_panel_builds_an_empty_in_list():
+    """$asset with no options (or All over none) expands to nothing: `IN ()` is a syntax
+    error, `= ANY(ARRAY[]::text[])` is an empty match."""
+    for d in dash.load_dashboards().values():
+        for q in dash.panel_queries(d):
+            assert not re.search(r"IN\s*\(\s*\$", q.raw_sql), q.label
+            for m in re.finditer(r"ARRAY\[\$\{?asset\}?\]", q.raw_sql):
+                assert q.raw_sql[m.end():].startswith("::text[]"), q.label
+
+
+def _by_title(uid: str) -> dict[str, dict]:
+    return {p["title"]: p for p in dash.panels(dash.load_dashboards()[uid])}
+
+
+def _steps(panel: dict) -> list:
+    return [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+
+def test_overview_panels():
+    d = dash.load_dashboards()["lcm-overview"]
+    p = _by_title("lcm-overview")
+    assert p["Liquidation Risk by asset"]["type"] == "timeseries"
+    assert _steps(p["Liquidation Risk by asset"]) == [None, 30, 50, 70]
+    assert _steps(p["Stablecoin Pressure (market-wide)"]) == [None, -30, 0]
+    for title in ("Liquidation Risk by asset", "Stablecoin Pressure (market-wide)"):
+        style = p[title]["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"]
+        assert style == "line+area", title
+    level = p["Current alert level"]
+    assert level["type"] == "stat" and level["options"]["colorMode"] == "background"
+    (values,) = [m["options"] for m in level["fieldConfig"]["defaults"]["mappings"]
+                 if m["type"] == "value"]
+    assert {k: v["color"] for k, v in values.items()} == {
+        "NONE": "green", "INFO": "blue", "WARNING": "orange", "CRITICAL": "red"}
+    assert p["Latest alerts"]["type"] == "table"
+    assert p["Risk and pressure per asset (latest)"]["type"] == "table"
+    (asset,) = d["templating"]["list"]
+    assert asset["name"] == "asset" and asset["multi"] and asset["includeAll"]
+    # long ranges read the rollups: every time series over a 1-minute table has the tiers
+    for title in ("Liquidation Risk by asset", "Stablecoin Pressure (market-wide)",
+                  "Liquidations, long vs short (USD)"):
+        sql = p[title]["targets"][0]["rawSql"]
+        assert "_5m" in sql and "_1h" in sql and "'$__interval'::interval" in sql, title
+    # the asset column links to the drill-down, as the notifier's links do
+    link = p["Latest alerts"]["fieldConfig"]["overrides"][0]["properties"][0]["value"][0]
+    assert link["url"].startswith("/d/lcm-asset?var-asset=${__value.raw}")
+
+
+def test_asset_drill_down_panels():
+    d = dash.load_dashboards()["lcm-asset"]
+    assert [v["name"] for v in d["templating"]["list"]] == ["asset", "venue"]
+    titles = " | ".join(_by_title("lcm-asset"))
+    for words in ("Risk components", "Funding per venue", "Open interest and price",
+                  "Long/short", "Liquidations, long vs short", "Stablecoin exchange flows"):
+        assert words in titles, words
+    comps = _by_title("lcm-asset")["Risk components ($asset, $venue)"]
+    assert comps["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    (ann,) = [a for a in d["annotations"]["list"] if "target" in a]
+    assert "FROM alerts" in ann["target"]["rawSql"] and "'$asset'" in ann["target"]["rawSql"]
+
+
+def test_pipeline_panels():
+    p = _by_title("lcm-pipeline")
+    for title, table in (("Ingest sources: last event age", "source_health"),
+                         ("Events per minute by topic", "topic_events_1m"),
+                         ("Dead letters per minute by topic", "topic_events_1m"),
+                         ("Dead letters in range", "dead_letters"),
+                         ("Flink job up", "risk_scores")):
+        assert f"FROM {table}" in p[title]["targets"][0]["rawSql"], title
+    assert "written_at" in p["Flink job up"]["targets"][0]["rawSql"]
+
+
+# ---------------------------------------------------------------- against the pipeline's rows
+
+# Ranges ending at the sample's quarter hour (2026-11-20 14:00-14:15 UTC), each long enough
+# for Grafana to pick another tier: 1-minute rows, the 5-minute, the 1-hour rollups.
+SAMPLE_END = datetime(2026, 11, 20, 14, 16, tzinfo=UTC)
+RANGES = {"1h": timedelta(hours=1), "3d": timedelta(days=3), "30d": timedelta(days=30)}
+EXPECTED_INTERVAL = {"1h": "1m", "3d": "10m", "30d": "1h"}  # panels ask for 500 points
+
+
+@pytest.fixture(scope="module")
+def reader(pipeline_data: PipelineData) -> psycopg.Connection:
+    with psycopg.connect(pipeline_data.reader_dsn, autocommit=True, connect_timeout=5) as db:
+        yield db
+
+
+def _all_expanded(db: psycopg.Connection):
+    for name, span in RANGES.items():
+        rng = TimeRange(SAMPLE_END - span, SAMPLE_END)
+        for d in dash.load_dashboards().values():
+            variables = dash.resolve_variables(db, d, rng)
+            for q in dash.panel_queries(d):
+                yield name, rng, q, dash.expand_query(q, rng, variables)
 
 
 @pytest.mark.stack
-def test_every_panel_query_runs(stack: Connections):
-    queries = _queries()
-    assert len(queries) >= 7  # six panels and the asset variable
-    failures = []
-    with psycopg.connect(stack.dsn("reader"), connect_timeout=5, autocommit=True) as db:
-        for label, raw in queries:
-            sql = expand_macros(raw)
-            left = re.findall(r"\$\{?\w+", sql)
-            assert not left, f"{label}: unexpanded macro(s) {left} in:\n{sql}"
-            try:
-                db.execute(sql).fetchall()  # rows may be none: the database may be empty
-            except psycopg.Error as exc:
-                failures.append(f"{label}: {type(exc).__name__}: {exc}\n{sql}")
+def test_variables_list_the_pipelines_assets_and_venues(reader, pipeline_data):
+    rng = TimeRange(SAMPLE_END - timedelta(hours=1), SAMPLE_END)
+    d = dash.load_dashboards()["lcm-asset"]
+    v = dash.resolve_variables(reader, d, rng, {"asset": "BTC"})
+    assert set(v["asset"].options) == pipeline_data.assets
+    assert "all" in v["venue"].options and len(v["venue"].options) >= 3
+    assert v["venue"].value == "all"  # the saved default
+
+
+@pytest.mark.stack
+def test_every_panel_query_runs_as_reader_and_returns_rows(reader):
+    failures, empty, count = [], [], 0
+    for name, rng, q, sql in _all_expanded(reader):
+        count += 1
+        label = f"[{name}] {q.label}"
+        if format_interval(calculate_interval_ms(rng, q.max_data_points, q.min_interval)) \
+                != EXPECTED_INTERVAL[name] and q.max_data_points == 500:
+            failures.append(f"{label}: unexpected interval")
+        left = re.findall(r"\$\{?\w+|\[\[\w+", sql)
+        if left:
+            failures.append(f"{label}: unexpanded {left}")
+            continue
+        try:
+            rows = reader.execute(sql).fetchall()
+        except psycopg.Error as exc:
+            failures.append(f"{label}: {type(exc).__name__}: {exc}\n{sql}")
+            continue
+        if not any(v is not None for row in rows for v in row):
+            empty.append(label)  # no rows, or only NULLs (an aggregate over nothing)
+    assert count >= 3 * 24, count
     assert not failures, "panel queries failed:\n\n" + "\n\n".join(failures)
+    assert not empty, "panel queries returned no data:\n  " + "\n  ".join(empty)
 
 
 @pytest.mark.stack
-def test_reader_role_cannot_write(stack: Connections):
-    with (psycopg.connect(stack.dsn("reader"), connect_timeout=5) as db,
+def test_panels_run_before_any_asset_exists(reader):
+    """A fresh install: the asset variable has no options (All over nothing) and the range
+    holds no rows. Every panel must run and say "No data", not fail with a SQL error."""
+    rng = TimeRange.parse("2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z")
+    failures = []
+    for d in dash.load_dashboards().values():
+        variables = {
+            name: Variable(name, ALL if v.multi else "", multi=v.multi,
+                           include_all=v.include_all, options=())
+            for name, v in dash.resolve_variables(reader, d, rng).items()}
+        for q in dash.panel_queries(d):
+            try:
+                reader.execute(dash.expand_query(q, rng, variables)).fetchall()
+            except psycopg.Error as exc:
+                failures.append(f"{q.label}: {type(exc).__name__}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+def _plan_columns(plan: dict, found: set[tuple[str, str]]) -> None:
+    """(relation, column) pairs a plan reads: each scan node's alias.column references."""
+    text = " ".join(str(plan.get(k, "")) for k in (
+        "Output", "Filter", "Index Cond", "Recheck Cond", "Sort Key", "Group Key",
+        "Join Filter", "Hash Cond", "Merge Cond"))
+    nodes = [plan, *plan.get("Plans", [])]
+    for node in nodes:
+        if "Relation Name" in node:
+            alias = node.get("Alias", node["Relation Name"])
+            node_text = " ".join(str(node.get(k, "")) for k in (
+                "Output", "Filter", "Index Cond", "Recheck Cond"))
+            for col in re.findall(rf"\b{re.escape(alias)}\.(\w+)", node_text + " " + text):
+                found.add((node["Relation Name"], col))
+    for child in plan.get("Plans", []):
+        _plan_columns(child, found)
+
+
+@pytest.mark.stack
+def test_no_panel_reads_a_column_missing_from_information_schema(reader):
+    """Static check: the columns each panel's plan reads exist in information_schema (as
+    the reader sees it, so also readable by it), and every relation is a table or view."""
+    columns = {(t, c) for t, c in reader.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public'").fetchall()}
+    relations = {t for t, _ in columns}
+    problems, seen = [], 0
+    for name, _, q, sql in _all_expanded(reader):
+        if name != "1h":
+            continue
+        (plan,) = reader.execute("EXPLAIN (VERBOSE, FORMAT JSON) " + sql).fetchone()[0]
+        used: set[tuple[str, str]] = set()
+        _plan_columns(plan["Plan"], used)
+        seen += len(used)
+        for rel, col in sorted(used):
+            if rel not in relations:
+                problems.append(f"{q.label}: relation {rel} is not visible to the reader")
+            elif (rel, col) not in columns:
+                problems.append(f"{q.label}: {rel}.{col} is not in information_schema")
+    assert seen > 50, "the plans named too few columns: the check would not catch anything"
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.stack
+def test_reader_role_cannot_write(stack: Connections, pipeline_data):
+    with (psycopg.connect(pipeline_data.reader_dsn, connect_timeout=5) as db,
           pytest.raises((psycopg.errors.ReadOnlySqlTransaction,
                          psycopg.errors.InsufficientPrivilege))):
-        db.execute(
-            "INSERT INTO alerts (base, window_start, window_end, level, risk, confidence,"
-            " components) VALUES ('TEST', '2000-01-01Z', '2000-01-01 00:01Z', 'INFO', 1, 1,"
-            " 'funding')")
-    # psycopg rolled the transaction back on leaving the block with the error
+        db.execute("DELETE FROM alerts")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.config import Connections, load_config
-from flink_jobs.job import INPUT_TOPICS, job_statements, sql_params, sql_scoring_params
-from flink_jobs.sql_files import SQL_DIR, render, statements
+from flink_jobs.job import HEALTH_TOPIC, INPUT_TOPICS, job_statements, sql_params
+from flink_jobs.sql_files import render, statements
 
 
 def test_render_fills_parameters_and_leaves_json_paths(tmp_path: Path) -> None:
@@ -30,22 +30,28 @@ def test_statements_split_on_line_end_semicolons_and_drop_comments() -> None:
     assert list(statements(sql)) == ["CREATE VIEW a AS SELECT ';' AS s", "INSERT INTO b SELECT 1"]
 
 
-@pytest.mark.parametrize("scoring", ["udf", "sql"])
-def test_whole_job_renders(scoring: str) -> None:
+def test_whole_job_renders() -> None:
     cfg = load_config()
     params = sql_params(cfg, Connections(writer_password="pw"), topic_prefix="p_")
-    overrides = {}
-    if scoring == "sql":
-        params |= sql_scoring_params(cfg)
-        overrides = {p.name: p for p in (SQL_DIR.parent.parent / "bench" / "sql").glob("*.sql")}
-    ddl, inserts = job_statements(params, overrides)
+    ddl, inserts = job_statements(params)
     text = "\n".join(ddl + inserts)
     assert "${" not in text
-    for topic in (*INPUT_TOPICS, "ingest_heartbeat"):
+    for topic in (*INPUT_TOPICS, "ingest_heartbeat", HEALTH_TOPIC):
         assert f"CREATE TEMPORARY TABLE {topic}_raw" in text
         assert f"'topic' = 'p_{topic}'" in text
-    # The heartbeat source never goes idle; data sources do after the configured timeout.
+    assert HEALTH_TOPIC not in INPUT_TOPICS  # not a market-data topic: no envelope checks
+    assert "CREATE TEMPORARY VIEW ingest_health_envelope" not in text
+    # The heartbeat source never goes idle; data and health sources do after the timeout.
     assert text.count("'scan.watermark.idle-timeout' = '0 s'") == 1
-    assert text.count(f"'scan.watermark.idle-timeout' = '{cfg.pipeline.idle_timeout_s} s'") == 6
-    assert len(inserts) == 9 and all(i.startswith("INSERT INTO") for i in inserts)
-    assert ("LIQUIDATION_RISK(" in text) == (scoring == "udf")
+    assert text.count(f"'scan.watermark.idle-timeout' = '{cfg.pipeline.idle_timeout_s} s'") == 7
+    assert all(i.startswith("INSERT INTO") for i in inserts)
+    sinks = sorted(i.split()[2] for i in inserts)
+    assert sinks == sorted(["features_1m_sink"] * 2 + ["risk_scores_sink"] * 2 + [
+        "stablecoin_pressure_sink", "alerts_sink", "alerts_topic", "liquidations_sink",
+        "dead_letters_sink", "dead_letter_topic", "source_health_sink", "topic_events_sink"])
+    # The configured durations reach the SQL: carry-forward limits, alert state depth.
+    p = cfg.pipeline
+    assert f"<= {p.max_input_age_s.funding * 1000} THEN funding_last END" in text
+    assert f"ROWS BETWEEN {cfg.scoring.alerts.state_windows - 1} PRECEDING" in text
+    for udf in ("LIQUIDATION_RISK(", "STABLECOIN_PRESSURE(", "ALERT_LEVEL(", "ALERT_TRANSITION("):
+        assert udf in text

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
 
 from flink_jobs.config import load_config
+from flink_jobs.job import HEALTH_TOPIC
 from ingest import kafka_io, replay
 from tests.conftest import SAMPLE, Sandbox, wait_for
 from tests.reference import expected
@@ -53,6 +55,24 @@ BAD_RECORDS: list[tuple[str, bytes, str]] = [
 ]
 
 
+# Ingest health reports (CONTRACTS.md), one of them broken; written straight to the topic.
+HEALTH: list[dict] = [
+    {"source": "bybit", "ts": BAD_AT_MS, "last_event_ts": BAD_AT_MS - 800, "messages": 1200,
+     "errors": 0, "dead_letters": 0, "state": "up"},
+    {"source": "bybit", "ts": BAD_AT_MS + 5000, "last_event_ts": BAD_AT_MS + 4100,
+     "messages": 1290, "errors": 1, "dead_letters": 0, "state": "up"},
+    {"source": "okx", "ts": BAD_AT_MS + 2000, "last_event_ts": None, "messages": 0,
+     "errors": 7, "dead_letters": 2, "state": "down"},
+]
+BAD_HEALTH = (b'{"source":"okx","ts":1795183240000,"last_event_ts":null,"messages":3,'
+              b'"errors":0,"dead_letters":0,"state":"sleepy"}',
+              "state: must be up, degraded or down")
+
+
+def _ms(ts: int | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts / 1000, UTC)
+
+
 def _input_file(tmp_path: Path) -> tuple[Path, list[tuple[str, dict]]]:
     """The sample, with some liquidations and flows delivered twice and two broken lines."""
     lines = SAMPLE.read_text().splitlines()
@@ -89,23 +109,33 @@ def _compare(name: str, actual: dict, want: dict, columns: list[str]) -> None:
 
 
 def _snapshot(box: Sandbox) -> dict[str, list]:
-    tables = {"features_1m": "base, venue, window_start", "risk_scores": "base, window_start",
+    tables = {"features_1m": "base, venue, window_start",
+              "risk_scores": "base, venue, window_start",
               "stablecoin_pressure": "window_start", "alerts": "base, window_start",
               "liquidations": "event_time, dedup_key",
-              "dead_letters": "topic, kafka_partition, kafka_offset"}
-    return {t: box.query(f"SELECT * FROM {t} ORDER BY {k}") for t, k in tables.items()}
+              "dead_letters": "topic, kafka_partition, kafka_offset",
+              "source_health": "source, reported_at", "topic_events_1m": "topic, window_start"}
+    rows = {t: box.query(f"SELECT * FROM {t} ORDER BY {k}") for t, k in tables.items()}
+    for r in rows["risk_scores"]:
+        del r["written_at"]  # when the row was first written: differs between jobs
+    return rows
 
 
 def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     cfg = load_config()
     path, messages = _input_file(tmp_path)
-    want = expected(messages, cfg)
+    want = expected(messages, cfg, [(t, BAD_AT_MS) for t, _, _ in BAD_RECORDS])
     bootstrap = sandbox.conn.kafka_bootstrap
 
     job_id = sandbox.submit_job()
     producer = kafka_io.make_producer(bootstrap)
     for topic, raw, _ in BAD_RECORDS:  # stamped like the recording they arrive among
         producer.produce(sandbox.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)
+    for h in HEALTH:
+        producer.produce(sandbox.prefix + HEALTH_TOPIC, json.dumps(h).encode(),
+                         h["source"].encode(), timestamp=h["ts"])
+    producer.produce(sandbox.prefix + HEALTH_TOPIC, BAD_HEALTH[0], b"okx",
+                     timestamp=BAD_AT_MS + 3000)
     close_after = cfg.pipeline.close_after_ms
     stats = replay.replay(path, producer, topic_prefix=sandbox.prefix, progress=False,
                           close_after_ms=close_after)
@@ -114,7 +144,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
 
     # The job has written everything once the last minute's scores are there.
     wait_for(lambda: len(sandbox.query("SELECT 1 FROM risk_scores")) >= len(want.risk)
-             and len(sandbox.query("SELECT 1 FROM dead_letters")) >= len(BAD_RECORDS),
+             and len(sandbox.query("SELECT 1 FROM dead_letters")) > len(BAD_RECORDS),
              240, f"{len(want.risk)} risk rows and {len(BAD_RECORDS)} dead letters")
     _wait_quiet(sandbox)
 
@@ -123,21 +153,37 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
                              for r in rows["features_1m"]}, want.features,
              ["price", "funding_8h", "oi_usd", "oi_change_pct", "price_change_pct",
               "long_share", "liq_long_usd", "liq_short_usd", "liq_count", "events"])
-    _compare("risk_scores", {(r["base"], r["window_start"]): r for r in rows["risk_scores"]},
-             want.risk, ["risk", "funding_pts", "oi_buildup_pts", "imbalance_pts",
-                         "liquidation_pts", "confidence", "components", "pressure", "level"])
+    _compare("risk_scores", {(r["base"], r["venue"], r["window_start"]): r
+                             for r in rows["risk_scores"]}, want.risk,
+             ["risk", "side", "long_risk", "short_risk", "funding_pts", "oi_buildup_pts",
+              "imbalance_pts", "liquidation_pts", "confidence", "components", "data_age_s",
+              "pressure", "level"])
+    assert {k[1] for k in want.risk} >= {"all", "bybit", "okx", "binance", "hyperliquid"}
     _compare("stablecoin_pressure", {r["window_start"]: r for r in rows["stablecoin_pressure"]},
              want.pressure, ["inflow_usd", "outflow_usd", "internal_usd", "transfers",
                              "baseline_usd", "pressure"])
+    alert_cols = ["alert_id", "level", "previous_level", "side", "risk", "long_risk",
+                  "short_risk", "funding_pts", "oi_buildup_pts", "imbalance_pts",
+                  "liquidation_pts", "pressure", "confidence", "components"]
     _compare("alerts", {(r["base"], r["window_start"]): r for r in rows["alerts"]}, want.alerts,
-             ["level", "previous_level", "risk", "pressure", "confidence", "components"])
+             alert_cols)
+    _compare("topic_events_1m", {(r["topic"], r["window_start"]): r
+                                 for r in rows["topic_events_1m"]}, want.topic_events,
+             ["events", "dead_letters"])
+    _compare("source_health", {(r["source"], r["reported_at"]): r for r in rows["source_health"]},
+             {(h["source"], _ms(h["ts"])): {
+                 "last_event_at": _ms(h["last_event_ts"]), "messages": h["messages"],
+                 "errors": h["errors"], "dead_letters": h["dead_letters"], "state": h["state"]}
+              for h in HEALTH}, ["last_event_at", "messages", "errors", "dead_letters", "state"])
     assert {r["dedup_key"] for r in rows["liquidations"]} == want.liquidations
-    # The sample's scenario must reach the top level, or the alert path went untested.
-    assert {a["level"] for a in want.alerts.values()} >= {"INFO", "WARNING", "CRITICAL"}
+    # The sample's scenario must reach the top level and come back, or the alert path
+    # (escalation, hysteresis, cooldown, NONE) went untested.
+    assert {a["level"] for a in want.alerts.values()} >= {"INFO", "WARNING", "CRITICAL", "NONE"}
 
     # Every broken record is counted with its reason and raw text; nothing failed the job.
+    bad = [*BAD_RECORDS, (HEALTH_TOPIC, *BAD_HEALTH)]
     got = sorted((r["topic"], r["problem"], r["payload"]) for r in rows["dead_letters"])
-    assert got == sorted((t, why, raw.decode()) for t, raw, why in BAD_RECORDS)
+    assert got == sorted((t, why, raw.decode()) for t, raw, why in bad)
     state = sandbox.job_state(job_id)
     assert state == {"state": "RUNNING", "failures": 0}, state
 
@@ -147,7 +193,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     consumer.subscribe([sandbox.prefix + kafka_io.DEAD_LETTER_TOPIC])
     seen: list[dict] = []
     wait_for(lambda: seen.extend(json.loads(m.value()) for m in consumer.consume(100, 1.0)
-                                 if m.error() is None) or len(seen) >= len(BAD_RECORDS) + 2,
+                                 if m.error() is None) or len(seen) >= len(bad) + 2,
              60, "dead letters on the topic")
     consumer.close()
     reasons = sorted(d["reason"] for d in seen if "reason" in d)
@@ -156,7 +202,10 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     assert {d["raw"] for d in seen if "raw" in d} == {"this is not json",
                                                       '{"topic": "nope", "value": {}}'}
     assert sorted(d["problem"] for d in seen if "problem" in d) == sorted(
-        why for _, _, why in BAD_RECORDS)
+        why for _, _, why in bad)
+
+    # Every alert also reaches the alerts topic as the flat JSON object of CONTRACTS.md.
+    _check_alerts_topic(sandbox, want.alerts, alert_cols)
 
     # A fresh job over the same topics (no state, from the earliest offsets) rewrites the
     # same rows: the JDBC sink upserts on the tables' primary keys.
@@ -174,6 +223,29 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     wait_for(lambda: sandbox.caught_up(), 120, "the job to consume the second replay")
     _wait_quiet(sandbox)
     _assert_same(_snapshot(sandbox), rows, "after replaying twice")
+
+
+def _check_alerts_topic(box: Sandbox, want: dict, columns: list[str]) -> None:
+    consumer = Consumer({"bootstrap.servers": box.conn.kafka_bootstrap,
+                         "group.id": box.prefix + "alerts", "auto.offset.reset": "earliest"})
+    consumer.subscribe([box.prefix + kafka_io.ALERTS_TOPIC])
+    seen: list = []
+    wait_for(lambda: seen.extend(m for m in consumer.consume(100, 1.0) if m.error() is None)
+             or len(seen) >= len(want), 60, "alerts on the topic")
+    consumer.close()
+    got = {}
+    for m in seen:
+        value = json.loads(m.value())
+        assert list(value) == ["alert_id", "base", "level", "previous_level", "side", "risk",
+                               "long_risk", "short_risk", "funding_pts", "oi_buildup_pts",
+                               "imbalance_pts", "liquidation_pts", "pressure", "confidence",
+                               "components", "window_start", "window_end"], value
+        assert m.key() == value["base"].encode()
+        start = datetime.strptime(value["window_start"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        end = datetime.strptime(value["window_end"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        assert (end - start).total_seconds() == 60 * load_config().pipeline.window_minutes
+        got[(value["base"], start)] = value
+    _compare("alerts topic", got, want, columns)
 
 
 def _assert_same(now: dict[str, list], before: dict[str, list], when: str) -> None:

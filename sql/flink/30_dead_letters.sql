@@ -18,4 +18,7 @@ SELECT 'long_short_ratio', kafka_partition, kafka_offset, event_time, problem, p
 FROM long_short_ratio_checked WHERE problem IS NOT NULL
 UNION ALL
 SELECT 'stablecoin_flows', kafka_partition, kafka_offset, event_time, problem, payload
-FROM stablecoin_flows_checked WHERE problem IS NOT NULL;
+FROM stablecoin_flows_checked WHERE problem IS NOT NULL
+UNION ALL
+SELECT 'ingest_health', kafka_partition, kafka_offset, event_time, problem, payload
+FROM ingest_health_checked WHERE problem IS NOT NULL;

@@ -1,6 +1,9 @@
 -- Features per venue, asset and minute. Averages, not first/last values: window output
 -- order is not event order, and an average is unmoved by a sample delivered twice.
 -- liq_* stay NULL in a minute without liquidations; the lookback decides if that is a 0.
+-- *_ts: when each periodic input was last seen in the minute (epoch ms), and end_ms the
+-- window end, so the scores can say how fresh their inputs are (data_age_s). Windows are
+-- aligned to the epoch, so the end follows from any event time inside the window.
 CREATE TEMPORARY VIEW venue_features AS
 SELECT
   window_start, window_end, window_time, venue, base,
@@ -11,6 +14,11 @@ SELECT
   SUM(liq_long_usd)  AS liq_long_usd,
   SUM(liq_short_usd) AS liq_short_usd,
   COUNT(liq_long_usd) + COUNT(liq_short_usd) AS liq_count,
-  COUNT(*) AS events
+  COUNT(*) AS events,
+  MAX(CASE WHEN price IS NOT NULL THEN ts END)      AS price_ts,
+  MAX(CASE WHEN funding_8h IS NOT NULL THEN ts END) AS funding_ts,
+  MAX(CASE WHEN oi_usd IS NOT NULL THEN ts END)     AS oi_ts,
+  MAX(CASE WHEN long_share IS NOT NULL THEN ts END) AS long_share_ts,
+  MAX(ts) - MOD(MAX(ts), ${window_ms}) + ${window_ms} AS end_ms
 FROM TABLE(TUMBLE(TABLE market_events, DESCRIPTOR(event_time), INTERVAL '${window_minutes}' MINUTE))
 GROUP BY window_start, window_end, window_time, venue, base;

@@ -1,18 +1,25 @@
--- Liquidation Risk per asset and minute (Python UDF on the window rows only), joined with
--- the same minute's market-wide stablecoin pressure. LEFT: a minute without flow data
--- keeps its risk row with pressure NULL (unknown), never a fake 0.
+-- Liquidation Risk per venue and asset and per asset over all venues ('all'), by the
+-- vectorized Python UDF on the window rows only. Long-cascade and short-squeeze risk are
+-- scored separately; risk is the larger and side says which (flink_jobs/scoring.py).
+CREATE TEMPORARY VIEW scores AS
+SELECT window_start, window_end, window_time, base, venue, data_age_s,
+  LIQUIDATION_RISK(funding_cf, oi_change_cf, price_change_cf, long_share_cf, liq_long_in,
+                   liq_short_in, oi_cf, liq_baseline_usd) AS r
+FROM venue_inputs
+UNION ALL
+SELECT window_start, window_end, window_time, base, 'all', data_age_s,
+  LIQUIDATION_RISK(funding_8h, oi_change_pct, price_change_pct, long_share, liq_long_in,
+                   liq_short_in, oi_usd, liq_baseline_usd) AS r
+FROM asset_baseline;
+
+-- Joined with the same minute's market-wide stablecoin pressure. LEFT: a minute without
+-- flow data keeps its risk row with pressure NULL (unknown), never a fake 0.
 CREATE TEMPORARY VIEW risk_scores AS
 SELECT
-  a.window_start, a.window_end, a.window_time, a.base,
-  a.r.risk, a.r.funding_pts, a.r.oi_buildup_pts, a.r.imbalance_pts, a.r.liquidation_pts,
-  a.r.confidence, a.r.components,
-  p.pressure,
-  ALERT_LEVEL(a.r.risk, p.pressure, a.r.confidence) AS level
-FROM (
-  SELECT *,
-    LIQUIDATION_RISK(funding_8h, oi_change_pct, price_change_pct, long_share, liq_usd,
-                     oi_usd, liq_baseline_usd) AS r
-  FROM asset_baseline
-) AS a
+  s.window_start, s.window_end, s.window_time, s.base, s.venue,
+  s.r.risk, s.r.side, s.r.long_risk, s.r.short_risk, s.r.funding_pts, s.r.oi_buildup_pts,
+  s.r.imbalance_pts, s.r.liquidation_pts, s.r.confidence, s.r.components, s.data_age_s,
+  p.pressure
+FROM scores AS s
 LEFT JOIN stablecoin_pressure AS p
-  ON p.window_time BETWEEN a.window_time AND a.window_time;
+  ON p.window_time BETWEEN s.window_time AND s.window_time;

@@ -10,10 +10,11 @@ CREATE TEMPORARY TABLE features_1m_sink (
 ) WITH (${jdbc}, 'table-name' = 'features_1m');
 
 CREATE TEMPORARY TABLE risk_scores_sink (
-  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
-  risk DOUBLE, funding_pts DOUBLE, oi_buildup_pts DOUBLE, imbalance_pts DOUBLE,
-  liquidation_pts DOUBLE, confidence DOUBLE, components STRING, pressure DOUBLE, level STRING,
-  PRIMARY KEY (base, window_start) NOT ENFORCED
+  base STRING, venue STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+  risk DOUBLE, side STRING, long_risk DOUBLE, short_risk DOUBLE,
+  funding_pts DOUBLE, oi_buildup_pts DOUBLE, imbalance_pts DOUBLE, liquidation_pts DOUBLE,
+  confidence DOUBLE, components STRING, data_age_s DOUBLE, pressure DOUBLE, level STRING,
+  PRIMARY KEY (base, venue, window_start) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'risk_scores');
 
 CREATE TEMPORARY TABLE stablecoin_pressure_sink (
@@ -23,8 +24,10 @@ CREATE TEMPORARY TABLE stablecoin_pressure_sink (
 ) WITH (${jdbc}, 'table-name' = 'stablecoin_pressure');
 
 CREATE TEMPORARY TABLE alerts_sink (
-  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), level STRING,
-  previous_level STRING, risk DOUBLE, pressure DOUBLE, confidence DOUBLE, components STRING,
+  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), alert_id STRING,
+  level STRING, previous_level STRING, side STRING, risk DOUBLE, long_risk DOUBLE,
+  short_risk DOUBLE, funding_pts DOUBLE, oi_buildup_pts DOUBLE, imbalance_pts DOUBLE,
+  liquidation_pts DOUBLE, pressure DOUBLE, confidence DOUBLE, components STRING,
   PRIMARY KEY (base, window_start) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'alerts');
 
@@ -40,10 +43,14 @@ CREATE TEMPORARY TABLE dead_letters_sink (
   PRIMARY KEY (topic, kafka_partition, kafka_offset) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'dead_letters');
 
--- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in order.
+-- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in
+-- order. The value is the flat JSON object of CONTRACTS.md, fields in this order; times
+-- are strings 'YYYY-MM-DD HH:MM:SS' (UTC), a missing value is null.
 CREATE TEMPORARY TABLE alerts_topic (
-  base STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), level STRING,
-  previous_level STRING, risk DOUBLE, pressure DOUBLE, confidence DOUBLE, components STRING
+  alert_id STRING, base STRING, level STRING, previous_level STRING, side STRING,
+  risk DOUBLE, long_risk DOUBLE, short_risk DOUBLE, funding_pts DOUBLE,
+  oi_buildup_pts DOUBLE, imbalance_pts DOUBLE, liquidation_pts DOUBLE, pressure DOUBLE,
+  confidence DOUBLE, components STRING, window_start STRING, window_end STRING
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${topic_prefix}alerts',
@@ -54,6 +61,18 @@ CREATE TEMPORARY TABLE alerts_topic (
   'value.fields-include' = 'ALL',
   'sink.delivery-guarantee' = 'at-least-once'
 );
+
+-- Ingest sources' health reports (ingest_health topic) and per-topic record counts.
+CREATE TEMPORARY TABLE source_health_sink (
+  source STRING, reported_at TIMESTAMP(3), last_event_at TIMESTAMP(3), messages BIGINT,
+  errors BIGINT, dead_letters BIGINT, state STRING,
+  PRIMARY KEY (source, reported_at) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'source_health');
+
+CREATE TEMPORARY TABLE topic_events_sink (
+  topic STRING, window_start TIMESTAMP(3), events BIGINT, dead_letters BIGINT,
+  PRIMARY KEY (topic, window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'topic_events_1m');
 
 -- Refused records with their raw text, for whoever fixes the producer.
 CREATE TEMPORARY TABLE dead_letter_topic (
