@@ -77,3 +77,23 @@ def test_both_branches_return_the_same_rollups_for_the_same_rows(plain: LocalDat
     for rollup in dataset.ROLLUPS:
         dataset.assert_rows_match(views[rollup], dataset.expected(rollup), f"view {rollup}")
         dataset.assert_rows_match(caggs[rollup], views[rollup], f"cagg vs view {rollup}")
+
+
+def test_plain_rollups_follow_every_write_of_the_sink(plain: LocalDatabase) -> None:
+    # Stored buckets are kept by triggers: the Flink upsert (INSERT ... ON CONFLICT DO
+    # UPDATE) of a new minute and of a changed one must both reach them at once.
+    upsert = ("INSERT INTO risk_scores (base, venue, window_start, window_end, risk, side, "
+              "long_risk, short_risk, confidence, components) VALUES "
+              "('ZZZ', 'all', %s, %s::timestamptz + INTERVAL '1 minute', %s, 'long', %s, 0, "
+              "1, 'funding') ON CONFLICT (base, venue, window_start) DO UPDATE SET "
+              "risk = EXCLUDED.risk, long_risk = EXCLUDED.long_risk")
+    bucket = "SELECT risk_max, risk_avg FROM risk_scores_5m WHERE base = 'ZZZ'"
+    with plain.connect("writer") as db:
+        db.execute(upsert, ("2026-11-21 10:00Z", "2026-11-21 10:00Z", 20, 20))
+        db.execute(upsert, ("2026-11-21 10:01Z", "2026-11-21 10:01Z", 40, 40))
+    assert plain.query(bucket) == [{"risk_max": 40, "risk_avg": 30}]
+    with plain.connect("writer") as db:
+        db.execute(upsert, ("2026-11-21 10:01Z", "2026-11-21 10:01Z", 10, 10))  # an update
+    assert plain.query(bucket) == [{"risk_max": 20, "risk_avg": 15}]
+    assert plain.query("SELECT risk_max FROM risk_scores_1h WHERE base = 'ZZZ'") == [
+        {"risk_max": 20}]

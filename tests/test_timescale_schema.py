@@ -39,7 +39,8 @@ ROLLUP_COLUMNS = {
 def engine() -> Iterator[TimescaleEngine]:
     with timescale_engine() as eng:
         out = eng.apply()
-        assert "5 migration(s) applied" in out.stdout and "(timescaledb)" in out.stdout
+        assert f"{len(MIGRATIONS)} migration(s) applied" in out.stdout
+        assert "(timescaledb)" in out.stdout
         yield eng
 
 
