@@ -56,69 +56,84 @@ CREATE TABLE IF NOT EXISTS lcm_rollups.stablecoin_pressure (
   PRIMARY KEY (width, bucket)
 );
 
+-- Helpers of the statements below. With `changed` a transition table: the raw rows of
+-- every bucket (of width $1) that one of its rows falls in, found through the primary key;
+-- with NULL: all raw rows (the initial fill, one scan).
+CREATE OR REPLACE FUNCTION lcm_rollups.bucket_of(changed text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN changed IS NULL
+    THEN 'date_bin($1, s.window_start, TIMESTAMPTZ ''2000-01-03 00:00:00+00'')'
+    ELSE 'k.bucket' END
+$fn$;
+
+CREATE OR REPLACE FUNCTION lcm_rollups.rows_of(source text, changed text, per_series boolean)
+RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN changed IS NULL THEN format('public.%I s', source)
+    WHEN per_series THEN format(
+      '(SELECT DISTINCT base, venue, date_bin($1, window_start, '
+      'TIMESTAMPTZ ''2000-01-03 00:00:00+00'') AS bucket FROM %I) AS k '
+      'JOIN public.%I s ON s.base = k.base AND s.venue = k.venue '
+      'AND s.window_start >= k.bucket AND s.window_start < k.bucket + $1', changed, source)
+    ELSE format(
+      '(SELECT DISTINCT date_bin($1, window_start, '
+      'TIMESTAMPTZ ''2000-01-03 00:00:00+00'') AS bucket FROM %I) AS k '
+      'JOIN public.%I s ON s.window_start >= k.bucket AND s.window_start < k.bucket + $1',
+      changed, source)
+    END
+$fn$;
+
 -- The statement that recomputes the buckets of width $1 touched by the rows in `changed`
--- (a transition table or, for the initial fill, the source table itself). Text, run by the
--- trigger function itself: transition tables are visible only to the trigger's own queries.
+-- (NULL: all buckets). Text, run by the trigger function itself: transition tables are
+-- visible only to the trigger's own queries.
 CREATE OR REPLACE FUNCTION lcm_rollups.risk_scores_sql(changed text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   SELECT format($q$
     INSERT INTO lcm_rollups.risk_scores AS r
-    SELECT $1, s.base, s.venue, k.bucket,
+    SELECT $1, s.base, s.venue, %s,
            max(s.risk), avg(s.risk), max(s.long_risk), max(s.short_risk),
            avg(s.pressure), min(s.confidence)
-    FROM (SELECT DISTINCT base, venue,
-                 date_bin($1, window_start, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket
-          FROM %s) AS k
-    JOIN public.risk_scores s ON s.base = k.base AND s.venue = k.venue
-     AND s.window_start >= k.bucket AND s.window_start < k.bucket + $1
-    GROUP BY s.base, s.venue, k.bucket
+    FROM %s
+    GROUP BY 2, 3, 4
     ON CONFLICT (width, venue, bucket, base) DO UPDATE SET
       risk_max = EXCLUDED.risk_max, risk_avg = EXCLUDED.risk_avg,
       long_risk_max = EXCLUDED.long_risk_max, short_risk_max = EXCLUDED.short_risk_max,
       pressure_avg = EXCLUDED.pressure_avg, confidence_min = EXCLUDED.confidence_min
-  $q$, changed)
+  $q$, lcm_rollups.bucket_of(changed), lcm_rollups.rows_of('risk_scores', changed, true))
 $fn$;
 
 CREATE OR REPLACE FUNCTION lcm_rollups.features_sql(changed text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   SELECT format($q$
     INSERT INTO lcm_rollups.features AS r
-    SELECT $1, s.base, s.venue, k.bucket,
+    SELECT $1, s.base, s.venue, %s,
            (array_agg(s.price ORDER BY s.window_start DESC)
               FILTER (WHERE s.price IS NOT NULL))[1],
            avg(s.funding_8h),
            (array_agg(s.oi_usd ORDER BY s.window_start DESC)
               FILTER (WHERE s.oi_usd IS NOT NULL))[1],
            avg(s.long_share), sum(s.liq_long_usd), sum(s.liq_short_usd), sum(s.events)
-    FROM (SELECT DISTINCT base, venue,
-                 date_bin($1, window_start, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket
-          FROM %s) AS k
-    JOIN public.features_1m s ON s.base = k.base AND s.venue = k.venue
-     AND s.window_start >= k.bucket AND s.window_start < k.bucket + $1
-    GROUP BY s.base, s.venue, k.bucket
+    FROM %s
+    GROUP BY 2, 3, 4
     ON CONFLICT (width, venue, bucket, base) DO UPDATE SET
       price_last = EXCLUDED.price_last, funding_8h_avg = EXCLUDED.funding_8h_avg,
       oi_usd_last = EXCLUDED.oi_usd_last, long_share_avg = EXCLUDED.long_share_avg,
       liq_long_usd_sum = EXCLUDED.liq_long_usd_sum,
       liq_short_usd_sum = EXCLUDED.liq_short_usd_sum, events_sum = EXCLUDED.events_sum
-  $q$, changed)
+  $q$, lcm_rollups.bucket_of(changed), lcm_rollups.rows_of('features_1m', changed, true))
 $fn$;
 
 CREATE OR REPLACE FUNCTION lcm_rollups.stablecoin_pressure_sql(changed text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   SELECT format($q$
     INSERT INTO lcm_rollups.stablecoin_pressure AS r
-    SELECT $1, k.bucket, sum(s.inflow_usd), sum(s.outflow_usd), avg(s.pressure)
-    FROM (SELECT DISTINCT
-                 date_bin($1, window_start, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket
-          FROM %s) AS k
-    JOIN public.stablecoin_pressure s
-      ON s.window_start >= k.bucket AND s.window_start < k.bucket + $1
-    GROUP BY k.bucket
+    SELECT $1, %s, sum(s.inflow_usd), sum(s.outflow_usd), avg(s.pressure)
+    FROM %s
+    GROUP BY 2
     ON CONFLICT (width, bucket) DO UPDATE SET
       inflow_usd_sum = EXCLUDED.inflow_usd_sum, outflow_usd_sum = EXCLUDED.outflow_usd_sum,
       pressure_avg = EXCLUDED.pressure_avg
-  $q$, changed)
+  $q$, lcm_rollups.bucket_of(changed),
+     lcm_rollups.rows_of('stablecoin_pressure', changed, false))
 $fn$;
 
 -- The trigger function: TG_ARGV[0] names the family; the statement's rows are `changed`.
@@ -154,7 +169,7 @@ BEGIN
                    'AS changed FOR EACH STATEMENT EXECUTE FUNCTION lcm_rollups.on_write(%L)',
                    src[1], src[2]);
     -- Rows written before this migration (an existing database): fill their buckets.
-    EXECUTE format('SELECT lcm_rollups.%I(%L)', src[2] || '_sql', 'public.' || src[1]) INTO q;
+    EXECUTE format('SELECT lcm_rollups.%I(NULL)', src[2] || '_sql') INTO q;
     EXECUTE q USING INTERVAL '5 minutes';
     EXECUTE q USING INTERVAL '1 hour';
   END LOOP;
