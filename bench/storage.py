@@ -24,9 +24,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 
@@ -41,6 +43,8 @@ from report.dashboards import (
 from report.grafana_sql import TimeRange
 
 POSTGRES_SH = REPO_DIR / "stack" / "postgres.sh"
+ROLLUPS = ("risk_scores_5m", "risk_scores_1h", "features_5m", "features_1h",
+           "stablecoin_pressure_5m", "stablecoin_pressure_1h")
 END = datetime(2026, 11, 20, tzinfo=UTC)  # data ends here; the dashboard range is [END-days, END]
 
 # One day of rows per statement; %(day)s is the day's first minute, %(assets)s the asset
@@ -138,19 +142,46 @@ def superuser_psql(db: str, sql: str) -> None:
     subprocess.run([POSTGRES_SH, "psql", db, "-c", sql], check=True, timeout=3600)
 
 
+def generate(db: psycopg.Connection, assets: int, days: int, venues: list[str]) -> None:
+    start = END - timedelta(days=days)
+    t0 = time.perf_counter()
+    for d in range(days):
+        params = {"day": start + timedelta(days=d), "assets": assets, "venues": venues}
+        for sql in (FEATURES, RISK, PRESSURE, ALERTS):
+            db.execute(sql, params)
+        print(f"\r  loaded day {d + 1}/{days} ({time.perf_counter() - t0:.0f} s)",
+              end="", flush=True)
+    print()
+
+
 def load(conn: Connections, db: str, assets: int, days: int, venues: list[str]) -> None:
     with psycopg.connect(conn.dsn("writer"), dbname=db, autocommit=True) as w:
-        start = END - timedelta(days=days)
-        t0 = time.perf_counter()
-        for d in range(days):
-            day = start + timedelta(days=d)
-            params = {"day": day, "assets": assets, "venues": venues}
-            for sql in (FEATURES, RISK, PRESSURE, ALERTS):
-                w.execute(sql, params)
-            print(f"\r  loaded day {d + 1}/{days} ({time.perf_counter() - t0:.0f} s)",
-                  end="", flush=True)
-        print()
+        generate(w, assets, days, venues)
     superuser_psql(db, "VACUUM ANALYZE")  # as after autovacuum: statistics, visibility map
+
+
+def run_timescale(assets: int, days: int, ranges_h: list[int], runs: int) -> None:
+    """The TimescaleDB branch, continuous aggregates and all, in the test engine (PGlite:
+    PostgreSQL as WebAssembly on one core, tests/timescale): indicative figures, slower
+    than a native server; all-venue rows only, to fit the engine's memory."""
+    from tests.timescale.engine import timescale_engine  # Node engine, installed by setup
+
+    with tempfile.TemporaryDirectory(prefix="lcm-bench-ts-") as tmp, \
+            timescale_engine(Path(tmp)) as engine:
+        engine.apply()
+        with psycopg.connect(host="127.0.0.1", port=engine.port, user="postgres",
+                             password="unused", dbname="lcm", sslmode="disable",
+                             autocommit=True) as db:
+            t = time.perf_counter()
+            generate(db, assets, days, ["all"])
+            for rollup in ROLLUPS:
+                db.execute(f"CALL refresh_continuous_aggregate('{rollup}', NULL, NULL)")
+            db.execute("ANALYZE")
+            print(f"loaded, aggregates refreshed in {time.perf_counter() - t:.0f} s")
+            db.execute("SET ROLE lcm_reader")
+            for hours in ranges_h:
+                time_panels(db, TimeRange(END - timedelta(hours=hours), END), runs,
+                            "lcm_reader on TimescaleDB 2.23 in PGlite")
 
 
 def timed(db: psycopg.Connection, sql: str, runs: int) -> tuple[float, float, int]:
@@ -215,11 +246,17 @@ def main() -> None:
     ap.add_argument("--ranges", default="720,168,6",
                     help="dashboard time ranges to time, in hours back from the data's end")
     ap.add_argument("--keep", action="store_true", help="keep the database (name printed)")
+    ap.add_argument("--engine", choices=("postgres", "timescaledb-pglite"), default="postgres",
+                    help="the local PostgreSQL server (plain branch) or TimescaleDB in the "
+                         "test engine (continuous aggregates; indicative, WebAssembly)")
     ap.add_argument("--db", help="time the panels on this database loaded by an earlier "
                                  "--keep run (after `stack/postgres.sh init DB`), no load")
     args = ap.parse_args()
     conn = Connections.from_env()
     ranges = [int(h) for h in args.ranges.split(",")]
+    if args.engine == "timescaledb-pglite":
+        run_timescale(args.assets, args.days, ranges, args.runs)
+        return
     if args.db:
         report(conn, args.db, ranges, args.runs)
         return

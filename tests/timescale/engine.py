@@ -66,14 +66,16 @@ class TimescaleEngine:
 
 
 @contextmanager
-def timescale_engine() -> Iterator[TimescaleEngine]:
+def timescale_engine(data_dir: Path | None = None) -> Iterator[TimescaleEngine]:
+    """The engine on a free port, in memory or (data_dir) on disk; stopped on exit.
+    Also used by bench.storage for the TimescaleDB figures."""
     if shutil.which("node") is None or not (HERE / "node_modules").exists():
         pytest.fail("Node.js or tests/timescale/node_modules missing: run 'make setup'")
     port = free_port()
+    cmd = ["node", str(HERE / "serve.mjs"), str(port), *([str(data_dir)] if data_dir else [])]
     # The engine's output goes to a file, not a pipe: a chatty engine never blocks.
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(["node", str(HERE / "serve.mjs"), str(port)],
-                                stdout=subprocess.PIPE, stderr=log, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         try:
             line = proc.stdout.readline() if proc.stdout else ""
             if line.strip() != f"ready {port}":
