@@ -160,6 +160,32 @@ def load(conn: Connections, db: str, assets: int, days: int, venues: list[str]) 
     superuser_psql(db, "VACUUM ANALYZE")  # as after autovacuum: statistics, visibility map
 
 
+SINK_UPSERT = """
+INSERT INTO risk_scores (base, venue, window_start, window_end, risk, side, long_risk,
+                         short_risk, confidence, components)
+VALUES (%s, 'all', %s, %s, %s, 'long', %s, 0, 1, 'funding')
+ON CONFLICT (base, venue, window_start) DO UPDATE SET
+  risk = EXCLUDED.risk, long_risk = EXCLUDED.long_risk
+"""
+
+
+def time_sink_writes(conn: Connections, db: str, assets: int, n: int = 500) -> None:
+    """The write path as the Flink JDBC sink uses it: one upsert statement per row, each
+    updating an existing minute (on plain PostgreSQL the rollup triggers recompute the
+    row's 5-minute and hourly buckets)."""
+    with psycopg.connect(conn.dsn("writer"), dbname=db, autocommit=True) as w:
+        times = []
+        for i in range(n):
+            t0 = END - timedelta(minutes=1 + i // assets)
+            args = (f"A{i % assets:03d}", t0, t0 + timedelta(minutes=1), 42.0, 42.0)
+            t = time.perf_counter()
+            w.execute(SINK_UPSERT, args)
+            times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    print(f"\nSink write path: {n} single-row upserts into risk_scores as the writer: "
+          f"median {statistics.median(times):.2f} ms, p95 {times[int(0.95 * (n - 1))]:.2f} ms")
+
+
 def run_timescale(assets: int, days: int, ranges_h: list[int], runs: int) -> None:
     """The TimescaleDB branch, continuous aggregates and all, in the test engine (PGlite:
     PostgreSQL as WebAssembly on one core, tests/timescale): indicative figures, slower
@@ -259,6 +285,7 @@ def main() -> None:
         return
     if args.db:
         report(conn, args.db, ranges, args.runs)
+        time_sink_writes(conn, args.db, args.assets)
         return
     db = f"lcm_bench_storage_{uuid.uuid4().hex[:8]}"
     venues = args.venues.split(",")
@@ -270,6 +297,7 @@ def main() -> None:
         load(conn, db, args.assets, args.days, venues)
         print(f"loaded and analyzed in {time.perf_counter() - t:.0f} s")
         report(conn, db, ranges, args.runs)
+        time_sink_writes(conn, db, args.assets)
     finally:
         if not args.keep:
             subprocess.run([POSTGRES_SH, "dropdb", db], check=False, timeout=600)

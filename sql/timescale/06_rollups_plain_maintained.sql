@@ -143,6 +143,10 @@ DECLARE
   q text;
   w interval;
 BEGIN
+  -- An upsert fires both the INSERT and the UPDATE trigger; one of them has no rows.
+  IF NOT EXISTS (SELECT FROM changed) THEN
+    RETURN NULL;
+  END IF;
   EXECUTE format('SELECT lcm_rollups.%I(%L)', TG_ARGV[0] || '_sql', 'changed') INTO q;
   FOREACH w IN ARRAY ARRAY[INTERVAL '5 minutes', INTERVAL '1 hour'] LOOP
     EXECUTE q USING w;
