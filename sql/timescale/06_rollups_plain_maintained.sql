@@ -156,10 +156,26 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION lcm_rollups.on_write() FROM PUBLIC;
 
+-- Recompute every bucket from all raw rows, one scan per source table: the initial fill
+-- below, and after a bulk load with the triggers disabled (bench.storage does that).
+CREATE OR REPLACE FUNCTION lcm_rollups.fill() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $fn$
+DECLARE
+  family text;
+  q text;
+BEGIN
+  FOREACH family IN ARRAY ARRAY['risk_scores', 'features', 'stablecoin_pressure'] LOOP
+    EXECUTE format('SELECT lcm_rollups.%I(NULL)', family || '_sql') INTO q;
+    EXECUTE q USING INTERVAL '5 minutes';
+    EXECUTE q USING INTERVAL '1 hour';
+  END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION lcm_rollups.fill() FROM PUBLIC;
+
 DO $$
 DECLARE
   src text[];
-  q text;
 BEGIN
   FOREACH src SLICE 1 IN ARRAY ARRAY[['risk_scores', 'risk_scores'],
                                      ['features_1m', 'features'],
@@ -172,13 +188,11 @@ BEGIN
     EXECUTE format('CREATE TRIGGER rollups_on_update AFTER UPDATE ON %I REFERENCING NEW TABLE '
                    'AS changed FOR EACH STATEMENT EXECUTE FUNCTION lcm_rollups.on_write(%L)',
                    src[1], src[2]);
-    -- Rows written before this migration (an existing database): fill their buckets.
-    EXECUTE format('SELECT lcm_rollups.%I(NULL)', src[2] || '_sql') INTO q;
-    EXECUTE q USING INTERVAL '5 minutes';
-    EXECUTE q USING INTERVAL '1 hour';
   END LOOP;
 END
 $$;
+-- Rows written before this migration (an existing database): fill their buckets.
+SELECT lcm_rollups.fill();
 
 -- The contract's views, now reading the stored buckets (same names, columns and types).
 CREATE OR REPLACE VIEW risk_scores_5m AS
