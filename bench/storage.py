@@ -139,7 +139,8 @@ GROUP BY 1 ORDER BY 1""",
 
 
 def superuser_psql(db: str, sql: str) -> None:
-    subprocess.run([POSTGRES_SH, "psql", db, "-c", sql], check=True, timeout=3600)
+    subprocess.run([POSTGRES_SH, "psql", db, "-o", "/dev/null", "-c", sql], check=True,
+                   timeout=3600)
 
 
 def generate(db: psycopg.Connection, assets: int, days: int, venues: list[str]) -> None:
