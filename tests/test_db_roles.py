@@ -86,7 +86,7 @@ def test_the_writer_upserts(db: LocalDatabase) -> None:
 @pytest.mark.parametrize("sql", [*DDL, "INSERT INTO schema_migrations VALUES (99, 'x', 'x', "
                                        "'plain')",
                                  "UPDATE schema_migrations SET checksum = 'x'",
-                                 "UPDATE lcm_rollups.risk_scores SET risk_max = 0"])
+                                 "UPDATE rollup_store_risk_scores SET risk_max = 0"])
 def test_the_writer_cannot_delete_create_or_touch_the_migration_records(db: LocalDatabase,
                                                                         sql: str) -> None:
     err = refused(db, "writer", sql)

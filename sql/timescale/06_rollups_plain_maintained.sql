@@ -10,15 +10,17 @@
 -- rows the statement wrote, and recomputes every 5-minute and 1-hour bucket they touch
 -- from the raw rows, with the same expressions the views used. A bucket therefore always
 -- equals the aggregate of its raw rows, whatever the order and repetition of writes.
--- The tables live in schema lcm_rollups, out of reach of the writer (its grants cover
--- public); the trigger functions run as their owner (SECURITY DEFINER).
+-- The tables are public.rollup_store_*: readable like every table (the dashboard tests
+-- check plans against what the reader sees), never writable by the writer (excluded in
+-- every_run/20_grants.sql); the functions live in schema lcm_rollups and the trigger
+-- function runs as its owner (SECURITY DEFINER).
 \if :timescale
 \else
 
 CREATE SCHEMA IF NOT EXISTS lcm_rollups;
 REVOKE ALL ON SCHEMA lcm_rollups FROM PUBLIC;
 
-CREATE TABLE IF NOT EXISTS lcm_rollups.risk_scores (
+CREATE TABLE IF NOT EXISTS public.rollup_store_risk_scores (
   width          interval    NOT NULL,
   base           text        NOT NULL,
   venue          text        NOT NULL,
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS lcm_rollups.risk_scores (
   PRIMARY KEY (width, venue, bucket, base)
 );
 
-CREATE TABLE IF NOT EXISTS lcm_rollups.features (
+CREATE TABLE IF NOT EXISTS public.rollup_store_features (
   width             interval    NOT NULL,
   base              text        NOT NULL,
   venue             text        NOT NULL,
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS lcm_rollups.features (
   PRIMARY KEY (width, venue, bucket, base)
 );
 
-CREATE TABLE IF NOT EXISTS lcm_rollups.stablecoin_pressure (
+CREATE TABLE IF NOT EXISTS public.rollup_store_stablecoin_pressure (
   width           interval    NOT NULL,
   bucket          timestamptz NOT NULL,
   inflow_usd_sum  double precision,
@@ -88,7 +90,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION lcm_rollups.risk_scores_sql(changed text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   SELECT format($q$
-    INSERT INTO lcm_rollups.risk_scores AS r
+    INSERT INTO public.rollup_store_risk_scores AS r
     SELECT $1, s.base, s.venue, %s,
            max(s.risk), avg(s.risk), max(s.long_risk), max(s.short_risk),
            avg(s.pressure), min(s.confidence)
@@ -104,7 +106,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION lcm_rollups.features_sql(changed text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   SELECT format($q$
-    INSERT INTO lcm_rollups.features AS r
+    INSERT INTO public.rollup_store_features AS r
     SELECT $1, s.base, s.venue, %s,
            (array_agg(s.price ORDER BY s.window_start DESC)
               FILTER (WHERE s.price IS NOT NULL))[1],
@@ -125,7 +127,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION lcm_rollups.stablecoin_pressure_sql(changed text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   SELECT format($q$
-    INSERT INTO lcm_rollups.stablecoin_pressure AS r
+    INSERT INTO public.rollup_store_stablecoin_pressure AS r
     SELECT $1, %s, sum(s.inflow_usd), sum(s.outflow_usd), avg(s.pressure)
     FROM %s
     GROUP BY 2
@@ -198,24 +200,24 @@ SELECT lcm_rollups.fill();
 CREATE OR REPLACE VIEW risk_scores_5m AS
 SELECT base, venue, bucket, risk_max, risk_avg, long_risk_max, short_risk_max, pressure_avg,
        confidence_min
-FROM lcm_rollups.risk_scores WHERE width = INTERVAL '5 minutes';
+FROM public.rollup_store_risk_scores WHERE width = INTERVAL '5 minutes';
 CREATE OR REPLACE VIEW risk_scores_1h AS
 SELECT base, venue, bucket, risk_max, risk_avg, long_risk_max, short_risk_max, pressure_avg,
        confidence_min
-FROM lcm_rollups.risk_scores WHERE width = INTERVAL '1 hour';
+FROM public.rollup_store_risk_scores WHERE width = INTERVAL '1 hour';
 CREATE OR REPLACE VIEW features_5m AS
 SELECT base, venue, bucket, price_last, funding_8h_avg, oi_usd_last, long_share_avg,
        liq_long_usd_sum, liq_short_usd_sum, events_sum
-FROM lcm_rollups.features WHERE width = INTERVAL '5 minutes';
+FROM public.rollup_store_features WHERE width = INTERVAL '5 minutes';
 CREATE OR REPLACE VIEW features_1h AS
 SELECT base, venue, bucket, price_last, funding_8h_avg, oi_usd_last, long_share_avg,
        liq_long_usd_sum, liq_short_usd_sum, events_sum
-FROM lcm_rollups.features WHERE width = INTERVAL '1 hour';
+FROM public.rollup_store_features WHERE width = INTERVAL '1 hour';
 CREATE OR REPLACE VIEW stablecoin_pressure_5m AS
 SELECT bucket, inflow_usd_sum, outflow_usd_sum, pressure_avg
-FROM lcm_rollups.stablecoin_pressure WHERE width = INTERVAL '5 minutes';
+FROM public.rollup_store_stablecoin_pressure WHERE width = INTERVAL '5 minutes';
 CREATE OR REPLACE VIEW stablecoin_pressure_1h AS
 SELECT bucket, inflow_usd_sum, outflow_usd_sum, pressure_avg
-FROM lcm_rollups.stablecoin_pressure WHERE width = INTERVAL '1 hour';
+FROM public.rollup_store_stablecoin_pressure WHERE width = INTERVAL '1 hour';
 
 \endif
