@@ -63,6 +63,12 @@ init() {
   log "${out##*$'\n'}"
 }
 
+# psql as the superuser over the project socket, for maintenance of a throwaway database
+# (bench.storage runs ANALYZE with it). Usage: psql DATABASE [PSQL ARGS...]
+psql() {
+  as_pg "$BIN/psql" -h "$SOCK" -p "$PGPORT" -U postgres -X -q -v ON_ERROR_STOP=1 -d "$@"
+}
+
 # Drop a database (tests use throwaway ones).
 dropdb() {
   as_pg "$BIN/psql" -h "$SOCK" -p "$PGPORT" -U postgres -X -q -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
