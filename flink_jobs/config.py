@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -178,23 +178,44 @@ class MonitorConfig(_Strict):
     scoring: Scoring
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:
-    """Read the YAML file (default: $LCM_CONFIG or config/monitor.yaml) and validate it."""
-    path = Path(path or os.environ.get("LCM_CONFIG") or DEFAULT_CONFIG)
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validation_problems(exc: ValidationError, path: Path, prefix: str = "",
+                        what: str = "config") -> str:
+    """One line per problem: the file, the dotted key, what is allowed, what was found."""
+    lines = []
+    for err in exc.errors():
+        key = prefix + ".".join(str(p) for p in err["loc"]) or "(top level)"
+        got = repr(err.get("input"))
+        got = got if len(got) <= 120 else got[:117] + "..."
+        lines.append(f"{path}: {key}: {err['msg']} (got {got})")
+    return f"invalid {what}:\n  " + "\n  ".join(lines)
+
+
+def load_yaml_model(path: Path, model: type[Model], what: str = "config",
+                    empty_ok: bool = False) -> Model:
+    """Read a YAML file and validate it into `model`; every failure is a ConfigError that
+    names the file (and the key, for a value out of range). An empty file is an empty
+    mapping only where every setting has a default (empty_ok)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if raw is None and empty_ok:
+            raw = {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return MonitorConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{path}: {key}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(validation_problems(exc, path, what=what)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:
+    """Read the YAML file (default: $LCM_CONFIG or config/monitor.yaml) and validate it."""
+    return load_yaml_model(Path(path or os.environ.get("LCM_CONFIG") or DEFAULT_CONFIG),
+                           MonitorConfig)
 
 
 class Connections(BaseModel):

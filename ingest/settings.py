@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from flink_jobs.config import REPO_DIR, ConfigError
+from flink_jobs.config import REPO_DIR, ConfigError, load_yaml_model, validation_problems
 
 DEFAULT_INGEST_CONFIG = REPO_DIR / "config" / "ingest.yaml"
 
@@ -90,27 +89,10 @@ class IngestSettings(Strict):
         return self._path
 
 
-def _problems(exc: ValidationError, path: Path, prefix: str = "") -> str:
-    lines = []
-    for err in exc.errors():
-        key = prefix + ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{path}: {key}: {err['msg']} (got {err.get('input')!r})")
-    return "invalid config:\n  " + "\n  ".join(lines)
-
-
 def load_settings(path: str | os.PathLike[str] | None = None) -> IngestSettings:
     """Read and validate the file (default: $LCM_INGEST_CONFIG or config/ingest.yaml)."""
     path = Path(path or os.environ.get("LCM_INGEST_CONFIG") or DEFAULT_INGEST_CONFIG)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        settings = IngestSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_problems(exc, path)) from None
+    settings = load_yaml_model(path, IngestSettings, empty_ok=True)
     settings._path = path
     return settings
 
@@ -126,5 +108,5 @@ def validate_options(model: type[BaseModel] | None, source: str, settings: Sourc
     try:
         return model.model_validate(settings.options)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, path or DEFAULT_INGEST_CONFIG,
-                                    f"sources.{source}.options.")) from None
+        raise ConfigError(validation_problems(exc, path or DEFAULT_INGEST_CONFIG,
+                                              f"sources.{source}.options.")) from None

@@ -9,10 +9,9 @@ import string
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flink_jobs.config import REPO_DIR, ConfigError
+from flink_jobs.config import REPO_DIR, load_yaml_model
 
 DEFAULT_CONFIG = REPO_DIR / "config" / "notifier.yaml"
 DASHBOARD_FIELDS = frozenset({"base", "from_ms", "to_ms"})
@@ -130,19 +129,4 @@ class NotifierConfig(_Strict):
 def load_config(path: str | os.PathLike[str] | None = None) -> NotifierConfig:
     """Read the YAML file (default: $LCM_NOTIFIER_CONFIG or config/notifier.yaml), validate it."""
     path = Path(path or os.environ.get("LCM_NOTIFIER_CONFIG") or DEFAULT_CONFIG)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return NotifierConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            got = repr(err.get("input"))
-            got = got if len(got) <= 120 else got[:117] + "..."
-            problems.append(f"{path}: {key}: {err['msg']} (got {got})")
-        raise ConfigError("invalid notifier config:\n  " + "\n  ".join(problems)) from None
+    return load_yaml_model(path, NotifierConfig, "notifier config")
