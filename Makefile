@@ -25,7 +25,7 @@ status:  ## what is running
 topics:  ## create the Kafka topics if missing
 	@stack/topics.sh
 
-db-init:  ## create roles, database and tables if missing
+db-init:  ## roles, database, then the schema migrations not yet applied (sql/timescale/)
 	@stack/postgres.sh init
 
 submit-job:  ## submit the monitor job to the Flink cluster (prints job id and UI address)
