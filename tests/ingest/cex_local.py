@@ -19,6 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from ingest.settings import Budget, SourceSettings
 from ingest.source import SourceContext
+from tests.ingest.source_harness import CollectSink
 
 
 @dataclass
@@ -146,51 +147,10 @@ class LocalWs:
         return [t for c, t in self.received if c == conn and "subscribe" in t]
 
 
-class ListSink:
-    """A Sink keeping what the source published and dead-lettered."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, dict[str, Any]]] = []
-        self.dead: list[dict[str, Any]] = []
-
-    def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
-                partition: int = -1) -> None:
-        self.messages.append((topic, msg))
-
-    def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
-        self.dead.append({"source": source, "reason": reason, "raw": raw, "where": where})
-
-    def close(self, timeout_s: float = 30) -> None:
-        pass
-
-    def topic(self, name: str) -> list[dict[str, Any]]:
-        return [m for t, m in self.messages if t == name]
-
-
-def context(name: str, module: Any, http: LocalHttp, ws_url: str, sink: ListSink, *,
+def context(name: str, module: Any, http: LocalHttp, ws_url: str, sink: CollectSink, *,
             options: dict[str, Any] | None = None, poll_seconds: float = 0.3,
             budget: Budget | None = None) -> SourceContext:
     settings = SourceSettings(rest_url=http.url, ws_url=ws_url, poll_seconds=poll_seconds,
                               budget=budget or Budget(requests=1000, per_seconds=1))
     opts = module.Options.model_validate(options or {})
     return SourceContext(name=name, settings=settings, sink=sink, options=opts)
-
-
-async def run_until(ctx: SourceContext, run: Any, done: Any, timeout: float = 20) -> None:
-    """Run the source until done() is true (then stop it cleanly) or fail after timeout."""
-    task = asyncio.create_task(run(ctx))
-    deadline = time.monotonic() + timeout
-    try:
-        while not done():
-            if task.done():
-                task.result()  # raises what killed the source
-                raise AssertionError("the source returned before the test saw what it needs")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for the source")
-            await asyncio.sleep(0.05)
-    finally:
-        ctx.stopping.set()
-        try:
-            await asyncio.wait_for(task, 10)
-        finally:
-            await ctx.aclose()

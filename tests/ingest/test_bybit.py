@@ -14,7 +14,8 @@ import pytest
 from ingest.contract import PayloadError
 from ingest.sources import bybit
 from tests.ingest.cex_fixtures import frames, lines, load, text
-from tests.ingest.cex_local import ListSink, LocalHttp, LocalWs, Reply, context, run_until
+from tests.ingest.cex_local import LocalHttp, LocalWs, Reply, context
+from tests.ingest.source_harness import CollectSink, run_until
 
 W = "test"
 
@@ -187,11 +188,11 @@ def _ws_frames() -> list[str]:
 
 
 def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
-    async def scenario() -> tuple[ListSink, LocalHttp, LocalWs, object]:
+    async def scenario() -> tuple[CollectSink, LocalHttp, LocalWs, object]:
         with LocalHttp() as http:
             _local_bybit(http)
             async with LocalWs(_ws_frames(), drop_after=2) as ws:
-                sink = ListSink()
+                sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"ratio_poll_seconds": 0.5})
                 await run_until(ctx, bybit.run, lambda: (
@@ -216,7 +217,7 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
     (t0, _), (t1, _), _ = http.calls("/v5/market/tickers")[:3]  # 429, 503, 200
     assert t1 - t0 >= 0.95
     # the malformed body went to the dead letters with source, reason and the raw text
-    (dead,) = [d for d in sink.dead if "502 Bad Gateway" in d["raw"]]
+    (dead,) = [d for d in sink.dead_letters if "502 Bad Gateway" in d["raw"]]
     assert dead["source"] == "bybit" and "not JSON" in dead["reason"]
     assert "account-ratio" in dead["where"]
     # the dropped stream reconnected and subscribed again
@@ -224,16 +225,16 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
     assert json.loads(ws.subscribes(2)[0])["args"] == [
         "allLiquidation.1000PEPEUSDT", "allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"]
     assert ctx.health.gaps >= 1 and ctx.health.errors >= 3
-    assert ctx.health.dead_letters == len(sink.dead)
+    assert ctx.health.dead_letters == len(sink.dead_letters)
 
 
 def test_live_once_makes_one_pass_and_returns() -> None:
-    async def scenario() -> ListSink:
+    async def scenario() -> CollectSink:
         with LocalHttp() as http:
             _local_bybit(http)
             http.once.clear()
             async with LocalWs(_ws_frames()) as ws:
-                sink = ListSink()
+                sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"once_stream_seconds": 2})
                 ctx.once = True  # what `python -m ingest bybit --once` asks for
@@ -257,12 +258,12 @@ def test_history_pages_funding_open_interest_and_ratio() -> None:
             http.once["/v5/market/account-ratio"].extend([  # a page, then the empty last one
                 Reply(body=text("bybit", "account_ratio_btcusdt.json")),
                 http.default["/v5/market/account-ratio"]])
-            sink = ListSink()
+            sink = CollectSink()
             ctx = context("bybit", bybit, http, "ws://127.0.0.1:9", sink)
             ctx.settings = ctx.settings.model_copy(update={"symbols": ["BTCUSDT"]})
             out = [pair async for pair in bybit.history(ctx, 1756400000000, 1756460000000)]
             await ctx.aclose()
-            assert sink.dead == []
+            assert sink.dead_letters == []
             return out
 
     out = asyncio.run(scenario())
@@ -279,11 +280,11 @@ def test_history_pages_funding_open_interest_and_ratio() -> None:
 
 
 def test_live_once_skips_the_stream_by_default() -> None:
-    async def scenario() -> ListSink:
+    async def scenario() -> CollectSink:
         with LocalHttp() as http:
             _local_bybit(http)
             http.once.clear()
-            sink = ListSink()
+            sink = CollectSink()
             ctx = context("bybit", bybit, http, "ws://127.0.0.1:9", sink)  # nothing listens
             ctx.once = True
             await asyncio.wait_for(bybit.run(ctx), 30)
@@ -292,7 +293,7 @@ def test_live_once_skips_the_stream_by_default() -> None:
 
     sink = asyncio.run(scenario())
     assert len(sink.topic("funding_rates")) == 3 and sink.topic("liquidations") == []
-    assert sink.dead == []
+    assert sink.dead_letters == []
 
 
 def test_live_new_listing_resubscribes_with_the_new_topic_set() -> None:
@@ -304,7 +305,7 @@ def test_live_new_listing_resubscribes_with_the_new_topic_set() -> None:
             first["result"]["nextPageCursor"] = ""  # before the listing: BTC and ETH only
             http.once["/v5/market/instruments-info"].append(Reply(body=json.dumps(first)))
             async with LocalWs([]) as ws:
-                sink = ListSink()
+                sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"instruments_refresh_seconds": 0.5})
                 await run_until(ctx, bybit.run, lambda: len(ws.subscribes(2)) >= 1)
@@ -324,14 +325,14 @@ def test_live_refused_subscription_is_counted_and_the_stream_goes_on() -> None:
             _local_bybit(http)
             http.once.clear()
             async with LocalWs([refusal, frames("bybit", "ws_all_liquidation.jsonl")[1]]) as ws:
-                sink = ListSink()
+                sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink)
                 await run_until(ctx, bybit.run, lambda: len(sink.topic("liquidations")) >= 2)
                 return sink, ctx
 
     sink, ctx = asyncio.run(scenario())
     assert "handler not found" in ctx.health.last_error
-    assert sink.dead == []  # a refusal is not upstream data
+    assert sink.dead_letters == []  # a refusal is not upstream data
 
 
 def test_live_unreadable_instrument_list_is_dead_lettered_and_retried() -> None:
@@ -341,13 +342,13 @@ def test_live_unreadable_instrument_list_is_dead_lettered_and_retried() -> None:
             http.once.clear()
             http.once["/v5/market/instruments-info"].append(
                 Reply(200, "<html><body>The system is under maintenance</body></html>"))
-            sink = ListSink()
+            sink = CollectSink()
             ctx = context("bybit", bybit, http, "ws://127.0.0.1:9", sink,
                           options={"instruments_retry_seconds": 0.2})
             await run_until(ctx, bybit.run, lambda: len(sink.topic("funding_rates")) >= 3)
             return sink, http
 
     sink, http = asyncio.run(scenario())
-    (dead,) = sink.dead
+    (dead,) = sink.dead_letters
     assert "maintenance" in dead["raw"] and "not JSON" in dead["reason"]
     assert len(http.calls("/v5/market/instruments-info")) >= 3  # failed, then 2 pages

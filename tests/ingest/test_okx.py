@@ -14,7 +14,8 @@ from ingest.contract import PayloadError
 from ingest.sources import cex_io as io
 from ingest.sources import okx
 from tests.ingest.cex_fixtures import frames, lines, load, text
-from tests.ingest.cex_local import ListSink, LocalHttp, LocalWs, Reply, context, run_until
+from tests.ingest.cex_local import LocalHttp, LocalWs, Reply, context
+from tests.ingest.source_harness import CollectSink, run_until
 
 W = "test"
 
@@ -180,7 +181,7 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
         with LocalHttp() as http:
             _local_okx(http)
             async with LocalWs(_ws_frames(), drop_after=2) as ws:
-                sink = ListSink()
+                sink = CollectSink()
                 ctx = context("okx", okx, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"ratio_poll_seconds": 0.5, "rubik_pause_seconds": 0.4,
                                        "ws_ping_seconds": 0.5})
@@ -204,13 +205,14 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
     assert len(sink.topic("prices")) >= 4
     (t0, _), (t1, _), _ = http.calls("/api/v5/public/funding-rate")[:3]  # 429, 500, 200
     assert t1 - t0 >= 0.95
-    (dead,) = [d for d in sink.dead if "long-short" in d["where"]]
+    (dead,) = [d for d in sink.dead_letters if "long-short" in d["where"]]
     assert dead["source"] == "okx" and "not JSON" in dead["reason"]
     assert dead["raw"].startswith('{"code":"0"')
     assert ws.subscribes(1) == ws.subscribes(2) == [
         '{"op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"}]}']
     assert ctx.health.gaps >= 1 and ctx.health.errors >= 3
-    assert not [d for d in sink.dead if d["raw"] == "pong"]  # keepalive replies are not data
+    # keepalive replies are not data
+    assert not [d for d in sink.dead_letters if d["raw"] == "pong"]
 
 
 def test_history_funding_open_interest_and_ratio() -> None:
@@ -224,13 +226,13 @@ def test_history_funding_open_interest_and_ratio() -> None:
                     ("/api/v5/rubik/stat/contracts/open-interest-history",
                      "open_interest_history_btc_usdt_swap.json")):
                 http.default[path] = Reply(body=text("okx", name))
-            sink = ListSink()
+            sink = CollectSink()
             ctx = context("okx", okx, http, "ws://127.0.0.1:9", sink,
                           options={"rubik_pause_seconds": 0.4})
             ctx.settings = ctx.settings.model_copy(update={"symbols": ["BTC-USDT-SWAP"]})
             out = [pair async for pair in okx.history(ctx, 1756400000000, 1756460000000)]
             await ctx.aclose()
-            assert sink.dead == []
+            assert sink.dead_letters == []
             return out
 
     out = asyncio.run(scenario())
@@ -254,7 +256,7 @@ def test_live_funding_falls_back_to_per_instrument_when_any_is_refused() -> None
                     body=json.dumps({"code": "0", "msg": "", "data": [row]}, default=str))
             http.by_query[(path, "instId", "ANY")] = Reply(
                 400, '{"code":"51001","msg":"Instrument ID does not exist","data":[]}')
-            sink = ListSink()
+            sink = CollectSink()
             ctx = context("okx", okx, http, "ws://127.0.0.1:9", sink)
             ctx.once = True
             await asyncio.wait_for(okx.run(ctx), 30)
@@ -266,7 +268,7 @@ def test_live_funding_falls_back_to_per_instrument_when_any_is_refused() -> None
         "BTC-USDT-SWAP", "ETH-USDT-SWAP", "BTC-USD-SWAP", "PEPE-USDT-SWAP"}
     asked = [q["instId"] for _, q in http.calls("/api/v5/public/funding-rate")]
     assert asked[0] == "ANY" and sorted(asked[1:]) == sorted(rows("funding_rate_any.json"))
-    assert sink.dead == []
+    assert sink.dead_letters == []
 
 
 def test_one_unknown_instrument_does_not_cost_the_rest_of_the_push() -> None:
@@ -306,14 +308,15 @@ def test_live_a_new_listing_in_the_stream_reloads_the_contract_values() -> None:
             http.once[path].append(Reply(body=text("okx", "instruments_swap.json")))
             http.default[path] = Reply(body=json.dumps(listed))
             async with LocalWs([json.dumps(push)]) as ws:
-                sink = ListSink()
+                sink = CollectSink()
                 ctx = context("okx", okx, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"unknown_reload_seconds": 60})
-                await run_until(ctx, okx.run, lambda: sink.topic("liquidations") or sink.dead)
+                await run_until(ctx, okx.run,
+                                lambda: sink.topic("liquidations") or sink.dead_letters)
                 return sink
 
     sink = asyncio.run(scenario())
-    assert sink.dead == []
+    assert sink.dead_letters == []
     (liq,) = sink.topic("liquidations")
     assert (liq["symbol"], liq["base"], liq["qty"], liq["side"]) == ("SOL-USDT-SWAP", "SOL",
                                                                     5.0, "long")
