@@ -294,15 +294,20 @@ class Streams:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
-    async def _send(self, venue: str, topic: str | None, frame: bytes) -> None:
+    async def _send(self, venue: str, topic: str | None, frame: bytes) -> bool:
+        """Send to the connections subscribed to `topic` (all when None); False when no
+        connection took it (before the ingest subscribed): its events are not counted."""
         text = frame.decode()
+        sent = False
         for ws, subs in list(self.conns[venue].items()):
             if topic is None or topic in subs:
                 try:
                     await ws.send(text)
                     self.frames[venue] += 1
+                    sent = True
                 except Exception:
                     pass
+        return sent
 
     def _pick(self, venue: str, names: list[str], k: int, at: float, per_s_cap: bool
               ) -> list[str]:
@@ -354,9 +359,9 @@ class Streams:
                             "v": qty, "p": px})
         for s, data in rows.items():
             topic = f"allLiquidation.{s}USDT"
-            self.events["bybit"] += len(data)
-            await self._send("bybit", topic, orjson.dumps(
-                {"topic": topic, "type": "snapshot", "ts": ms, "data": data}))
+            if await self._send("bybit", topic, orjson.dumps(
+                    {"topic": topic, "type": "snapshot", "ts": ms, "data": data})):
+                self.events["bybit"] += len(data)
 
     async def _okx(self, n: int, at: float) -> None:
         ms = str(now_ms())
@@ -369,17 +374,15 @@ class Streams:
                                       "ts": ms}],
                          "instFamily": f"{s}-USDT", "instId": f"{s}-USDT-SWAP",
                          "instType": "SWAP", "uly": f"{s}-USDT"})
-        if data:
+        if data and await self._send("okx", "liquidation-orders", orjson.dumps(
+                {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": data})):
             self.events["okx"] += len(data)
-            await self._send("okx", "liquidation-orders", orjson.dumps(
-                {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": data}))
 
     async def _binance(self, n: int, at: float) -> None:
         for s in self._pick("binance", self.v.binance, n, at, True):
             long_liq, px, qty = self._side_px_qty()
             ms = now_ms()
-            self.events["binance"] += 1
-            await self._send("binance", None, orjson.dumps({
+            self.events["binance"] += await self._send("binance", None, orjson.dumps({
                 "e": "forceOrder", "E": ms, "o": {
                     "s": s + "USDT", "S": "SELL" if long_liq else "BUY", "o": "LIMIT",
                     "f": "IOC", "q": qty, "p": px, "ap": px, "X": "FILLED", "l": qty,
@@ -402,12 +405,13 @@ class Streams:
             ticker = f"{s}-USD"
             rows[ticker].append(row)
             v.dydx_trades[ticker].appendleft(row)
-            self.events["dydx"] += liq
         for ticker, trades_ in rows.items():
+            # a frame no connection took still reaches the ingest by the REST trades poll
             await self._send("dydx", ticker, orjson.dumps({
                 "type": "channel_data", "connection_id": "bench",
                 "message_id": next(self._ids), "id": ticker, "channel": "v4_trades",
                 "version": "2.1.0", "contents": {"trades": trades_}}))
+            self.events["dydx"] += sum(t["type"] == "LIQUIDATED" for t in trades_)
 
 
 # ---------------------------------------------------------------- config, process, sampling
@@ -462,6 +466,29 @@ def topic_counts(bootstrap: str, prefix: str) -> dict[str, int]:
         c.close()
 
 
+def last_health(bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
+    """The last ingest_health record per source: its own message and error counts."""
+    topic = prefix + "ingest_health"
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}health",
+                  "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        out: dict[str, dict[str, Any]] = {}
+        idle = 0
+        while idle < 3:
+            batch = c.consume(500, 1.0)
+            idle = 0 if batch else idle + 1
+            for m in batch:
+                if not m.error():
+                    rec = orjson.loads(m.value())
+                    if rec["ts"] >= out.get(rec["source"], {}).get("ts", 0):
+                        out[rec["source"]] = rec
+        return out
+    finally:
+        c.close()
+
+
 @dataclass
 class Result:
     scenario: str
@@ -472,6 +499,7 @@ class Result:
     frames: dict[str, int]
     liquidations_sent: dict[str, int]
     requests: int
+    health: dict[str, dict[str, Any]]
     exit_code: int
     log_tail: str
 
@@ -527,11 +555,12 @@ async def run_scenario(bootstrap: str, seconds: float, cascade: bool, perps: dic
                 tail = "\n".join((tmp / "ingest.log").read_text(errors="replace")
                                  .splitlines()[-15:])
         counts = topic_counts(bootstrap, prefix)
+        health = last_health(bootstrap, prefix)
     finally:
         http.stop()
         kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
     return Result(name, seconds, counts, cpu, rss, dict(streams.frames),
-                  dict(streams.events), len(http.requests), code, tail)
+                  dict(streams.events), len(http.requests), health, code, tail)
 
 
 def cpu_windows(cpu: list[tuple[float, float]], start: float, width: float = 5.0
@@ -570,7 +599,9 @@ def report(r: Result) -> dict[str, Any]:
           f"{r.requests:,} HTTP requests served, WebSocket frames "
           + ", ".join(f"{v} {n:,}" for v, n in sorted(r.frames.items()))
           + "; liquidations pushed " + ", ".join(
-              f"{v} {n / r.seconds:,.1f}/s" for v, n in sorted(r.liquidations_sent.items())))
+              f"{v} {n / r.seconds:,.1f}/s" for v, n in sorted(r.liquidations_sent.items()))
+          + f" ({sum(r.liquidations_sent.values()):,} in all, "
+          f"{r.counts.get('liquidations', 0):,} in Kafka)")
     print("  delivered to Kafka, messages/s: " + ", ".join(
         f"{t} {x:,.1f}" for t, x in sorted(out["msgs_per_s"].items()))
           + f"  (total {out['total_per_s']:,.1f})")
@@ -579,6 +610,9 @@ def report(r: Result) -> dict[str, Any]:
           f"whole run incl. start-up {out['cpu_whole_run']:.1f}")
     print(f"  RSS: peak {out['rss_peak_mib']:.0f} MiB, steady (median after "
           f"{WARMUP_S:.0f} s) {out['rss_steady_mib']:.0f} MiB")
+    print("  ingest's own health counts (messages/errors/dead letters): " + ", ".join(
+        f"{s} {h['messages']:,}/{h['errors']}/{h['dead_letters']}"
+        for s, h in sorted(r.health.items())))
     if r.exit_code != 0:
         print("  ingest log tail:\n" + r.log_tail)
     return out
