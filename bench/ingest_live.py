@@ -578,12 +578,13 @@ def cpu_windows(cpu: list[tuple[float, float]], start: float, width: float = 5.0
 
 def report(r: Result) -> dict[str, Any]:
     t0 = r.cpu[0][0] if r.cpu else 0.0
-    wins = cpu_windows(r.cpu, t0 + WARMUP_S)
+    warmup = min(WARMUP_S, r.seconds / 4)  # short runs keep some windows
+    wins = cpu_windows(r.cpu, t0 + warmup)
     p95 = (statistics.quantiles(wins, n=20)[-1] if len(wins) >= 2 else
            (wins[0] if wins else float("nan")))
     whole = (100 * (r.cpu[-1][1] - r.cpu[0][1]) / (r.cpu[-1][0] - r.cpu[0][0])
              if len(r.cpu) > 1 else float("nan"))
-    steady_rss = [k for t, k in r.rss if t >= t0 + WARMUP_S] or [k for _, k in r.rss]
+    steady_rss = [k for t, k in r.rss if t >= t0 + warmup] or [k for _, k in r.rss]
     out = {
         "scenario": r.scenario, "seconds": r.seconds,
         "msgs_per_s": {t: n / r.seconds for t, n in r.counts.items() if n},
@@ -605,11 +606,11 @@ def report(r: Result) -> dict[str, Any]:
     print("  delivered to Kafka, messages/s: " + ", ".join(
         f"{t} {x:,.1f}" for t, x in sorted(out["msgs_per_s"].items()))
           + f"  (total {out['total_per_s']:,.1f})")
-    print(f"  CPU, % of one core, 5-s windows after the first {WARMUP_S:.0f} s: mean "
+    print(f"  CPU, % of one core, 5-s windows after the first {warmup:.0f} s: mean "
           f"{out['cpu_mean']:.1f}, p95 {out['cpu_p95']:.1f} ({out['windows']} windows); "
           f"whole run incl. start-up {out['cpu_whole_run']:.1f}")
     print(f"  RSS: peak {out['rss_peak_mib']:.0f} MiB, steady (median after "
-          f"{WARMUP_S:.0f} s) {out['rss_steady_mib']:.0f} MiB")
+          f"{warmup:.0f} s) {out['rss_steady_mib']:.0f} MiB")
     print("  ingest's own health counts (messages/errors/dead letters): " + ", ".join(
         f"{s} {h['messages']:,}/{h['errors']}/{h['dead_letters']}"
         for s, h in sorted(r.health.items())))
