@@ -7,6 +7,7 @@ inside a running job.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -218,6 +219,19 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:
                            MonitorConfig)
 
 
+def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment (or `env`) over the repository's git-ignored .env: where
+    ports, passwords, API keys and notifier tokens come from. The environment wins."""
+    env = dict(os.environ if env is None else env)
+    env_file = REPO_DIR / ".env"
+    if env_file.exists():
+        for line in env_file.read_text(encoding="utf-8").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.lstrip().startswith("#"):
+                env.setdefault(key.strip(), value.strip().strip("'\""))
+    return env
+
+
 class Connections(BaseModel):
     """Where the services are. Read from the environment (make setup writes .env)."""
 
@@ -235,13 +249,7 @@ class Connections(BaseModel):
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Connections:
-        env = dict(os.environ if env is None else env)
-        env_file = REPO_DIR / ".env"
-        if env_file.exists():  # the process environment wins over .env
-            for line in env_file.read_text(encoding="utf-8").splitlines():
-                key, sep, value = line.partition("=")
-                if sep and not key.lstrip().startswith("#"):
-                    env.setdefault(key.strip(), value.strip().strip("'\""))
+        env = environment(env)
         kafka_port = env.get("KAFKA_PORT", "9092")
         if not env.get("PGPORT", "5432").isdigit():
             raise ConfigError(f"PGPORT must be a port number, got {env['PGPORT']!r}")

@@ -13,7 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from flink_jobs.config import REPO_DIR, ConfigError, load_yaml_model, validation_problems
+from flink_jobs.config import (
+    REPO_DIR,
+    ConfigError,
+    environment,
+    load_yaml_model,
+    validation_problems,
+)
 
 DEFAULT_INGEST_CONFIG = REPO_DIR / "config" / "ingest.yaml"
 
@@ -44,8 +50,8 @@ class SourceSettings(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
     def api_key(self) -> str | None:
-        """The key from the environment (never from the file, never logged)."""
-        return os.environ.get(self.api_key_env) or None if self.api_key_env else None
+        """The key from the environment or .env (never from this file, never logged)."""
+        return environment().get(self.api_key_env) or None if self.api_key_env else None
 
 
 class SpoolSettings(Strict):

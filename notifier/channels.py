@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email.utils
 import math
-import os
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from flink_jobs.config import ConfigError
+from flink_jobs.config import ConfigError, environment
 from notifier.alert import LEVEL_RANK, Alert
 from notifier.config import (
     ChannelBase,
@@ -236,7 +235,7 @@ def build_senders(config: NotifierConfig, redactor: Redactor, source: str,
                   env: Mapping[str, str] | None = None) -> list[Sender]:
     """The enabled channels with their secrets from the environment. A missing or malformed
     secret is named by its variable, never shown."""
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     senders, problems = [], []
     for index, channel in enumerate(config.channels):
         if not channel.enabled:

@@ -379,3 +379,15 @@ def test_dotenv_fills_gaps_and_environment_wins(no_dotenv: Path) -> None:
 def test_bad_pgport_names_the_variable(no_dotenv: Path) -> None:
     with pytest.raises(ConfigError, match="PGPORT"):
         Connections.from_env({"PGPORT": "abc"})
+
+
+def test_environment_is_the_process_environment_over_dotenv(tmp_path: Path, monkeypatch) -> None:
+    """API keys and notifier tokens put in .env reach the ingest and the notifier."""
+    (tmp_path / ".env").write_text(
+        "# LCM_SLACK_WEBHOOK_URL=commented\nETHERSCAN_API_KEY='from-dotenv'\nKAFKA_PORT=9092\n",
+        encoding="utf-8")
+    monkeypatch.setattr(config, "REPO_DIR", tmp_path)
+    env = config.environment({"KAFKA_PORT": "19092"})
+    assert env["ETHERSCAN_API_KEY"] == "from-dotenv"
+    assert env["KAFKA_PORT"] == "19092"  # the process environment wins
+    assert "LCM_SLACK_WEBHOOK_URL" not in env and "# LCM_SLACK_WEBHOOK_URL" not in env
