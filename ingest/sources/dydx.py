@@ -38,14 +38,12 @@ from ingest.contract import (
     funding_msg,
     liquidated_side_from_order,
     liquidation_msg,
-    oi_msg,
-    price_msg,
     req,
     split_base,
     ts_ms,
 )
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded
+from ingest.sources.polling import dump_raw, guarded, market_snapshot
 
 EXCHANGE = "dydx"
 MARKETS_PATH = "/perpetualMarkets"
@@ -98,16 +96,11 @@ def parse_market(ticker: str, market: Any, ts: int, *, active_only: bool = True,
         return []
     base, mult = base_of(ticker, where)
     oracle = req(market, "oraclePrice", where)
-    common = {"exchange": EXCHANGE, "symbol": ticker, "base": base, "ts": ts,
-              "multiplier": mult, "where": where}
-    return [
-        ("prices", price_msg(price=oracle, volume_24h_usd=market.get("volume24H"), **common)),
-        ("funding_rates", funding_msg(funding_rate=req(market, "nextFundingRate", where),
-                                      interval_hours=FUNDING_INTERVAL_HOURS, mark_price=oracle,
-                                      **common)),
-        ("open_interest", oi_msg(oi_base=req(market, "openInterest", where), price=oracle,
-                                 **common)),
-    ]
+    return market_snapshot(EXCHANGE, ticker, base, ts, mult, where, price=oracle,
+                           volume_24h_usd=market.get("volume24H"),
+                           funding_rate=req(market, "nextFundingRate", where),
+                           interval_hours=FUNDING_INTERVAL_HOURS,
+                           oi_base=req(market, "openInterest", where))
 
 
 def trade_rows(payload: Any, where: str) -> list[dict[str, Any]]:

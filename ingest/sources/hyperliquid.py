@@ -29,14 +29,12 @@ from pydantic import Field
 from ingest.contract import (
     PayloadError,
     funding_msg,
-    oi_msg,
-    price_msg,
     req,
     split_base,
     ts_ms,
 )
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded
+from ingest.sources.polling import dump_raw, guarded, market_snapshot
 
 EXCHANGE = "hyperliquid"
 INFO_PATH = "/info"
@@ -81,18 +79,11 @@ def parse_asset_ctx(asset: dict[str, Any], asset_ctx: Any, ts: int, *,
         return []
     base, mult = split_base(name)
     mark = req(asset_ctx, "markPx", where)
-    common = {"exchange": EXCHANGE, "symbol": name, "base": base, "ts": ts,
-              "multiplier": mult, "where": where}
-    return [
-        ("prices", price_msg(price=mark, volume_24h_usd=asset_ctx.get("dayNtlVlm"), **common)),
-        ("funding_rates", funding_msg(funding_rate=req(asset_ctx, "funding", where),
-                                      interval_hours=FUNDING_INTERVAL_HOURS, mark_price=mark,
-                                      **common)),
-        # openInterest counts listed units (1000 PEPE for kPEPE): oi_usd = units * price per
-        # unit, oi_base = units * multiplier coins.
-        ("open_interest", oi_msg(oi_base=req(asset_ctx, "openInterest", where), price=mark,
-                                 **common)),
-    ]
+    return market_snapshot(EXCHANGE, name, base, ts, mult, where, price=mark,
+                           volume_24h_usd=asset_ctx.get("dayNtlVlm"),
+                           funding_rate=req(asset_ctx, "funding", where),
+                           interval_hours=FUNDING_INTERVAL_HOURS,
+                           oi_base=req(asset_ctx, "openInterest", where))
 
 
 def parse_funding_history(rows: Any, coin: str, where: str = "fundingHistory") -> list[dict]:

@@ -1,13 +1,15 @@
 """Helpers shared by the REST-polling sources (Hyperliquid, dYdX, CoinGecko, Etherscan):
-one poll that never ends the loop, and raw text for dead letters."""
+one poll that never ends the loop, raw text for dead letters, and a market snapshot as
+the contract's three messages."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any
 
-from ingest.contract import PayloadError
+from ingest.contract import PayloadError, funding_msg, oi_msg, price_msg
 from ingest.http import HttpError
 
 RAW_LIMIT = 100_000  # characters of a bad payload kept in its dead letter
@@ -30,3 +32,20 @@ def dump_raw(obj: Any) -> str:
     """The upstream object as JSON text for a dead letter (Decimals as written)."""
     text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
     return text[:RAW_LIMIT]
+
+
+def market_snapshot(exchange: str, symbol: str, base: str, ts: int, multiplier: Decimal,
+                    where: str, *, price: Any, volume_24h_usd: Any, funding_rate: Any,
+                    interval_hours: int, oi_base: Any) -> list[tuple[str, dict[str, Any]]]:
+    """One market of a venue snapshot (Hyperliquid's asset contexts, dYdX's perpetual
+    markets): its price, funding and open interest, all at the snapshot's one price.
+    oi_base is in listed units (1000 PEPE for kPEPE): oi_usd = units * price per unit,
+    oi_base = units * multiplier coins."""
+    common = {"exchange": exchange, "symbol": symbol, "base": base, "ts": ts,
+              "multiplier": multiplier, "where": where}
+    return [
+        ("prices", price_msg(price=price, volume_24h_usd=volume_24h_usd, **common)),
+        ("funding_rates", funding_msg(funding_rate=funding_rate, interval_hours=interval_hours,
+                                      mark_price=price, **common)),
+        ("open_interest", oi_msg(oi_base=oi_base, price=price, **common)),
+    ]
