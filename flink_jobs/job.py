@@ -19,6 +19,7 @@ from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 from flink_jobs import udfs
 from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
+from ingest import kafka_io
 from ingest.kafka_io import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
 
 # Market-data topics (kafka_io.DATA_TOPICS) are each checked by 20_envelope_checks.sql;
@@ -113,8 +114,6 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
     """Fail before submitting, with what to do, if the job could not run: a job that
     cannot reach its database would otherwise restart forever on the cluster."""
     import psycopg
-    from confluent_kafka.admin import AdminClient
-
     try:
         psycopg.connect(conn.dsn("writer"), connect_timeout=5).close()
     except psycopg.Error as exc:
@@ -124,8 +123,7 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
             "Start it with 'make up', or check PGHOST/PGPORT/LCM_DB and the passwords in .env."
         ) from None
     try:
-        existing = AdminClient({"bootstrap.servers": conn.kafka_bootstrap}).list_topics(
-            timeout=10).topics
+        existing = kafka_io.make_admin(conn.kafka_bootstrap).list_topics(timeout=10).topics
     except Exception as exc:  # any failure here means unreachable
         raise SystemExit(f"Kafka at {conn.kafka_bootstrap} is unreachable ({exc}); "
                          "start it with 'make up'.") from None

@@ -5,29 +5,24 @@ its own database, so tests, benchmarks and backtests never touch the monitor's l
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import time
-import urllib.request
+import urllib.error
 import uuid
 from dataclasses import dataclass, field
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import TopicPartition
 
+from flink_jobs.cluster import ACTIVE_STATES, flink_rest
 from flink_jobs.config import REPO_DIR, Connections, load_config
 from ingest import kafka_io
 
+__all__ = ["ACTIVE_STATES", "Sandbox", "flink_rest"]
 STACK = REPO_DIR / "stack"
-
-
-def flink_rest(path: str, conn: Connections, method: str = "GET") -> dict:
-    req = urllib.request.Request(conn.flink_rest + path, method=method)
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        body = resp.read()
-    return json.loads(body) if body else {}
+# A test or benchmark queues this long for a task slot that another one is releasing.
+SLOT_WAIT_S = 120
 
 
 @dataclass
@@ -41,14 +36,18 @@ class Sandbox:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "LCM_TOPIC_PREFIX": self.prefix, "LCM_DB": self.db}
+        return {"LCM_SLOT_WAIT_S": str(SLOT_WAIT_S), **os.environ,
+                "LCM_TOPIC_PREFIX": self.prefix, "LCM_DB": self.db}
 
     def dsn(self) -> str:
         return self.conn.dsn("writer").replace(f"dbname={self.conn.pg_db}", f"dbname={self.db}")
 
     def submit_job(self, *job_args: str) -> str:
-        out = subprocess.run([STACK / "job.sh", "submit", *job_args], env=self.env, check=True,
-                             capture_output=True, text=True, timeout=300).stdout
+        run = subprocess.run([STACK / "job.sh", "submit", *job_args], env=self.env,
+                             capture_output=True, text=True, timeout=SLOT_WAIT_S + 300)
+        if run.returncode != 0:
+            raise RuntimeError(f"submitting the sandbox job failed:\n{run.stderr.strip()}")
+        out = run.stdout
         job_id = next(line.split("=", 1)[1] for line in out.splitlines()
                       if line.startswith("JOB_ID="))
         self.jobs.append(job_id)
@@ -61,13 +60,19 @@ class Sandbox:
                 "failures": len(exceptions.get("exceptionHistory", {}).get("entries", []))}
 
     def cancel_jobs(self) -> None:
+        """Cancel the sandbox's jobs and wait until they released their slots. A job the
+        cluster no longer knows (HTTP 404, e.g. after a JobManager restart) is gone."""
         for job_id in self.jobs:
-            with contextlib.suppress(Exception):  # already gone is fine
+            with contextlib.suppress(urllib.error.URLError):  # already gone is fine
                 flink_rest(f"/jobs/{job_id}?mode=cancel", self.conn, method="PATCH")
-            for _ in range(60):
-                if flink_rest(f"/jobs/{job_id}", self.conn)["state"] in ("CANCELED", "FAILED",
-                                                                    "FINISHED"):
-                    break
+            for _ in range(120):
+                try:
+                    if flink_rest(f"/jobs/{job_id}", self.conn)["state"] not in ACTIVE_STATES:
+                        break
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 404:
+                        break
+                    raise
                 time.sleep(0.5)
         self.jobs.clear()
 
@@ -83,8 +88,8 @@ class Sandbox:
     def caught_up(self) -> bool:
         """The job's consumer group has committed (on a checkpoint) up to the end of every
         input partition: everything before has passed through the job and its sinks."""
-        consumer = Consumer({"bootstrap.servers": self.conn.kafka_bootstrap,
-                             "group.id": self.group, "enable.auto.commit": False})
+        consumer = kafka_io.make_consumer(self.conn.kafka_bootstrap, self.group,
+                                          **{"enable.auto.commit": False})
         try:
             committed = consumer.committed(self._input_partitions(), timeout=10)
             for tp in committed:
@@ -97,13 +102,7 @@ class Sandbox:
 
     def forget_offsets(self) -> None:
         """Drop the job's consumer group, so caught_up() tracks a new job from zero."""
-        admin = AdminClient({"bootstrap.servers": self.conn.kafka_bootstrap})
-        for fut in admin.delete_consumer_groups([self.group], request_timeout=10).values():
-            try:
-                fut.result()
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:  # none committed yet
-                    raise
+        kafka_io.delete_consumer_groups(self.conn.kafka_bootstrap, [self.group])
 
     def query(self, sql: str) -> list[dict]:
         with psycopg.connect(self.dsn(), row_factory=psycopg.rows.dict_row) as db:
@@ -119,8 +118,21 @@ class Sandbox:
         return box
 
     def destroy(self) -> None:
-        self.cancel_jobs()
-        kafka_io.delete_topics(self.conn.kafka_bootstrap,
-                               [self.prefix + t for t in kafka_io.TOPICS])
-        subprocess.run([STACK / "postgres.sh", "dropdb", self.db], capture_output=True,
-                       timeout=120)
+        """Remove everything the sandbox made: jobs, topics, consumer groups (the job's and
+        any reader's under the prefix), database. Each step runs even if one before failed."""
+        steps = (self.cancel_jobs,
+                 lambda: kafka_io.delete_topics(self.conn.kafka_bootstrap,
+                                                [self.prefix + t for t in kafka_io.TOPICS]),
+                 lambda: kafka_io.delete_consumer_groups(
+                     self.conn.kafka_bootstrap,
+                     kafka_io.consumer_groups(self.conn.kafka_bootstrap, self.prefix)),
+                 lambda: subprocess.run([STACK / "postgres.sh", "dropdb", self.db],
+                                        capture_output=True, timeout=120, check=True))
+        errors = []
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # go on: the next steps still free their resources
+                errors.append(repr(exc))
+        if errors:
+            raise RuntimeError(f"sandbox {self.prefix} not fully removed: {errors}")

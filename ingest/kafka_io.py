@@ -6,13 +6,22 @@ sources all write records the Flink job reads the same way.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 TOPICS_FILE = Path(__file__).resolve().parent.parent / "stack" / "topics.txt"
@@ -44,9 +53,26 @@ DATA_TOPICS = tuple(
 )
 
 
+def client_config(bootstrap: str, kind: str, **overrides: Any) -> dict[str, Any]:
+    """Settings every Kafka client of the project starts from. librdkafka's own log lines
+    (connection refused, broker down, ...) go through Python logging as `kafka.<kind>`,
+    not raw to stderr; they are delivered whenever the client is polled."""
+    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger(f"kafka.{kind}"),
+            **overrides}
+
+
+def make_admin(bootstrap: str, **overrides: Any) -> AdminClient:
+    return AdminClient(client_config(bootstrap, "admin", **overrides))
+
+
+def make_consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
+    """A consumer in `group`; close() it when done (it leaves the group)."""
+    return Consumer(client_config(bootstrap, "consumer", **{"group.id": group, **overrides}))
+
+
 def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> list[str]:
     """Create the missing topics; return the names created. Safe to run any number of times."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = make_admin(bootstrap)
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
@@ -71,7 +97,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
 
 
 def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = make_admin(bootstrap)
     futures = admin.delete_topics(list(names))
     for fut in futures.values():
         try:
@@ -81,10 +107,71 @@ def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30) -
                 raise
 
 
+def delete_consumer_groups(bootstrap: str, groups: Iterable[str],
+                           timeout_s: float = 30) -> None:
+    """Delete consumer groups (a group never created, or already gone, is fine)."""
+    groups = list(groups)
+    if not groups:
+        return
+    admin = make_admin(bootstrap)
+    for fut in admin.delete_consumer_groups(groups, request_timeout=timeout_s).values():
+        try:
+            fut.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+                raise
+
+
+def consumer_groups(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> list[str]:
+    """Ids of the broker's consumer groups that start with `prefix`."""
+    admin = make_admin(bootstrap)
+    result = admin.list_consumer_groups(request_timeout=timeout_s).result(timeout=timeout_s)
+    return sorted(g.group_id for g in result.valid if g.group_id.startswith(prefix))
+
+
+def read_topic(bootstrap: str, topic: str | Iterable[str], want: int, *,
+               timeout_s: float = 60, linger_s: float = 0.0,
+               keep: Callable[[Message], bool] | None = None) -> list[Message]:
+    """The records of `topic` (or of several topics) from the start, every partition,
+    until `want` were read or
+    timeout_s passed, then linger_s longer (where a duplicate would show). No consumer group
+    is joined or committed, so nothing is left on the broker. A topic that does not exist
+    yet is waited for (within timeout_s). `keep` filters records (those it rejects do not
+    count)."""
+    consumer = make_consumer(bootstrap, f"read-{time.time_ns()}",
+                             **{"enable.auto.commit": False, "enable.partition.eof": False})
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        waiting = [topic] if isinstance(topic, str) else list(topic)
+        assigned: list[TopicPartition] = []
+        while waiting:
+            meta = consumer.list_topics(timeout=10).topics
+            ready = [t for t in waiting if t in meta and meta[t].partitions]
+            assigned += [TopicPartition(t, p, OFFSET_BEGINNING) for t in ready
+                         for p in meta[t].partitions]
+            waiting = [t for t in waiting if t not in ready]
+            if waiting and time.monotonic() >= deadline:
+                return out
+            if waiting:
+                time.sleep(0.2)
+        consumer.assign(assigned)
+        end = None
+        while True:
+            now = time.monotonic()
+            if end is None and (len(out) >= want or now >= deadline):
+                end = now + linger_s
+            if end is not None and now >= end:
+                return out
+            out.extend(m for m in consumer.consume(1000, 0.2)
+                       if m.error() is None and (keep is None or keep(m)))
+    finally:
+        consumer.close()
+
+
 def make_producer(bootstrap: str, **overrides: Any) -> Producer:
     """Idempotent producer (acks=all, no duplicates on retry), batched for throughput."""
-    conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+    conf = client_config(bootstrap, "producer", **{
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -92,7 +179,7 @@ def make_producer(bootstrap: str, **overrides: Any) -> Producer:
         "compression.type": "lz4",
         "queue.buffering.max.messages": 1_000_000,
         "queue.buffering.max.kbytes": 1_048_576,
-    }
+    })
     conf.update(overrides)
     return Producer(conf)
 

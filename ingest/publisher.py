@@ -77,7 +77,7 @@ class Publisher:
         conf = {"message.timeout.ms": 0,  # never give up on a record: the spool holds order
                 "error_cb": self._on_client_error, **producer_overrides}
         self._factory = producer_factory or partial(kafka_io.make_producer, bootstrap, **conf)
-        self.producer = self._factory()
+        self.producer: Producer | None = self._factory()
         self.published = 0
         self.delivered = 0
         self.rejected = 0
@@ -226,6 +226,9 @@ class Publisher:
         # must not deliver them later behind our back (that would be a duplicate).
         self.producer.purge()
         self.producer.poll(0)
+        # Release the client now: its callbacks refer back to this object, a cycle that
+        # would keep its threads (and their reconnect attempts) alive until a collection.
+        self.producer = None
 
     def _step(self) -> None:
         if self._rebuild:

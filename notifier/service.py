@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from ingest import kafka_io
@@ -135,8 +135,6 @@ class Service:
         self.dead_letter_topic = topic_prefix + kafka_io.DEAD_LETTER_TOPIC
         self.group = topic_prefix + config.consumer.group
         conf: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "group.id": self.group,
             "auto.offset.reset": config.consumer.auto_offset_reset,
             # Offsets are committed by hand, after every channel handled the alert.
             "enable.auto.commit": False,
@@ -146,7 +144,7 @@ class Service:
                 config.policy(d.sender.config).max_total_s
                 for d in dispatcher.deliverers.values()) + 60_000)),
         }
-        self.consumer = Consumer(conf)
+        self.consumer = kafka_io.make_consumer(bootstrap, self.group, **conf)
         self.producer = kafka_io.make_producer(bootstrap, **{"linger.ms": 0})
 
     def _dead_letter(self, msg: Message, reason: str) -> None:

@@ -20,6 +20,7 @@ fi
 : "${KAFKA_PORT:=9092}"
 : "${KAFKA_CONTROLLER_PORT:=9093}"
 : "${FLINK_REST_PORT:=8081}"
+: "${FLINK_RPC_PORT:=6123}"
 : "${PGHOST:=127.0.0.1}"
 : "${PGPORT:=5432}"
 : "${LCM_DB:=lcm}"

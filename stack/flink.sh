@@ -19,7 +19,7 @@ prepare() {
   ln -s "$home"/lib/*.jar "$home"/opt/flink-python-*.jar "$LIB_DIR"/flink/*.jar "$FLINK_LIB_DIR"/
   cp "$home"/conf/log4j*.properties "$FLINK_CONF_DIR"/
   sed -e "s#\${STATE_DIR}#$STATE_DIR#g" -e "s#\${REPO_DIR}#$REPO_DIR#g" \
-      -e "s#^\(  port: \)8081#\1$FLINK_REST_PORT#" \
+      -e "s#^\(  port: \)8081#\1$FLINK_REST_PORT#" -e "s#^\(    port: \)6123#\1$FLINK_RPC_PORT#" \
       "$REPO_DIR/flink-conf/config.yaml" >"$FLINK_CONF_DIR/config.yaml"
   echo 127.0.0.1:"$FLINK_REST_PORT" >"$FLINK_CONF_DIR/masters"
   echo 127.0.0.1 >"$FLINK_CONF_DIR/workers"
@@ -33,7 +33,7 @@ start() {
   if rest_up; then log "already running: http://127.0.0.1:$FLINK_REST_PORT"; return; fi
   java_check
   ensure_port_free "$FLINK_REST_PORT" "Flink REST/UI" FLINK_REST_PORT
-  ensure_port_free 6123 "Flink JobManager RPC" FLINK_RPC_PORT
+  ensure_port_free "$FLINK_RPC_PORT" "Flink JobManager RPC" FLINK_RPC_PORT
   prepare
   local home; home=$(flink_home)
   log "starting JobManager + TaskManager (logs in $FDIR/log)"

@@ -18,18 +18,15 @@ submit() {
   curl -sf "$REST/overview" >/dev/null || die "no Flink cluster at $REST; run 'make up'."
   local ids; ids=$(running_ids)
   if [[ -n "$ids" ]]; then log "already running: job $ids  (Flink UI: $REST/#/job/running)"; return; fi
+  # A job without a free slot would restart for minutes: queue briefly, then say who holds them.
+  "$PY" -m flink_jobs.cluster wait-for-slot --timeout "${LCM_SLOT_WAIT_S:-30}" || exit 1
   log "submitting $NAME"
   local out
   out=$(cd "$REPO_DIR" && "$(flink_home)/bin/flink" run -d -py flink_jobs/job.py \
         -pyexec "$PY" -pyclientexec "$PY" "$@" 2>&1) || { echo "$out" >&2; die "submission failed"; }
   local jid; jid=$(grep -oE 'JobID [0-9a-f]{32}' <<<"$out" | tail -1 | cut -d' ' -f2)
   [[ -n "$jid" ]] || { echo "$out" >&2; die "no job id in the submission output"; }
-  for _ in $(seq 120); do
-    state=$(curl -sf "$REST/jobs/$jid" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null || true)
-    [[ "$state" == RUNNING ]] && break
-    [[ "$state" == FAILED || "$state" == CANCELED ]] && die "job $jid is $state; see $REST/#/job/completed"
-    sleep 0.5
-  done
+  local state; state=$("$PY" -m flink_jobs.cluster wait-running "$jid" --timeout 60) || exit 1
   log "job $jid is ${state:-submitted}"
   echo "JOB_ID=$jid"
   log "Flink UI: $REST/#/job/running/$jid/overview"

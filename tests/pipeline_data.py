@@ -64,7 +64,9 @@ def _health_reports() -> tuple[list[dict], set[str], int, int]:
 
 
 def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
-    """Run the job in the sandbox, replay, and wait until every table it writes is settled."""
+    """Run the job in the sandbox, replay, wait until every table it writes is settled, then
+    cancel the job: the tests only read the database, and the task slot is free for others
+    (the monitor job and the end-to-end test's own job)."""
     cfg = load_config()
     health, assets, first, last = _health_reports()
     box.submit_job()
@@ -76,6 +78,7 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
         producer.produce(box.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)
     stats = replay.replay(SAMPLE, producer, topic_prefix=box.prefix, progress=False,
                           close_after_ms=cfg.pipeline.close_after_ms)
+    del producer  # replay flushed it
     if stats.delivery_errors:
         raise RuntimeError(f"replay into the sandbox failed: {stats}")
 
@@ -100,5 +103,6 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
                     f"{dict(zip(tables, counts, strict=True))}, empty {empty}; job "
                     f"{[box.job_state(j) for j in box.jobs]}")
             time.sleep(1)
+    box.cancel_jobs()
     reader = box.conn.dsn("reader").replace(f"dbname={box.conn.pg_db}", f"dbname={box.db}")
     return PipelineData(box.db, reader, frozenset(assets), first, last)

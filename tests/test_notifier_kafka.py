@@ -6,13 +6,11 @@ Own topic prefix per test; topics and the consumer group are deleted afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import TopicPartition
 
 from flink_jobs.config import REPO_DIR, Connections
 from ingest import kafka_io
@@ -50,11 +47,7 @@ def kafka() -> Iterator[tuple[str, str]]:
         yield bootstrap, prefix
     finally:
         kafka_io.delete_topics(bootstrap, created)
-        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures need it
-        futures = admin.delete_consumer_groups([prefix + GROUP])
-        for fut in futures.values():
-            with contextlib.suppress(KafkaException, TimeoutError):  # best effort: tidying up
-                fut.result(timeout=15)
+        kafka_io.delete_consumer_groups(bootstrap, [prefix + GROUP])
 
 
 def produce_alerts(bootstrap: str, topic: str, values: list[dict[str, Any] | bytes]) -> None:
@@ -69,7 +62,7 @@ def produce_alerts(bootstrap: str, topic: str, values: list[dict[str, Any] | byt
 
 def committed(bootstrap: str, prefix: str) -> int:
     """The group's committed offset on the alerts topic (negative: none yet)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": prefix + GROUP})
+    consumer = kafka_io.make_consumer(bootstrap, prefix + GROUP)
     try:
         (tp,) = consumer.committed([TopicPartition(prefix + kafka_io.ALERTS_TOPIC, 0)],
                                    timeout=15)
@@ -79,19 +72,7 @@ def committed(bootstrap: str, prefix: str) -> int:
 
 
 def read_topic(bootstrap: str, topic: str, want: int, timeout_s: float = 30) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(values) < want and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                values.append(msg.value())
-    finally:
-        consumer.close()
-    return values
+    return [m.value() for m in kafka_io.read_topic(bootstrap, topic, want, timeout_s=timeout_s)]
 
 
 class NotifierProcess:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from flink_jobs.config import load_config
 from flink_jobs.job import HEALTH_TOPIC
@@ -188,14 +187,9 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     assert state == {"state": "RUNNING", "failures": 0}, state
 
     # The dead letters also reach the dead-letter topic for whoever fixes the producer.
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": sandbox.prefix + "dlq",
-                         "auto.offset.reset": "earliest"})
-    consumer.subscribe([sandbox.prefix + kafka_io.DEAD_LETTER_TOPIC])
-    seen: list[dict] = []
-    wait_for(lambda: seen.extend(json.loads(m.value()) for m in consumer.consume(100, 1.0)
-                                 if m.error() is None) or len(seen) >= len(bad) + 2,
-             60, "dead letters on the topic")
-    consumer.close()
+    seen = [json.loads(m.value()) for m in kafka_io.read_topic(
+        bootstrap, sandbox.prefix + kafka_io.DEAD_LETTER_TOPIC, len(bad) + 2, linger_s=1)]
+    assert len(seen) == len(bad) + 2, f"dead letters on the topic: {seen}"
     reasons = sorted(d["reason"] for d in seen if "reason" in d)
     assert len(reasons) == 2 and reasons[0].startswith("not JSON: "), reasons
     assert reasons[1] == "topic: 'nope' is not one of " + str(sorted(replay.DATA_TOPICS))
@@ -226,13 +220,9 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 def _check_alerts_topic(box: Sandbox, want: dict, columns: list[str]) -> None:
-    consumer = Consumer({"bootstrap.servers": box.conn.kafka_bootstrap,
-                         "group.id": box.prefix + "alerts", "auto.offset.reset": "earliest"})
-    consumer.subscribe([box.prefix + kafka_io.ALERTS_TOPIC])
-    seen: list = []
-    wait_for(lambda: seen.extend(m for m in consumer.consume(100, 1.0) if m.error() is None)
-             or len(seen) >= len(want), 60, "alerts on the topic")
-    consumer.close()
+    seen = kafka_io.read_topic(box.conn.kafka_bootstrap, box.prefix + kafka_io.ALERTS_TOPIC,
+                               len(want), linger_s=1)
+    assert len(seen) >= len(want), f"alerts on the topic: {len(seen)} of {len(want)}"
     got = {}
     for m in seen:
         value = json.loads(m.value())

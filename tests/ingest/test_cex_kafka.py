@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from flink_jobs.config import REPO_DIR, Connections
 from ingest import kafka_io
@@ -40,23 +38,9 @@ COMMON = {"exchange", "symbol", "base", "ts", "ingest_ts"}
 def consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list:
     """(key, value, kafka timestamp) of every record of the topic, waiting for `expected`
     and then 2 s more (a duplicate would show)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"cex-{uuid.uuid4().hex}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        out: list = []
-        deadline = time.monotonic() + timeout_s
-        drain_until = None
-        while time.monotonic() < (drain_until or deadline):
-            for m in c.consume(500, 0.5):
-                if not m.error():
-                    out.append((m.key().decode(), orjson.loads(m.value()), m.timestamp()[1]))
-            if len(out) >= expected and drain_until is None:
-                drain_until = time.monotonic() + 2
-        return out
-    finally:
-        c.close()
+    return [(m.key().decode(), orjson.loads(m.value()), m.timestamp()[1])
+            for m in kafka_io.read_topic(bootstrap, topic, expected, timeout_s=timeout_s,
+                                         linger_s=2)]
 
 
 VENUES = {
@@ -104,7 +88,7 @@ def test_once_lands_contract_messages_in_kafka(venue: str, tmp_path: Path) -> No
 
     # The recorded events are from 2025: with the broker's default time-based retention
     # their segments could be deleted before the check reads them. Keep them forever.
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = kafka_io.make_admin(bootstrap)
     try:
         for fut in admin.create_topics([
                 NewTopic(prefix + t, num_partitions=n, replication_factor=1,

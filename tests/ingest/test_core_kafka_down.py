@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from ingest import kafka_io
 from ingest.contract import price_msg
@@ -56,37 +55,20 @@ def settle(bootstrap: str) -> None:
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60):
-    """Every record of the topic but settle()'s probes:
-    {partition: [(offset, key, value, timestamp)]}."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time_ns()}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    """Every record of the topic but settle()'s probes, and 2 s more (a duplicate would
+    show up there): {partition: [(offset, key, value, timestamp)]}."""
     out: dict[int, list] = defaultdict(list)
-    n = 0
-    deadline = time.monotonic() + timeout_s
-    while n < expected and time.monotonic() < deadline:
-        for m in c.consume(1000, 0.5):
-            if m.error() or m.key() == b"probe":
-                continue
-            out[m.partition()].append((m.offset(), m.key(), orjson.loads(m.value()),
-                                       m.timestamp()[1]))
-            n += 1
-    # drain a little longer: a duplicate would show up here
-    end = time.monotonic() + 2
-    while time.monotonic() < end:
-        for m in c.consume(1000, 0.2):
-            if not m.error() and m.key() != b"probe":
-                out[m.partition()].append((m.offset(), m.key(), orjson.loads(m.value()),
-                                           m.timestamp()[1]))
-    c.close()
+    for m in kafka_io.read_topic(bootstrap, topic, expected, timeout_s=timeout_s, linger_s=2,
+                                 keep=lambda m: m.key() != b"probe"):
+        out[m.partition()].append((m.offset(), m.key(), orjson.loads(m.value()),
+                                   m.timestamp()[1]))
     return out
 
 
 def test_broker_down_spool_then_exactly_once_in_order(own_kafka: OwnKafka,
                                                       tmp_path: Path) -> None:
     pub = Publisher(own_kafka.bootstrap, tmp_path / "spool", topic_prefix=PREFIX,
-                    in_flight=500, fsync_ms=50, **{"reconnect.backoff.max.ms": 500})
+                    in_flight=500, fsync_ms=50, **{"reconnect.backoff.max.ms": 500, "debug": "eos"})
     sent = 0
     stop = threading.Event()
 

@@ -9,14 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
 
 from flink_jobs.config import REPO_DIR, Connections
 from ingest import kafka_io
@@ -30,7 +28,7 @@ pytestmark = pytest.mark.stack
 def kafka_prefix():
     bootstrap = Connections.from_env().kafka_bootstrap
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+        kafka_io.make_admin(bootstrap).list_topics(timeout=10)
     except KafkaException as exc:
         pytest.fail(f"Kafka at {bootstrap} is not reachable (run 'make up'): {exc}")
     prefix = f"test_more_{uuid.uuid4().hex[:8]}_"
@@ -39,18 +37,7 @@ def kafka_prefix():
 
 
 def consume(bootstrap: str, topics: list[str], want: int, timeout_s: float = 60) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe(topics)
-    got, deadline = [], time.monotonic() + timeout_s
-    try:
-        while len(got) < want and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                got.append(msg)
-    finally:
-        consumer.close()
-    return got
+    return kafka_io.read_topic(bootstrap, topics, want, timeout_s=timeout_s)
 
 
 def run_cli(tmp_path: Path, bootstrap: str, prefix: str, source: str, section: dict,
