@@ -33,8 +33,9 @@ from typing import Any
 import orjson
 
 from bench.workload import Event, events
-from flink_jobs.config import Connections
-from ingest import kafka_io
+from lcm import kafka_io
+from lcm.settings import Connections
+from lcm.topics import TOPICS
 
 # Live message rate, from shared/notes/market-data-sources.md (perpetual counts late 2026,
 # rounded up) and the poll periods in config/ingest.yaml. msgs/s per venue:
@@ -169,7 +170,7 @@ def run_clients(bootstrap: str, n: int, repeat: int = 3) -> list[tuple[str, floa
             results.append((name, rate))
             print(f"  {name:<52} {rate:>10,.0f} msg/s  ({rates[0]:,.0f}..{rates[-1]:,.0f})")
     finally:
-        kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+        kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])
     return results
 
 
@@ -193,7 +194,7 @@ def run_replay(bootstrap: str, n: int) -> float:
                                       topic_prefix=prefix, progress=False, close_after_ms=None)
                 runs.append(stats)
         finally:
-            kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+            kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])
     rates = sorted(s.total / s.seconds for s in runs)
     rate = statistics.median(rates)
     print(f"\n2. replay path (python -m ingest replay --fast, reads .jsonl.gz, parses, checks, "
@@ -221,7 +222,7 @@ def run_publisher(bootstrap: str, n: int) -> float:
             dt = time.perf_counter() - t0
         finally:
             pub.close(10)
-            kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+            kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])
     rate = n / dt
     print(f"\n3. live path Publisher.publish -> spool -> Kafka: {n:,} messages, publish() "
           f"{n / spooled:,.0f} msg/s, delivered end to end {rate:,.0f} msg/s")
@@ -350,7 +351,7 @@ def run_live(bootstrap: str, seconds: float) -> list[dict[str, Any]]:
                 proc = subprocess.run(cmd + (["--cascade"] if cascade else []),
                                       capture_output=True, text=True, check=True)
         finally:
-            kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+            kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         res["cascade"] = cascade
         out.append(res)

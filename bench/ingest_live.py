@@ -2,7 +2,7 @@
 shapes at real rate (`python -m bench.ingest_live --help`); it prints figures, asserts nothing.
 
 The benchmark process serves every enabled source locally: one HTTP server (the recorded
-fixtures of tests/ingest/fixtures/<source>/ scaled to a realistic number of perpetuals by
+payloads of harness/recorded/<source>/ scaled to a realistic number of perpetuals by
 cloning a recorded row under new symbols, timestamps set to now) and one WebSocket server
 (Bybit allLiquidation, OKX liquidation-orders, Binance !forceOrder@arr, dYdX v4_trades)
 pushing liquidation frames shaped like the recorded ones at a calm or a cascade rate. It
@@ -44,9 +44,12 @@ from confluent_kafka import Consumer, TopicPartition
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench.ingest import LIVE_VENUES
-from flink_jobs.config import REPO_DIR, Connections
-from ingest import kafka_io
-from tests.ingest.conftest import HttpServer, Reply, Seen, fixture_text
+from harness.local_servers import HttpServer, Reply, Seen
+from harness.recorded import text as fixture_text
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
+from lcm.topics import TOPICS
 
 # Perpetuals per venue (late-2026 listings, rounded): the brief's realistic counts.
 PERPS = {"bybit": 500, "okx": 250, "binance": 500, "hyperliquid": 200, "dydx": 200}
@@ -457,7 +460,7 @@ def topic_counts(bootstrap: str, prefix: str) -> dict[str, int]:
     try:
         out = {}
         md = c.list_topics(timeout=10).topics
-        for t in kafka_io.TOPICS:
+        for t in TOPICS:
             parts = md[prefix + t].partitions if prefix + t in md else {}
             out[t] = sum(c.get_watermark_offsets(TopicPartition(prefix + t, p), 10)[1]
                          for p in parts)
@@ -558,7 +561,7 @@ async def run_scenario(bootstrap: str, seconds: float, cascade: bool, perps: dic
         health = last_health(bootstrap, prefix)
     finally:
         http.stop()
-        kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+        kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])
     return Result(name, seconds, counts, cpu, rss, dict(streams.frames),
                   dict(streams.events), len(http.requests), health, code, tail)
 

@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 
 from bench.workload import events
-from flink_jobs.config import REPO_DIR, Connections, load_config
-from flink_jobs.sandbox import Sandbox
-from ingest.kafka_io import heartbeat, make_producer, poll_until
+from flink_jobs.config import load_config
+from harness.sandbox import Sandbox
+from lcm.kafka_io import heartbeat, make_producer, poll_until
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
 
 STATE = Path(os.environ.get("LCM_STATE_DIR", REPO_DIR / ".state"))
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import psycopg
 
-from flink_jobs.config import REPO_DIR, Connections
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
 from report.dashboards import (
     PanelQuery,
     expand_query,
@@ -207,9 +208,9 @@ def time_sink_writes(conn: Connections, db: str, assets: int, n: int = 500) -> N
 
 def run_timescale(assets: int, days: int, ranges_h: list[int], runs: int) -> None:
     """The TimescaleDB branch, continuous aggregates and all, in the test engine (PGlite:
-    PostgreSQL as WebAssembly on one core, tests/timescale): indicative figures, slower
+    PostgreSQL as WebAssembly on one core, harness/timescale): indicative figures, slower
     than a native server; all-venue rows only, to fit the engine's memory."""
-    from tests.timescale.engine import timescale_engine  # Node engine, installed by setup
+    from harness.timescale.engine import timescale_engine  # Node engine, installed by setup
 
     with tempfile.TemporaryDirectory(prefix="lcm-bench-ts-") as tmp, \
             timescale_engine(Path(tmp)) as engine:

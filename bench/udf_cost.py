@@ -20,8 +20,9 @@ import time
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from flink_jobs import scoring, udfs
-from flink_jobs.config import Connections, load_config
-from flink_jobs.sandbox import flink_rest
+from flink_jobs.config import load_config
+from harness.sandbox import flink_rest
+from lcm.settings import Connections
 
 # (column, min, max, null rate): both liquidation sides come from one feed, never half NULL.
 COLUMNS = [("funding_8h", -0.001, 0.001, 0.1), ("oi_change_pct", -12, 8, 0.1),

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
-from flink_jobs.config import Connections
+from lcm.settings import Connections
 
 # States in which a job holds (or is about to hold) task slots.
 ACTIVE_STATES = ("CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING",

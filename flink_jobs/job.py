@@ -17,12 +17,14 @@ from pathlib import Path
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
 from flink_jobs import udfs
-from flink_jobs.config import REPO_DIR, Connections, MonitorConfig, load_config
+from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
-from ingest import kafka_io
-from ingest.kafka_io import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
+from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
 
-# Market-data topics (kafka_io.DATA_TOPICS) are each checked by 20_envelope_checks.sql;
+# Market-data topics (DATA_TOPICS) are each checked by 20_envelope_checks.sql;
 # the heartbeat and health topics have their own shapes.
 PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"

@@ -18,10 +18,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flink_jobs.config import ConfigError, Connections, load_config
-from ingest import kafka_io, replay
+from ingest import replay
 from ingest.settings import IngestSettings, load_settings
 from ingest.source import SOURCES
+from lcm import kafka_io
+from lcm.pipeline import load_pipeline
+from lcm.settings import ConfigError, Connections
+from lcm.topics import TOPICS
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "sample.jsonl"
 BINANCE_FILES = "binance-files"
@@ -29,7 +32,7 @@ BINANCE_FILES = "binance-files"
 
 def cmd_topics(args: argparse.Namespace) -> int:
     created = kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
-    wanted = [args.topic_prefix + t for t in kafka_io.TOPICS]
+    wanted = [args.topic_prefix + t for t in TOPICS]
     print(f"topics ready ({len(wanted)}); created: {', '.join(created) or 'none'}")
     return 0
 
@@ -39,7 +42,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"replay: no such file {path}", file=sys.stderr)
         return 2
-    pipeline = load_config(args.config).pipeline
+    pipeline = load_pipeline(args.config)
     shift_ms = int(time.time() * 1000) - replay.first_ts(path) if args.rebase_now else 0
     kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
     stats = replay.replay(

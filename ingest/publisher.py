@@ -42,9 +42,10 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from ingest import kafka_io
 from ingest.contract import now_ms
 from ingest.spool import Record, Spool
+from lcm import kafka_io
+from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
 
 log = logging.getLogger("ingest.publisher")
 COMMIT_EVERY_S = 0.1
@@ -105,18 +106,18 @@ class Publisher:
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         """An upstream payload that could not be normalized (CONTRACTS.md)."""
-        self.publish(kafka_io.DEAD_LETTER_TOPIC, {
+        self.publish(DEAD_LETTER_TOPIC, {
             "source": source, "reason": reason, "raw": raw, "ts": now_ms(), "where": where},
             key=source.encode())
 
     def heartbeat(self, source: str, ts: int) -> None:
         """The job's clock, to every heartbeat partition, behind any spooled data."""
         for partition, value in kafka_io.heartbeat_records(source, ts):
-            self.publish(kafka_io.HEARTBEAT_TOPIC, value, key=source.encode(),
+            self.publish(HEARTBEAT_TOPIC, value, key=source.encode(),
                          partition=partition)
 
     def health(self, record: dict[str, Any]) -> None:
-        self.publish(kafka_io.HEALTH_TOPIC, record, key=str(record["source"]).encode())
+        self.publish(HEALTH_TOPIC, record, key=str(record["source"]).encode())
 
     @property
     def backlog(self) -> int:

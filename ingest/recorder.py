@@ -18,10 +18,10 @@ from typing import IO, Any
 
 import orjson
 
-from ingest import kafka_io
 from ingest.contract import now_ms
+from lcm.topics import DATA_TOPICS
 
-DATA_TOPICS = frozenset(kafka_io.DATA_TOPICS)
+DATA_TOPICS = frozenset(DATA_TOPICS)
 FLUSH_EVERY_S = 5.0
 
 

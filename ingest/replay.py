@@ -22,10 +22,11 @@ import orjson
 from confluent_kafka import KafkaError, Producer
 from tqdm import tqdm
 
-from ingest import kafka_io
-from ingest.kafka_io import DEAD_LETTER_TOPIC, poll_until, produce
+from lcm import kafka_io
+from lcm.kafka_io import poll_until, produce
+from lcm.topics import DATA_TOPICS, DEAD_LETTER_TOPIC
 
-DATA_TOPICS = frozenset(kafka_io.DATA_TOPICS)
+DATA_TOPICS = frozenset(DATA_TOPICS)
 HEARTBEAT_EVERY_MS = 5_000
 # Serve delivery callbacks every this many lines, not every line (a full queue is served
 # in produce() anyway): measured +15 % replay throughput (bench/ingest.py).

@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 
-from flink_jobs.config import REPO_DIR
 from ingest.health import SourceHealth, serve_prometheus
 from ingest.publisher import Publisher, Sink
 from ingest.settings import HealthSettings, IngestSettings
 from ingest.source import SourceContext, load_module
+from lcm.paths import REPO_DIR
 
 log = logging.getLogger("ingest.runner")
 RESTART_BACKOFF_MAX_S = 300.0

@@ -13,13 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from flink_jobs.config import (
-    REPO_DIR,
-    ConfigError,
-    environment,
-    load_yaml_model,
-    validation_problems,
-)
+from lcm.paths import REPO_DIR
+from lcm.settings import ConfigError, environment, load_yaml_model, validation_problems
 
 DEFAULT_INGEST_CONFIG = REPO_DIR / "config" / "ingest.yaml"
 

@@ -9,7 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from flink_jobs.config import REPO_DIR, ConfigError, Connections
+from lcm.paths import REPO_DIR
+from lcm.settings import ConfigError, Connections
 from notifier.channels import build_senders
 from notifier.config import DEFAULT_CONFIG, load_config
 from notifier.ledger import Ledger

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from flink_jobs.config import ConfigError, environment
+from lcm.settings import ConfigError, environment
 from notifier.alert import LEVEL_RANK, Alert
 from notifier.config import (
     ChannelBase,

@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flink_jobs.config import REPO_DIR, load_yaml_model
+from lcm.paths import REPO_DIR
+from lcm.settings import load_yaml_model
 
 DEFAULT_CONFIG = REPO_DIR / "config" / "notifier.yaml"
 DASHBOARD_FIELDS = frozenset({"base", "from_ms", "to_ms"})

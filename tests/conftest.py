@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.config import REPO_DIR, Connections
 from flink_jobs.job import preflight
-from flink_jobs.sandbox import ACTIVE_STATES, Sandbox, flink_rest
-from ingest import kafka_io
+from harness.sandbox import ACTIVE_STATES, Sandbox, flink_rest
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,10 @@ from pathlib import Path
 import psycopg
 
 from flink_jobs.config import load_config
-from flink_jobs.sandbox import Sandbox
-from ingest import kafka_io, replay
+from harness.sandbox import Sandbox
+from ingest import replay
+from lcm import kafka_io
+from lcm.topics import HEALTH_TOPIC
 
 SAMPLE = Path(__file__).resolve().parents[1] / "ingest" / "samples" / "sample.jsonl"
 HEALTH_EVERY_MS = 30_000
@@ -72,7 +74,7 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
     box.submit_job()
     producer = kafka_io.make_producer(box.conn.kafka_bootstrap)
     for report in health:
-        kafka_io.produce(producer, box.prefix + kafka_io.HEALTH_TOPIC, report,
+        kafka_io.produce(producer, box.prefix + HEALTH_TOPIC, report,
                          key=report["source"].encode())
     for topic, raw in BAD_RECORDS:
         producer.produce(box.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)

@@ -25,7 +25,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "flink" / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 POM = ROOT / "stack" / "pom.xml"
-TOPICS_FILE = ROOT / "stack" / "topics.txt"
+TOPICS_FILE = ROOT / "lcm" / "topics.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 FLINK_CONF = ROOT / "flink-conf" / "config.yaml"
 
@@ -156,9 +156,9 @@ def parse_topics() -> dict[str, int]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.split()
-        assert len(fields) == 2, f"stack/topics.txt:{n}: want 'name partitions', got {line!r}"
+        assert len(fields) == 2, f"lcm/topics.txt:{n}: want 'name partitions', got {line!r}"
         name, parts = fields
-        where = f"stack/topics.txt:{n}"
+        where = f"lcm/topics.txt:{n}"
         assert re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name), f"{where}: bad topic name {name!r}"
         assert parts.isdigit() and int(parts) >= 1, f"{where}: bad partition count {parts!r}"
         assert name not in topics, f"{where}: {name} listed twice"
@@ -492,8 +492,8 @@ def kafka_init_script(services) -> tuple[str, str]:
     svc = services["kafka-init"]
     argv = list(svc.get("entrypoint") or []) + list(svc.get("command") or [])
     assert argv[:2] in (["/bin/sh", "-c"], ["sh", "-c"]), f"want a sh -c script, got {argv[:2]}"
-    mounts = [v for v in svc["volumes"] if str(v).startswith("./stack/topics.txt:")]
-    assert len(mounts) == 1, "kafka-init reads the topic list from stack/topics.txt"
+    mounts = [v for v in svc["volumes"] if str(v).startswith("./lcm/topics.txt:")]
+    assert len(mounts) == 1, "kafka-init reads the topic list from lcm/topics.txt"
     target = mounts[0].split(":")[1]
     return argv[2], target
 

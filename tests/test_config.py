@@ -1,4 +1,5 @@
-"""Unit tests of flink_jobs/config.py: the shipped config loads, bad configs fail clearly."""
+"""Unit tests of flink_jobs/config.py and lcm/settings.py: the shipped config loads, bad configs
+fail clearly, connections come from the environment and .env."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from flink_jobs import config
-from flink_jobs.config import DEFAULT_CONFIG, ConfigError, Connections, MonitorConfig, load_config
+from lcm import settings
+from flink_jobs.config import DEFAULT_CONFIG, MonitorConfig, load_config
+from lcm.settings import ConfigError, Connections
 
 SHIPPED = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
 _DELETE = object()
@@ -301,7 +303,7 @@ def no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point REPO_DIR at an empty directory so the developer's real .env is not read."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    monkeypatch.setattr(config, "REPO_DIR", repo)
+    monkeypatch.setattr(settings, "REPO_DIR", repo)
     return repo
 
 
@@ -386,8 +388,8 @@ def test_environment_is_the_process_environment_over_dotenv(tmp_path: Path, monk
     (tmp_path / ".env").write_text(
         "# LCM_SLACK_WEBHOOK_URL=commented\nETHERSCAN_API_KEY='from-dotenv'\nKAFKA_PORT=9092\n",
         encoding="utf-8")
-    monkeypatch.setattr(config, "REPO_DIR", tmp_path)
-    env = config.environment({"KAFKA_PORT": "19092"})
+    monkeypatch.setattr(settings, "REPO_DIR", tmp_path)
+    env = settings.environment({"KAFKA_PORT": "19092"})
     assert env["ETHERSCAN_API_KEY"] == "from-dotenv"
     assert env["KAFKA_PORT"] == "19092"  # the process environment wins
     assert "LCM_SLACK_WEBHOOK_URL" not in env and "# LCM_SLACK_WEBHOOK_URL" not in env

@@ -15,7 +15,8 @@ import psycopg.errors
 import pytest
 import yaml
 
-from flink_jobs.config import REPO_DIR, Connections
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
 from report import dashboards as dash
 from report.grafana_sql import (
     ALL,

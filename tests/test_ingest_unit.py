@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest import kafka_io, replay
+from ingest import replay
+from lcm import kafka_io
+from lcm.topics import topic_partitions
 
 
 def test_topics_file_lists_every_topic_of_the_contract() -> None:
-    topics = kafka_io.topic_partitions()
+    topics = topic_partitions()
     data = {"prices", "funding_rates", "open_interest", "liquidations", "long_short_ratio",
             "stablecoin_flows"}
     assert data <= set(topics) and all(topics[t] == 3 for t in data)
@@ -23,7 +25,7 @@ def test_topics_file_errors_name_the_line(tmp_path: Path) -> None:
     f = tmp_path / "topics.txt"
     f.write_text("# header\nprices 3\nfunding_rates three\n")
     with pytest.raises(ValueError, match=r"topics\.txt:3: expected 'topic partitions'"):
-        kafka_io.topic_partitions(f)
+        topic_partitions(f)
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.config import Connections, load_config
+from flink_jobs.config import load_config
 from flink_jobs.job import job_statements, sql_params
 from flink_jobs.sql_files import render, statements
-from ingest.kafka_io import DATA_TOPICS, HEALTH_TOPIC
+from lcm.settings import Connections
+from lcm.topics import DATA_TOPICS, HEALTH_TOPIC
 
 
 def test_render_fills_parameters_and_leaves_json_paths(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from flink_jobs.config import REPO_DIR
+from lcm.paths import REPO_DIR
 
 JAR = Path(REPO_DIR, ".state", "lib", "flink", "lcm-flink-functions.jar")
 

@@ -7,7 +7,7 @@ import gc
 import subprocess
 import sys
 
-from ingest import kafka_io
+from lcm import kafka_io
 from tests.conftest import _children, _kafka_threads, _settled
 
 

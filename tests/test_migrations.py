@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from flink_jobs.config import REPO_DIR
+from harness.timescale.engine import timescale_engine
+from lcm.paths import REPO_DIR
 from tests.timescale import dataset
-from tests.timescale.engine import timescale_engine
 from tests.timescale.local_pg import POSTGRES_SH, LocalDatabase, local_database
 
 pytestmark = pytest.mark.stack

@@ -12,7 +12,8 @@ from importlib import import_module
 import pytest
 import yaml
 
-from flink_jobs.config import REPO_DIR, ConfigError
+from lcm.paths import REPO_DIR
+from lcm.settings import ConfigError
 from notifier.alert import Alert
 from notifier.channels import build_senders
 from notifier.config import DEFAULT_CONFIG, load_config

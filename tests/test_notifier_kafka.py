@@ -21,8 +21,10 @@ import pytest
 import yaml
 from confluent_kafka import TopicPartition
 
-from flink_jobs.config import REPO_DIR, Connections
-from ingest import kafka_io
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
+from lcm.topics import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from tests.conftest import wait_for
 from tests.notifier_support.alerts import FAST_RETRY, alert, config_dict
 from tests.notifier_support.server import RecordingServer, Reply, fixture
@@ -64,7 +66,7 @@ def committed(bootstrap: str, prefix: str) -> int:
     """The group's committed offset on the alerts topic (negative: none yet)."""
     consumer = kafka_io.make_consumer(bootstrap, prefix + GROUP)
     try:
-        (tp,) = consumer.committed([TopicPartition(prefix + kafka_io.ALERTS_TOPIC, 0)],
+        (tp,) = consumer.committed([TopicPartition(prefix + ALERTS_TOPIC, 0)],
                                    timeout=15)
         return tp.offset
     finally:
@@ -121,7 +123,7 @@ def test_alerts_from_kafka_reach_each_channel_once(kafka, tmp_path):
     day = [alert("INFO", None, minute=1), alert("WARNING", "INFO", minute=2),
            b"{not an alert", alert("CRITICAL", "WARNING", minute=3),
            alert("NONE", "CRITICAL", minute=4, side=None)]
-    produce_alerts(bootstrap, prefix + kafka_io.ALERTS_TOPIC, day)
+    produce_alerts(bootstrap, prefix + ALERTS_TOPIC, day)
     with RecordingServer() as hook, RecordingServer(TELEGRAM_OK) as tg, \
             RecordingServer(SLACK_OK) as slack:
         channels = [
@@ -149,7 +151,7 @@ def test_alerts_from_kafka_reach_each_channel_once(kafka, tmp_path):
         "🟠 BTC WARNING · long cascade", "🔴 BTC CRITICAL · long cascade",
         "✅ BTC back to normal"]
     assert [t.splitlines()[0] for t in levels["slack"]] == ["🔴 BTC CRITICAL · long cascade"]
-    (dead,) = read_topic(bootstrap, prefix + kafka_io.DEAD_LETTER_TOPIC, want=1)
+    (dead,) = read_topic(bootstrap, prefix + DEAD_LETTER_TOPIC, want=1)
     dead = orjson.loads(dead)
     assert dead["source"] == "notifier" and dead["raw"] == "{not an alert"
     assert dead["reason"].startswith("not JSON") and dead["where"].endswith("[0]@2")
@@ -171,7 +173,7 @@ def test_restart_mid_delivery_sends_nothing_twice(kafka, tmp_path, sig):
     restart B is back, gets the alert once, and A does not get it again."""
     bootstrap, prefix = kafka
     value = alert("CRITICAL", "WARNING")
-    produce_alerts(bootstrap, prefix + kafka_io.ALERTS_TOPIC, [value])
+    produce_alerts(bootstrap, prefix + ALERTS_TOPIC, [value])
     patient = {**FAST_RETRY, "max_attempts": 100, "initial_backoff_s": 0.2,
                "max_backoff_s": 0.5, "max_total_s": 600}
     with RecordingServer() as a, RecordingServer(Reply(503, "down")) as b:

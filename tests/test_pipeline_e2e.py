@@ -16,7 +16,9 @@ import pytest
 
 from flink_jobs.config import load_config
 from flink_jobs.job import HEALTH_TOPIC
-from ingest import kafka_io, replay
+from ingest import replay
+from lcm import kafka_io
+from lcm.topics import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from tests.conftest import SAMPLE, Sandbox, wait_for
 from tests.reference import expected
 
@@ -188,7 +190,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
 
     # The dead letters also reach the dead-letter topic for whoever fixes the producer.
     seen = [json.loads(m.value()) for m in kafka_io.read_topic(
-        bootstrap, sandbox.prefix + kafka_io.DEAD_LETTER_TOPIC, len(bad) + 2, linger_s=1)]
+        bootstrap, sandbox.prefix + DEAD_LETTER_TOPIC, len(bad) + 2, linger_s=1)]
     assert len(seen) == len(bad) + 2, f"dead letters on the topic: {seen}"
     reasons = sorted(d["reason"] for d in seen if "reason" in d)
     assert len(reasons) == 2 and reasons[0].startswith("not JSON: "), reasons
@@ -220,7 +222,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 def _check_alerts_topic(box: Sandbox, want: dict, columns: list[str]) -> None:
-    seen = kafka_io.read_topic(box.conn.kafka_bootstrap, box.prefix + kafka_io.ALERTS_TOPIC,
+    seen = kafka_io.read_topic(box.conn.kafka_bootstrap, box.prefix + ALERTS_TOPIC,
                                len(want), linger_s=1)
     assert len(seen) >= len(want), f"alerts on the topic: {len(seen)} of {len(want)}"
     got = {}

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from PIL import Image
 
-from flink_jobs.config import REPO_DIR
+from lcm.paths import REPO_DIR
 from report.charts import PanelReader
 from report.grafana_sql import TimeRange
 

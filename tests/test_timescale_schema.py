@@ -2,7 +2,7 @@
 
 This machine has no TimescaleDB server, so the tests run sql/timescale/apply.sh itself, over
 psql, against PGlite with the timescaledb extension (2.23, WebAssembly under Node, served
-on a local port by tests/timescale/serve.mjs; installed by stack/setup.sh). The plain
+on a local port by harness/timescale/serve.mjs; installed by stack/setup.sh). The plain
 PostgreSQL branch runs on the local server in tests/test_migrations.py.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.config import REPO_DIR
+from harness.timescale.engine import TimescaleEngine, timescale_engine
+from lcm.paths import REPO_DIR
 from tests.timescale import dataset
-from tests.timescale.engine import TimescaleEngine, timescale_engine
 
 SQL = REPO_DIR / "sql" / "timescale"
 MIGRATIONS = sorted(p for p in SQL.glob("[0-9][0-9]_*.sql") if not p.name.startswith("00_"))

@@ -364,6 +364,6 @@ async def run(ctx: Any) -> None:
 
 def _in_repo(path: Path) -> Path:
     """Relative paths in config/ingest.yaml are relative to the repository."""
-    from flink_jobs.config import REPO_DIR
+    from lcm.paths import REPO_DIR
 
     return path if path.is_absolute() else REPO_DIR / path

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from flink_jobs.config import REPO_DIR
+from lcm.paths import REPO_DIR
 
 LIB = Path(os.environ.get("LCM_STATE_DIR") or REPO_DIR / ".state") / "lib" / "kafka"
 

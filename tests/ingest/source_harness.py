@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.ingest.conftest import HttpServer, Seen, fixture_text
+from harness.local_servers import HttpServer, Seen
+from harness.recorded import text as fixture_text
 
 
 def fixture(source: str, name: str) -> str:
-    """A recorded payload (tests/ingest/fixtures/<source>/ORIGIN.md says where from)."""
+    """A recorded payload (harness/recorded/<source>/ORIGIN.md says where from)."""
     return fixture_text(source, name)
 
 

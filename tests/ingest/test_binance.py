@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
+from harness.recorded import frames, lines, load, text
 from ingest.contract import PayloadError
 from ingest.sources import binance
-from tests.ingest.cex_fixtures import frames, lines, load, text
 from tests.ingest.cex_local import LocalHttp, LocalWs, Reply, context
 from tests.ingest.source_harness import CollectSink, run_until
 

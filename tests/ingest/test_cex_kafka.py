@@ -13,8 +13,10 @@ import orjson
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from flink_jobs.config import REPO_DIR, Connections
-from ingest import kafka_io
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
+from lcm.topics import TOPICS
 from tests.ingest.cex_local import LocalHttp, LocalWs
 from tests.ingest.test_binance import _local_binance as binance_setup
 from tests.ingest.test_binance import _ws_frames as binance_frames
@@ -93,7 +95,7 @@ def test_once_lands_contract_messages_in_kafka(venue: str, tmp_path: Path) -> No
         for fut in admin.create_topics([
                 NewTopic(prefix + t, num_partitions=n, replication_factor=1,
                          config={"retention.ms": "-1"})
-                for t, n in kafka_io.TOPICS.items()]).values():
+                for t, n in TOPICS.items()]).values():
             fut.result(30)
         code, output = asyncio.run(scenario())
         assert code == 0, output
@@ -113,4 +115,4 @@ def test_once_lands_contract_messages_in_kafka(venue: str, tmp_path: Path) -> No
         assert health and health[-1]["messages"] == sum(expected.values())
         assert health[-1]["dead_letters"] == 0
     finally:
-        kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+        kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])

@@ -7,9 +7,9 @@ import asyncio
 import json
 import logging
 
+from harness.local_servers import HttpServer, Reply
 from ingest.contract import loads
 from ingest.sources import coingecko as cg
-from tests.ingest.conftest import HttpServer, Reply
 from tests.ingest.source_harness import collect_history, fixture, make_ctx, run_until, seen
 
 IDS = {"BTC": "bitcoin", "ETH": "ethereum", "PEPE": "pepe", "SOL": "solana"}

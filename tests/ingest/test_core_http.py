@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply
+from harness.recorded import text as fixture_text
 from ingest.contract import PayloadError
 from ingest.health import SourceHealth
 from ingest.http import HttpError, RestClient, TokenBucket, retry_after_seconds
 from ingest.settings import Budget
-
-from .conftest import HttpServer, Reply, fixture_text
 
 TICKERS = fixture_text("core", "bybit_tickers.json")
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest import kafka_io
 from ingest.contract import price_msg
 from ingest.publisher import Publisher
+from lcm import kafka_io
+from lcm.topics import TOPICS
 
 from .kafka_broker import OwnKafka
 
@@ -48,7 +49,7 @@ def settle(bootstrap: str) -> None:
     after it, and docs/sources.md states the limit.)"""
     producer = kafka_io.make_producer(bootstrap)
     for topic in ("prices", "ingest_dead_letter", "ingest_health", "ingest_heartbeat"):
-        for partition in range(kafka_io.TOPICS[topic]):
+        for partition in range(TOPICS[topic]):
             producer.produce(PREFIX + topic, b'{"probe": true}', b"probe", partition=partition)
     assert producer.flush(60) == 0, "fresh broker did not take the probes"
     time.sleep(2)

@@ -12,12 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from harness.recorded import RECORDED
 from ingest import backfill, binance_files, replay
 from ingest.contract import funding_msg, liquidation_msg, price_msg
 from ingest.recorder import Recorder
 from ingest.settings import IngestSettings, SourceSettings
-
-from .conftest import FIXTURES
 
 DAY = 86_400_000
 D0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -109,7 +108,7 @@ def test_backfill_needs_history(tmp_path: Path) -> None:
 
 def _binance_tree(root: Path) -> Path:
     """The fixtures zipped into the data.binance.vision layout."""
-    src = FIXTURES / "core" / "binance"
+    src = RECORDED / "core" / "binance"
     layout = {
         "BTCUSDT-fundingRate-2024-01.csv": "data/futures/um/monthly/fundingRate/BTCUSDT",
         "BTCUSDT-metrics-2024-01-02.csv": "data/futures/um/daily/metrics/BTCUSDT",

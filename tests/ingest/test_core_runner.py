@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply
 from ingest import __main__ as cli
 from ingest import runner
 from ingest.contract import PayloadError, price_msg
@@ -17,7 +18,6 @@ from ingest.health import SourceHealth, serve_prometheus
 from ingest.settings import HealthSettings, IngestSettings, SourceOptions, SourceSettings
 from ingest.source import SOURCES, SourceContext
 
-from .conftest import HttpServer, Reply
 from .kafka_broker import free_port
 
 TS = 1_795_183_200_000

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.config import ConfigError
 from ingest.settings import (
     DEFAULT_INGEST_CONFIG,
     SourceOptions,
@@ -14,6 +13,7 @@ from ingest.settings import (
     load_settings,
     validate_options,
 )
+from lcm.settings import ConfigError
 
 
 def test_shipped_config_is_valid() -> None:

@@ -7,10 +7,10 @@ import asyncio
 import json
 import logging
 
+from harness.local_servers import WsServer
+from harness.recorded import text as fixture_text
 from ingest.health import SourceHealth
 from ingest.ws import WsStream
-
-from .conftest import WsServer, fixture_text
 
 LIQ = fixture_text("core", "bybit_liquidation.json")
 SUB = {"op": "subscribe", "args": ["allLiquidation.ROSEUSDT"]}

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply
 from ingest.contract import PayloadError
 from ingest.sources import dydx
-from tests.ingest.conftest import HttpServer, Reply
 from tests.ingest.source_harness import (
     collect_history,
     fixture,
@@ -211,7 +211,7 @@ def test_ws_frames_give_liquidations_in_both_message_versions():
 def test_stream_publishes_liquidations_once_and_resubscribes_after_a_drop(http_server):
     """The stream and the REST poll see the same trades: each liquidation is published once;
     a dropped connection reconnects, subscribes again and leaves a gap record."""
-    from tests.ingest.conftest import WsServer
+    from harness.local_servers import WsServer
 
     async def go():
         frames = list(WS_FRAMES)

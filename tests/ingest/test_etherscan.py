@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply, Seen
 from ingest.contract import PayloadError
 from ingest.sources import etherscan as es
-from tests.ingest.conftest import HttpServer, Reply, Seen
 from tests.ingest.source_harness import fixture, make_ctx, run_until
 
 WALLETS = es.load_wallets()

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply
 from ingest.contract import PayloadError
 from ingest.sources import hyperliquid as hl
-from tests.ingest.conftest import HttpServer, Reply
 from tests.ingest.source_harness import collect_history, fixture, make_ctx, run_until, seen
 
 TS = 1795183200000

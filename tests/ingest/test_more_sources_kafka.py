@@ -16,9 +16,11 @@ import pytest
 import yaml
 from confluent_kafka import KafkaException
 
-from flink_jobs.config import REPO_DIR, Connections
-from ingest import kafka_io
-from tests.ingest.conftest import Reply
+from harness.local_servers import Reply
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
+from lcm.topics import TOPICS
 from tests.ingest.source_harness import fixture
 
 pytestmark = pytest.mark.stack
@@ -33,7 +35,7 @@ def kafka_prefix():
         pytest.fail(f"Kafka at {bootstrap} is not reachable (run 'make up'): {exc}")
     prefix = f"test_more_{uuid.uuid4().hex[:8]}_"
     yield bootstrap, prefix
-    kafka_io.delete_topics(bootstrap, [prefix + t for t in kafka_io.TOPICS])
+    kafka_io.delete_topics(bootstrap, [prefix + t for t in TOPICS])
 
 
 def consume(bootstrap: str, topics: list[str], want: int, timeout_s: float = 60) -> list:

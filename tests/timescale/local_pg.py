@@ -15,7 +15,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from flink_jobs.config import REPO_DIR, Connections
+from lcm.paths import REPO_DIR
+from lcm.settings import Connections
 
 POSTGRES_SH = REPO_DIR / "stack" / "postgres.sh"
 

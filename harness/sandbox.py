@@ -16,8 +16,11 @@ import psycopg
 from confluent_kafka import TopicPartition
 
 from flink_jobs.cluster import ACTIVE_STATES, flink_rest
-from flink_jobs.config import REPO_DIR, Connections, load_config
-from ingest import kafka_io
+from lcm import kafka_io
+from lcm.paths import REPO_DIR
+from lcm.pipeline import load_pipeline
+from lcm.settings import Connections
+from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
 
 __all__ = ["ACTIVE_STATES", "Sandbox", "flink_rest"]
 STACK = REPO_DIR / "stack"
@@ -78,12 +81,12 @@ class Sandbox:
 
     @property
     def group(self) -> str:
-        return f"{self.prefix}{load_config().pipeline.consumer_group}"
+        return f"{self.prefix}{load_pipeline().consumer_group}"
 
     def _input_partitions(self) -> list[TopicPartition]:
         return [TopicPartition(self.prefix + t, p)
-                for t in (*kafka_io.DATA_TOPICS, kafka_io.HEARTBEAT_TOPIC, kafka_io.HEALTH_TOPIC)
-                for p in range(kafka_io.TOPICS[t])]
+                for t in (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC)
+                for p in range(TOPICS[t])]
 
     def caught_up(self) -> bool:
         """The job's consumer group has committed (on a checkpoint) up to the end of every
@@ -122,7 +125,7 @@ class Sandbox:
         any reader's under the prefix), database. Each step runs even if one before failed."""
         steps = (self.cancel_jobs,
                  lambda: kafka_io.delete_topics(self.conn.kafka_bootstrap,
-                                                [self.prefix + t for t in kafka_io.TOPICS]),
+                                                [self.prefix + t for t in TOPICS]),
                  lambda: kafka_io.delete_consumer_groups(
                      self.conn.kafka_bootstrap,
                      kafka_io.consumer_groups(self.conn.kafka_bootstrap, self.prefix)),

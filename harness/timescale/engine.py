@@ -1,5 +1,6 @@
-"""A throwaway TimescaleDB server for tests: PGlite with the timescaledb extension (PostgreSQL
-compiled to WebAssembly, under Node; tests/timescale/serve.mjs) on a free local port.
+"""A throwaway TimescaleDB server for tests and bench.storage: PGlite with the timescaledb
+extension (PostgreSQL compiled to WebAssembly, under Node; harness/timescale/serve.mjs) on
+a free local port.
 
 psql (so sql/timescale/apply.sh itself) and psycopg connect to it as to a server. Limits
 of the engine: one in-memory database whatever the name, one backend shared by
@@ -19,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import pytest
 from psycopg.rows import dict_row
 
-from flink_jobs.config import REPO_DIR
+from lcm.paths import REPO_DIR
 
 HERE = Path(__file__).resolve().parent
 APPLY = REPO_DIR / "sql" / "timescale" / "apply.sh"
@@ -70,7 +70,7 @@ def timescale_engine(data_dir: Path | None = None) -> Iterator[TimescaleEngine]:
     """The engine on a free port, in memory or (data_dir) on disk; stopped on exit.
     Also used by bench.storage for the TimescaleDB figures."""
     if shutil.which("node") is None or not (HERE / "node_modules").exists():
-        pytest.fail("Node.js or tests/timescale/node_modules missing: run 'make setup'")
+        raise RuntimeError("Node.js or harness/timescale/node_modules missing: run 'make setup'")
     port = free_port()
     cmd = ["node", str(HERE / "serve.mjs"), str(port), *([str(data_dir)] if data_dir else [])]
     # The engine's output goes to a file, not a pipe: a chatty engine never blocks.
@@ -81,7 +81,8 @@ def timescale_engine(data_dir: Path | None = None) -> Iterator[TimescaleEngine]:
             if line.strip() != f"ready {port}":
                 proc.kill()
                 log.seek(0)
-                pytest.fail(f"the TimescaleDB test engine did not start: {line}{log.read()}")
+                raise RuntimeError(
+                    f"the TimescaleDB test engine did not start: {line}{log.read()}")
             yield TimescaleEngine(port)
         finally:
             proc.terminate()

@@ -1,4 +1,5 @@
-"""Kafka plumbing shared by every producer: topic list, admin, and the producer settings.
+"""Kafka plumbing shared by every side: client factories (with librdkafka's logs in Python
+logging), topic admin, and the one way messages are keyed, stamped and read back.
 
 One place decides how messages are keyed and stamped, so replay, recorder and live
 sources all write records the Flink job reads the same way.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,33 +24,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-TOPICS_FILE = Path(__file__).resolve().parent.parent / "stack" / "topics.txt"
-DEAD_LETTER_TOPIC = "ingest_dead_letter"
-HEARTBEAT_TOPIC = "ingest_heartbeat"
-HEALTH_TOPIC = "ingest_health"
-
-
-def topic_partitions(path: Path = TOPICS_FILE) -> dict[str, int]:
-    """name -> partitions, from stack/topics.txt (shared with docker-compose.yml)."""
-    topics: dict[str, int] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, _, parts = line.partition(" ")
-        if not parts.strip().isdigit():
-            raise ValueError(f"{path}:{n}: expected 'topic partitions', got {line!r}")
-        topics[name] = int(parts)
-    return topics
-
-
-ALERTS_TOPIC = "alerts"
-TOPICS = topic_partitions()  # read once; stack/topics.txt changes only with the code
-# The topics of market data (DESIGN.md §2): every other topic is the pipeline's own.
-DATA_TOPICS = tuple(
-    t for t in TOPICS
-    if t not in (ALERTS_TOPIC, DEAD_LETTER_TOPIC, HEARTBEAT_TOPIC, HEALTH_TOPIC)
-)
+from lcm.topics import HEARTBEAT_TOPIC, TOPICS
 
 
 def client_config(bootstrap: str, kind: str, **overrides: Any) -> dict[str, Any]:
@@ -88,7 +62,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
-    # A topic that stack/topics.txt now wants wider (the job's parallelism grew) is widened.
+    # A topic that lcm/topics.txt now wants wider (the job's parallelism grew) is widened.
     grow = [NewPartitions(t, wanted[t]) for t, meta in existing.items()
             if t in wanted and len(meta.partitions) < wanted[t]]
     for fut in admin.create_partitions(grow).values() if grow else []:
@@ -237,7 +211,7 @@ def poll_until(producer: Producer, deadline: float) -> None:
 def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "",
               on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
     """The job's clock: one heartbeat to every partition of the heartbeat topic, since each
-    Flink source subtask reading it must see time move (DESIGN.md, docs/operations.md)."""
+    Flink source subtask reading it must see time move (docs/operations.md)."""
     for partition, value in heartbeat_records(source, ts):
         produce(producer, topic_prefix + HEARTBEAT_TOPIC, value, key=source.encode(),
                 on_delivery=on_delivery, partition=partition)

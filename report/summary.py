@@ -1,5 +1,5 @@
 """Print what the job wrote: scores per asset and minute, and the alerts, read back from
-PostgreSQL with the read-only role. `python -m flink_jobs.summary --help`.
+PostgreSQL with the read-only role. `python -m report.summary --help`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 import psycopg
 
-from flink_jobs.config import Connections
+from lcm.settings import Connections
 
 SCORES = """
 SELECT r.window_start, r.base, r.side, r.risk, r.long_risk, r.short_risk, r.funding_pts,
@@ -69,7 +69,7 @@ def print_summary(conn: Connections, minutes: int, alerts: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m flink_jobs.summary", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m report.summary", description=__doc__)
     ap.add_argument("--minutes", type=int, default=15, help="how many recent minutes to show")
     ap.add_argument("--alerts", type=int, default=20, help="how many recent alerts to show")
     ap.add_argument("--wait-until", metavar="ISO_TIME",

@@ -1,0 +1,69 @@
+"""The job's timing, from the `pipeline:` section of config/monitor.yaml: window length,
+watermark delay, idleness, lookbacks and how long periodic inputs are carried forward.
+
+Producers obey it too (a replay's last heartbeat must close the final window), and the
+harnesses need the job's consumer group, so it lives in the kernel; the scoring section
+of the same file belongs to the job (flink_jobs/config.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lcm.paths import CONFIG_DIR
+from lcm.settings import Strict, load_yaml_model
+
+DEFAULT_MONITOR_CONFIG = CONFIG_DIR / "monitor.yaml"
+
+
+def monitor_config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The monitor config to use: `path`, else $LCM_CONFIG, else config/monitor.yaml."""
+    return Path(path or os.environ.get("LCM_CONFIG") or DEFAULT_MONITOR_CONFIG)
+
+
+class MaxInputAge(Strict):
+    """How long a periodic input may be carried forward (seconds since its last event,
+    measured at the window end). Beyond this it is missing, never a stale value."""
+
+    price: int = Field(ge=0, le=86400)
+    funding: int = Field(ge=0, le=86400)
+    open_interest: int = Field(ge=0, le=86400)
+    long_short: int = Field(ge=0, le=86400)
+
+
+class Pipeline(Strict):
+    window_minutes: int = Field(1, ge=1, le=60)
+    watermark_delay_s: int = Field(5, ge=0, le=600)
+    idle_timeout_s: int = Field(10, ge=1, le=3600)
+    oi_lookback_windows: int = Field(15, ge=1, le=1440)
+    baseline_windows: int = Field(60, ge=2, le=10080)
+    startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
+    consumer_group: str = Field("lcm-monitor", min_length=1)
+    max_input_age_s: MaxInputAge
+
+    @model_validator(mode="after")
+    def _carry_within_lookback(self) -> Pipeline:
+        # Inputs are carried forward inside the open-interest lookback window (one OVER
+        # window in sql/flink/41), so a longer carry could not be honoured.
+        limit = self.oi_lookback_windows * self.window_minutes * 60
+        for name, age in self.max_input_age_s.model_dump().items():
+            if age > limit:
+                raise ValueError(
+                    f"max_input_age_s.{name} = {age} must be at most oi_lookback_windows x "
+                    f"window_minutes x 60 = {limit} s")
+        return self
+
+    @property
+    def close_after_ms(self) -> int:
+        """How far past the last event a heartbeat must be to close the final window:
+        one window plus the watermark delay, plus a second."""
+        return (self.window_minutes * 60 + self.watermark_delay_s + 1) * 1000
+
+
+def load_pipeline(path: str | os.PathLike[str] | None = None) -> Pipeline:
+    """The `pipeline:` section of the monitor config, validated."""
+    return load_yaml_model(monitor_config_path(path), Pipeline, section="pipeline")
