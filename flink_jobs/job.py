@@ -20,7 +20,7 @@ from flink_jobs import udfs
 from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
-from lcm.paths import REPO_DIR
+from lcm.paths import state_dir
 from lcm.settings import Connections
 from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
 
@@ -30,22 +30,40 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
+def sql_string(value: object) -> str:
+    """A Flink SQL string literal: quoted, with every quote doubled, so no value (a
+    password with a quote, say) can end the literal and add options of its own."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_options(options: dict[str, object]) -> str:
+    """`'key' = 'value'` table options, comma-separated, every part a safe literal."""
+    return ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
+
+
+def kafka_options(conn: Connections) -> str:
+    """The Kafka client properties of every Kafka table of the job (bootstrap servers and
+    the security settings of lcm.settings.KafkaSecurity), as one rendered parameter."""
+    return sql_options({f"properties.{k}": v for k, v in {
+        "bootstrap.servers": conn.kafka_bootstrap,
+        **conn.kafka_security.java_properties(),
+    }.items()})
+
+
 def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") -> dict[str, object]:
     p = cfg.pipeline
-    jdbc = ",\n  ".join(
-        f"'{k}' = '{v}'"
-        for k, v in {
-            "connector": "jdbc",
-            "url": conn.jdbc_url,
-            "username": conn.writer_user,
-            "password": conn.writer_password,
-            "sink.buffer-flush.max-rows": "500",
-            "sink.buffer-flush.interval": "500ms",
-            "sink.max-retries": "5",
-        }.items()
-    )
+    user, password = conn.credentials("writer")
+    jdbc = sql_options({
+        "connector": "jdbc",
+        "url": conn.jdbc_url,
+        "username": user,
+        "password": password,
+        "sink.buffer-flush.max-rows": "500",
+        "sink.buffer-flush.interval": "500ms",
+        "sink.max-retries": "5",
+    })
     return {
-        "kafka_bootstrap": conn.kafka_bootstrap,
+        "kafka_properties": kafka_options(conn),
         "topic_prefix": topic_prefix,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
         "startup_mode": p.startup_mode,
@@ -92,9 +110,14 @@ def build(
     conn: Connections,
     topic_prefix: str = "",
     scoring: str = "udf",
+    parallelism: int | None = None,
 ) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed)."""
     conf = t_env.get_config()
+    if parallelism:
+        # Each Kafka source reads its partitions with this many readers; the heartbeat
+        # topic needs at least as many partitions (lcm.topics.required_partitions).
+        conf.set("parallelism.default", str(parallelism))
     conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
     conf.set("pipeline.name", f"{topic_prefix}{JOB_NAME}")
     # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
@@ -142,6 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
                     help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
                          "UDFs (benchmark baseline only)")
+    ap.add_argument("--parallelism", type=int,
+                    default=int(os.environ.get("LCM_PARALLELISM") or 0) or None,
+                    help="parallelism of every operator (default $LCM_PARALLELISM, else the "
+                         "cluster's parallelism.default)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
@@ -151,9 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     preflight(conn, args.topic_prefix)
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     if args.local:
-        jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
+        jars = sorted((state_dir() / "lib" / "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring).execute()
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring,
+                   args.parallelism).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

@@ -101,7 +101,8 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
     if settings.health.prometheus_port:
         backlog = getattr(sink, "backlog", None)
         serve_prometheus(settings.health.prometheus_port, healths,
-                         (lambda: sink.backlog) if backlog is not None else None)
+                         (lambda: sink.backlog) if backlog is not None else None,
+                         addr=str(settings.health.prometheus_bind))
     reporter = asyncio.create_task(report_health(sink, healths, settings.health, stopping))
     tasks = [asyncio.create_task(supervise(ctx, module.run, once), name=ctx.name)
              for ctx, module in contexts]

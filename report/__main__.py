@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+from lcm.cli import EPILOG, add_version, run
 from lcm.settings import ConfigError, Connections
 from report.charts import NoData, render
 from report.grafana_sql import GrafanaSqlError, TimeRange
@@ -25,13 +26,18 @@ def _time(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run("lcm-report", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     p = argparse.ArgumentParser(
-        prog="python -m report",
+        prog="lcm-report", epilog=EPILOG,
         description="Draw the monitor's charts for a time range as PNG files, from the same "
                     "SQL the Grafana panels run, with the read-only database role: price with "
                     "alerts, risk with its components, liquidations long vs short (per asset) "
                     "and the market-wide Stablecoin Pressure.")
+    add_version(p)
     p.add_argument("--from", dest="start", type=_time, default=None,
                    help="start, ISO-8601, UTC unless it says otherwise (default: 6 h before --to)")
     p.add_argument("--to", dest="end", type=_time, default=now,
@@ -49,16 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rng = TimeRange(start, args.end)
         conn = Connections.from_env()
-        dsn = conn.dsn("reader")
-        if args.database:
-            dsn = dsn.replace(f"dbname={conn.pg_db}", f"dbname={args.database}")
+        dsn = conn.dsn("reader", dbname=args.database)
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as db:
             paths = render(db, rng, assets or None, args.out)
-    except (NoData, GrafanaSqlError, ConfigError) as exc:
-        print(f"report: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"lcm-report: {exc}", file=sys.stderr)
+        return 2
+    except (NoData, GrafanaSqlError) as exc:
+        print(f"lcm-report: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:
-        print(f"report: cannot reach the database ({exc}); is PostgreSQL up (make up)?",
+        print(f"lcm-report: cannot reach the database ({exc}); is PostgreSQL up (make up)?",
               file=sys.stderr)
         return 1
     for path in paths:

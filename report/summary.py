@@ -10,6 +10,7 @@ import time
 
 import psycopg
 
+from lcm.cli import EPILOG, add_version, run
 from lcm.settings import Connections
 
 SCORES = """
@@ -69,7 +70,12 @@ def print_summary(conn: Connections, minutes: int, alerts: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m report.summary", description=__doc__)
+    return run("lcm-summary", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="lcm-summary", description=__doc__, epilog=EPILOG)
+    add_version(ap)
     ap.add_argument("--minutes", type=int, default=15, help="how many recent minutes to show")
     ap.add_argument("--alerts", type=int, default=20, help="how many recent alerts to show")
     ap.add_argument("--wait-until", metavar="ISO_TIME",

@@ -9,12 +9,17 @@ PY="$VENV/bin/python"
 LIB_DIR="$STATE_DIR/lib"
 mkdir -p "$STATE_DIR"
 
-# Secrets and settings: .env is created by stack/setup.sh and git-ignored. A variable
-# already in the environment wins over .env (tests point LCM_DB elsewhere that way).
-if [[ -f "$REPO_DIR/.env" ]]; then
-  while IFS='=' read -r key value; do
-    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ && -z "${!key+set}" ]] && export "$key=$value"
-  done <"$REPO_DIR/.env"
+# Secrets and settings: .env is created by stack/setup.sh and git-ignored. It is parsed by
+# the project's one .env reader (python-dotenv, lcm/settings.py), which prints the values
+# as shell exports, so the scripts read comments, quotes and '#' exactly as Python and
+# docker compose do. A variable already in the environment wins over .env (tests point
+# LCM_DB elsewhere that way). setup.sh runs before the virtualenv can read it.
+if [[ -z "${LCM_SETUP:-}" && -f "${LCM_ENV_FILE:-$REPO_DIR/.env}" ]]; then
+  # No virtualenv yet (a fresh clone with a .env, or after 'make clean'): install first.
+  [[ -x "$PY" ]] || "$REPO_DIR/stack/setup.sh" >&2 || exit 1
+  _exports=$("$PY" -m lcm.settings shell) || { echo "reading .env failed (see above)" >&2; exit 2; }
+  eval "$_exports"
+  unset _exports
 fi
 : "${LCM_BIND:=127.0.0.1}"
 : "${KAFKA_PORT:=9092}"

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
-from lcm import settings
 from flink_jobs.config import DEFAULT_CONFIG, MonitorConfig, load_config
+from lcm import settings
 from lcm.settings import ConfigError, Connections
 
 SHIPPED = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
@@ -326,9 +327,10 @@ def test_connections_from_env_dict(no_dotenv: Path) -> None:
     assert conn.pg_port == 6543
     assert conn.pg_db == "lcm_test"
     assert conn.flink_rest == "http://127.0.0.1:18081"
-    assert conn.jdbc_url == "jdbc:postgresql://db.local:6543/lcm_test"
-    assert conn.dsn() == "host=db.local port=6543 dbname=lcm_test user=w password=wpass"
-    assert conn.dsn("reader") == "host=db.local port=6543 dbname=lcm_test user=r password=rpass"
+    assert conn.jdbc_url == "jdbc:postgresql://db.local:6543/lcm_test?sslmode=prefer"
+    base = {"host": "db.local", "port": "6543", "dbname": "lcm_test", "sslmode": "prefer"}
+    assert conninfo_to_dict(conn.dsn()) == {**base, "user": "w", "password": "wpass"}
+    assert conninfo_to_dict(conn.dsn("reader")) == {**base, "user": "r", "password": "rpass"}
 
 
 def test_connections_defaults(no_dotenv: Path) -> None:
