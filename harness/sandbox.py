@@ -43,7 +43,7 @@ class Sandbox:
                 "LCM_TOPIC_PREFIX": self.prefix, "LCM_DB": self.db}
 
     def dsn(self) -> str:
-        return self.conn.dsn("writer").replace(f"dbname={self.conn.pg_db}", f"dbname={self.db}")
+        return self.conn.dsn("writer", dbname=self.db)
 
     def submit_job(self, *job_args: str) -> str:
         run = subprocess.run([STACK / "job.sh", "submit", *job_args], env=self.env,

@@ -106,5 +106,5 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
                     f"{[box.job_state(j) for j in box.jobs]}")
             time.sleep(1)
     box.cancel_jobs()
-    reader = box.conn.dsn("reader").replace(f"dbname={box.conn.pg_db}", f"dbname={box.db}")
+    reader = box.conn.dsn("reader", dbname=box.db)
     return PipelineData(box.db, reader, frozenset(assets), first, last)
