@@ -164,6 +164,9 @@ def ensure(target: Target, args: argparse.Namespace) -> str | None:
 def cmd_submit(target: Target, args: argparse.Namespace) -> int:
     wait_for_cluster(target.conn, args.cluster_wait)
     job = ensure(target, args)
+    if job is None:
+        print(f"lcm-job: {target.name} was stopped or cancelled; not resubmitting")
+        return 0
     print(f"lcm-job: {target.name} runs as {job}", flush=True)
     while args.watch:
         time.sleep(args.interval)
