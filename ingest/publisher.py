@@ -45,7 +45,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from ingest.contract import now_ms
 from ingest.spool import Record, Spool
 from lcm import kafka_io
-from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
+from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
 
 log = logging.getLogger("ingest.publisher")
 COMMIT_EVERY_S = 0.1
@@ -111,8 +111,12 @@ class Publisher:
             key=source.encode())
 
     def heartbeat(self, source: str, ts: int) -> None:
-        """The job's clock, to every heartbeat partition, behind any spooled data."""
-        for partition, value in kafka_io.heartbeat_records(source, ts):
+        """The job's clock, to every heartbeat partition (as many as the broker has, or the
+        topic list's count while it cannot say), behind any spooled data."""
+        topic = self.topic_prefix + HEARTBEAT_TOPIC
+        client = self.producer if self.broker_up is not False else None
+        count = kafka_io.partition_count(client, topic, TOPICS[HEARTBEAT_TOPIC])
+        for partition, value in kafka_io.heartbeat_records(source, ts, count):
             self.publish(HEARTBEAT_TOPIC, value, key=source.encode(),
                          partition=partition)
 

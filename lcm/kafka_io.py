@@ -223,19 +223,51 @@ def poll_until(producer: Producer, deadline: float) -> None:
         producer.poll(min(left, 0.1))
 
 
+_PARTITIONS: dict[tuple[int, str], tuple[int, float]] = {}
+PARTITIONS_TTL_S = 30.0
+
+
+def partition_count(client: Producer | Consumer | AdminClient | None, topic: str,
+                    fallback: int) -> int:
+    """How many partitions `topic` has on the broker, as `client` sees it (cached for
+    PARTITIONS_TTL_S); `fallback` (the topic list's count) while the broker cannot say.
+    A topic someone widened beyond lcm/topics.txt is counted as it is."""
+    if client is None:
+        return fallback
+    key = (id(client), topic)
+    cached = _PARTITIONS.get(key)
+    now = time.monotonic()
+    if cached and now - cached[1] < PARTITIONS_TTL_S:
+        return cached[0]
+    try:  # short: callers run in an event loop; an unreachable broker is asked again later
+        meta = client.list_topics(topic, timeout=0.5).topics.get(topic)
+    except KafkaException:
+        meta = None
+    ok = meta is not None and meta.error is None and meta.partitions
+    count = len(meta.partitions) if ok else (cached[0] if cached else fallback)
+    _PARTITIONS[key] = (count, now)
+    return count
+
+
 def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "",
               on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
-    """The job's clock: one heartbeat to every partition of the heartbeat topic, since each
-    Flink source subtask reading it must see time move (docs/operations.md)."""
-    for partition, value in heartbeat_records(source, ts):
-        produce(producer, topic_prefix + HEARTBEAT_TOPIC, value, key=source.encode(),
+    """The job's clock: one heartbeat to every partition of the heartbeat topic, however
+    many it has, since each Flink source subtask reading it must see time move and the
+    heartbeat source never idles (docs/operations.md, docs/scaling.md)."""
+    topic = topic_prefix + HEARTBEAT_TOPIC
+    count = partition_count(producer, topic, TOPICS[HEARTBEAT_TOPIC])
+    for partition, value in heartbeat_records(source, ts, count):
+        produce(producer, topic, value, key=source.encode(),
                 on_delivery=on_delivery, partition=partition)
 
 
-def heartbeat_records(source: str, ts: int) -> list[tuple[int, dict[str, Any]]]:
-    """(partition, value) of one heartbeat: the same value to every partition."""
+def heartbeat_records(source: str, ts: int,
+                      partitions: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(partition, value) of one heartbeat: the same value to every partition (default:
+    the count of lcm/topics.txt)."""
     value = {"source": source, "ts": ts, "ingest_ts": int(time.time() * 1000)}
-    return [(partition, value) for partition in range(TOPICS[HEARTBEAT_TOPIC])]
+    return [(partition, value)
+            for partition in range(partitions or TOPICS[HEARTBEAT_TOPIC])]
 
 
 def message_key(topic: str, value: dict[str, Any]) -> bytes:
