@@ -85,6 +85,19 @@ if ! stamp_ok "$STATE_DIR/npm-harness.stamp" "$want"; then
   fi
 fi
 
+# --- Strimzi's CRD schemas as validators (npm), for tests/test_kubernetes.py ------------
+want=$(hash_of "$REPO_DIR/deploy/kubernetes/validate/package.json")
+if ! stamp_ok "$STATE_DIR/npm-k8s.stamp" "$want"; then
+  if command -v npm >/dev/null; then
+    log "installing the Strimzi schema validators (npm, deploy/kubernetes/validate)"
+    (cd "$REPO_DIR/deploy/kubernetes/validate" && npm install --silent >/dev/null) \
+      || die "npm install in deploy/kubernetes/validate failed"
+    echo "$want" >"$STATE_DIR/npm-k8s.stamp"
+  else
+    log "warning: npm not found; tests/test_kubernetes.py will fail until Node.js is installed"
+  fi
+fi
+
 # --- Kubernetes manifest tools (tests/test_kubernetes.py), from the Go module proxy -----
 # kustomize builds deploy/kubernetes/overlays/*; kubeconform validates what it builds.
 GO_TOOLS="sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0"
