@@ -99,7 +99,7 @@ def strimzi(docs: list[dict]) -> tuple[int, list[dict]]:
 
 
 def test_every_resource_validates(overlay, core_schemas: Path, tmp_path: Path) -> None:
-    name, docs = overlay
+    _, docs = overlay
     results = kubeconform(docs, core_schemas, tmp_path)
     bad = [r for r in results if r["status"] not in ("statusValid", "statusSkipped")]
     assert not bad, bad
