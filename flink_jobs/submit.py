@@ -118,6 +118,18 @@ def flink_cli() -> Path:
     return Path(home, "bin", "flink")
 
 
+def cli_env() -> dict[str, str]:
+    """The flink CLI's environment. In a Flink image FLINK_HOME says it all; on the native
+    stack the CLI needs the cluster's config and lib dirs (connectors, JSON_FIELDS) that
+    stack/flink.sh prepared under .state/flink."""
+    env = dict(os.environ)
+    native = state_dir() / "flink"
+    if "FLINK_HOME" not in env and (native / "lib").is_dir():
+        env.setdefault("FLINK_CONF_DIR", str(native / "conf"))
+        env.setdefault("FLINK_LIB_DIR", str(native / "lib"))
+    return env
+
+
 def submit(target: Target, parallelism: int | None, slot_wait_s: float,
            job_args: list[str]) -> str:
     conn = target.conn
@@ -135,7 +147,7 @@ def submit(target: Target, parallelism: int | None, slot_wait_s: float,
     print(f"lcm-job: submitting {target.name}"
           + (f" from {restore}" if restore else " (no savepoint or checkpoint: fresh state)"),
           flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=cli_env())
     found = re.findall(r"JobID ([0-9a-f]{32})", out.stdout + out.stderr)
     if out.returncode != 0 or not found:
         tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-25:])

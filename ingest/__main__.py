@@ -162,7 +162,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     conn = Connections.from_env()
-    ap = argparse.ArgumentParser(prog="lcm-ingest", description=__doc__, epilog=EPILOG,
+    prog = "lcm-ingest" if Path(sys.argv[0]).name == "lcm-ingest" else "python -m ingest"
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_version(ap)
     ap.add_argument("--bootstrap", default=conn.kafka_bootstrap,

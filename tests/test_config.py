@@ -369,8 +369,7 @@ def test_dotenv_fills_gaps_and_environment_wins(no_dotenv: Path) -> None:
         "PGPORT=7000\n"
         "LCM_WRITER_PASSWORD='from-file'\n"
         'LCM_DB="dotenv_db"\n'
-        "#PGHOST=commented.out\n"
-        "not a key value line\n",
+        "#PGHOST=commented.out\n",
         encoding="utf-8",
     )
     conn = Connections.from_env({"PGPORT": "6000"})
