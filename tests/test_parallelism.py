@@ -10,6 +10,7 @@ are shared with the monitor job.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from flink_jobs.config import load_config
 from ingest import replay
 from lcm import kafka_io
 from lcm.paths import state_dir
+from lcm.pipeline import DEFAULT_MONITOR_CONFIG
 from lcm.topics import HEARTBEAT_TOPIC, TOPICS
 from tests.conftest import Sandbox, wait_for
 from tests.reference import expected
@@ -63,7 +65,16 @@ def test_parallelism_4_writes_the_reference_rows(second_taskmanager, sandbox: Sa
     cfg = load_config()
     path, messages = _input_file(tmp_path)
     want = expected(messages, cfg, [])
-    job_id = sandbox.submit_job(env={"LCM_PARALLELISM": str(PARALLELISM)})
+    # Idleness 60 s instead of 10: four parallel pipelines and a cold TaskManager on two
+    # shared cores back-pressure a source for longer than 10 s, and a back-pressured
+    # source emits nothing, so it was marked idle and its records then arrived behind the
+    # watermark (docs/scaling.md). The rows do not depend on the idle timeout.
+    config = tmp_path / "monitor.yaml"
+    config.write_text(re.sub(r"(?m)^(  idle_timeout_s:) \d+", r"\1 60",
+                             DEFAULT_MONITOR_CONFIG.read_text(encoding="utf-8")))
+    assert load_config(config).pipeline.idle_timeout_s == 60
+    job_id = sandbox.submit_job(env={"LCM_PARALLELISM": str(PARALLELISM),
+                                     "LCM_CONFIG": str(config)})
     from flink_jobs.cluster import flink_rest
 
     vertices = flink_rest(f"/jobs/{job_id}", sandbox.conn)["vertices"]
