@@ -25,6 +25,7 @@ import time
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from flink_jobs.cluster import ACTIVE_STATES, ClusterError, flink_rest, wait_for_slot, wait_running
 from flink_jobs.job import JOB_NAME
@@ -79,10 +80,12 @@ def wait_for_cluster(conn: Connections, timeout_s: float) -> None:
 
 
 def local_path(uri: str) -> Path | None:
-    """The local path of a file:// (or plain) directory; None for remote storage."""
-    if uri.startswith("file://"):
-        return Path(uri[len("file://"):])
-    return None if "://" in uri else Path(uri)
+    """The local path of a file: URI (file:///p or file:/p, as Flink writes savepoint
+    locations) or a plain path; None for remote storage (s3://...)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return None if parsed.scheme else Path(uri)
 
 
 def newest_checkpoint(checkpoint_dir: str, job_id: str) -> str | None:

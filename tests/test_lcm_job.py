@@ -34,6 +34,8 @@ def test_restore_point_prefers_the_newest(tmp_path: Path, monkeypatch) -> None:
     savepoint.mkdir(parents=True)
     target.remember(savepoint=savepoint.as_uri(), savepoint_at=str(time.time() + 60))
     assert submit.restore_point(target) == savepoint.as_uri()
+    target.remember(savepoint=f"file:{savepoint}")  # the form Flink reports locations in
+    assert submit.restore_point(target) == f"file:{savepoint}"
     target.remember(savepoint_at="0")  # older than the checkpoint
     assert submit.restore_point(target) == str(ckpts / "job1" / "chk-12")
 
@@ -64,9 +66,9 @@ def test_stop_with_savepoint_and_resume(sandbox: Sandbox) -> None:
 
         again = _lcm_job(sandbox, "submit")
         assert again.returncode == 0, again.stderr + again.stdout
-        assert f"from {savepoint}" in again.stdout
         job2 = re.search(r"JOB_ID=(\w+)", again.stdout).group(1)
         sandbox.jobs.append(job2)
+        assert f"from {savepoint}" in again.stdout, again.stdout
         restored = flink_rest(f"/jobs/{job2}/checkpoints", sandbox.conn)
         assert restored["latest"]["restored"]["external_path"] == savepoint
 
@@ -80,7 +82,7 @@ def test_stop_with_savepoint_and_resume(sandbox: Sandbox) -> None:
         assert newest, "a retained checkpoint after cancel (RETAIN_ON_CANCELLATION)"
         resumed = _lcm_job(sandbox, "submit")
         assert resumed.returncode == 0, resumed.stderr + resumed.stdout
-        assert f"from {newest}" in resumed.stdout, resumed.stdout
         sandbox.jobs.append(re.search(r"JOB_ID=(\w+)", resumed.stdout).group(1))
+        assert f"from {newest}" in resumed.stdout, resumed.stdout
     finally:
         target.record.unlink(missing_ok=True)
