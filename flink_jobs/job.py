@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
-from flink_jobs import udfs
+from flink_jobs import liquidation_map, map_udfs, udfs
 from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
@@ -30,8 +30,10 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
-def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") -> dict[str, object]:
+def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "",
+               map_cfg: liquidation_map.MapConfig | None = None) -> dict[str, object]:
     p = cfg.pipeline
+    map_cfg = map_cfg or liquidation_map.load_config()
     jdbc = ",\n  ".join(
         f"'{k}' = '{v}'"
         for k, v in {
@@ -58,6 +60,7 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
         **{f"max_age_ms_{k}": v * 1000 for k, v in p.max_input_age_s.model_dump().items()},
         "state_preceding": cfg.scoring.alerts.state_windows - 1,
         "jdbc": jdbc,
+        **map_udfs.sql_params(map_cfg, p.window_minutes),
     }
 
 
@@ -103,7 +106,9 @@ def build(
     # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
     t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
     udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix))
+    map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
+    map_udfs.register(t_env, map_cfg)
+    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, map_cfg))
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()

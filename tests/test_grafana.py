@@ -290,8 +290,12 @@ def test_overview_panels():
         "NONE": "green", "INFO": "blue", "WARNING": "orange", "CRITICAL": "red"}
     assert p["Latest alerts"]["type"] == "table"
     assert p["Risk and pressure per asset (latest)"]["type"] == "table"
-    (asset,) = d["templating"]["list"]
+    top, asset = d["templating"]["list"]
     assert asset["name"] == "asset" and asset["multi"] and asset["includeAll"]
+    # Not every perpetual: the top N by open interest (N a variable, default 20) and every
+    # asset in WARNING or above (checked on real rows below).
+    assert top["name"] == "top" and top["current"]["value"] == "20" and not top["multi"]
+    assert "LIMIT $top" in asset["query"] and "'WARNING', 'CRITICAL'" in asset["query"]
     # long ranges read the rollups: every time series over a 1-minute table has the tiers
     for title in ("Liquidation Risk by asset", "Stablecoin Pressure (market-wide)",
                   "Liquidations, long vs short (USD)"):
