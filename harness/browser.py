@@ -69,6 +69,7 @@ class Browser:
         self._proc: subprocess.Popen[bytes] | None = None
         self._profile = ""
         self._ws: Any = None
+        self._sockets = contextlib.ExitStack()
         self._id = 0
         self._events: list[dict[str, Any]] = []
 
@@ -83,8 +84,9 @@ class Browser:
             port = self._port()
             target = self._http(port, "/json/list")
             page = next(t for t in target if t.get("type") == "page")
-            self._ws = connect(page["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024,
-                               open_timeout=self.timeout_s)
+            self._ws = self._sockets.enter_context(
+                connect(page["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024,
+                        open_timeout=self.timeout_s))
             for domain in ("Page", "Runtime", "Log", "Network"):
                 self.call(f"{domain}.enable")
             self.call("Emulation.setDeviceMetricsOverride", width=self.width,
@@ -95,10 +97,9 @@ class Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                self._ws.close()
-            self._ws = None
+        with contextlib.suppress(Exception):
+            self._sockets.close()
+        self._ws = None
         if self._proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGTERM)  # the browser and its helpers

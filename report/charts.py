@@ -67,7 +67,7 @@ class PanelReader:
     def assets(self) -> list[str]:
         """The assets Overview shows for the range (its $asset variable, All)."""
         d = self.dashboards["lcm-overview"]
-        return list(dash.resolve_variables(self.db, d, self.rng)["asset"].options)
+        return sorted(dash.resolve_variables(self.db, d, self.rng)["asset"].options)
 
     def read(self, key: str, asset: str | list[str]) -> Series:
         """The panel's rows for one asset (or, on Overview, several)."""
