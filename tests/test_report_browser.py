@@ -1,10 +1,13 @@
 """`make report`'s HTML page in a real browser: headless Chromium (the Debian package, through
 harness/browser.py) opens index.html from the folder, every image loads, no console error
 appears, nothing is fetched from outside the folder, the tables hold the database's rows and
-every alert links to the drill-down at its window. A screenshot is saved and checked."""
+every alert links to the drill-down at its window. A screenshot is saved and checked
+(and kept in $LCM_SCREENSHOT_DIR, when set, to look at)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -69,3 +72,6 @@ def test_the_report_page_in_headless_chromium(pipeline_data, tmp_path: Path):
         assert img.width == 1280 and img.height > 3000
         colours = img.convert("RGB").getcolors(maxcolors=1 << 22)
         assert colours is not None and len(colours) > 500
+    if keep := os.environ.get("LCM_SCREENSHOT_DIR"):
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copytree(tmp_path, Path(keep) / "report", dirs_exist_ok=True)
