@@ -82,7 +82,8 @@ def load_rows(dirs: list[Path], window_minutes: int) -> tuple[pd.DataFrame, pd.D
                                             "short_risk", "level", "confidence"]]
     df = evaluate.prepare(inputs, allrows, window_minutes)
     df["monitor_state"] = df["state"]
-    price = features[features["venue"] == "all"][["base", "window_start", "price"]]
+    price = features[features["venue"] == "all"][["base", "window_start", "price"]].rename(
+        columns={"price": "close"})  # "price" is also a signal column of the UDF inputs
     return df, price, len(rejected)
 
 
@@ -103,7 +104,9 @@ def run(args: argparse.Namespace) -> None:
     chunk_ms = int(args.chunk_days * 86_400_000) if args.chunk_days else None
     chunks = batch.plan_chunks(first, last, chunk_ms, cfg)
     dirs = batch.run(cfg, inputs, args.out / "work", chunks, progress=not args.quiet)
-    flink_s = time.monotonic() - t0
+    # Flink's own seconds per chunk (a resumed run reuses chunks run before)
+    flink_s = sum(json.loads((d / "_SUCCESS").read_text())["seconds"] for d in dirs)
+    del t0
     df, price, rejected = load_rows(dirs, wm)
     spec = evaluate.LabelSpec(top_share=args.top_share, min_bp=args.min_bp,
                               merge_gap=args.merge_gap,

@@ -69,8 +69,8 @@ def auc(y: np.ndarray, score: np.ndarray) -> dict[str, float | None]:
 @dataclass
 class LevelResult:
     episodes: int
-    warned: int            # an alert at this level or above in [start - H, start]
-    detected: int          # ... or during the episode (a detection, not a warning)
+    warned: int            # an alert at this level or above in [start - H, start - 1]
+    detected: int          # else one from the start on, during the episode (a detection)
     leads: list[float]     # windows from the first alert to the episode start, warned only
     alerts: int            # onsets: the state rising to this level or above
     hits: int              # onsets followed by an episode window within [t, t + H]
@@ -96,7 +96,8 @@ def level_result(on: np.ndarray, eps: list[tuple[int, int]], horizon: int) -> Le
     warned = detected = 0
     leads: list[float] = []
     for a, b in eps:
-        before = np.flatnonzero(on[max(0, a - horizon): a + 1])
+        before = np.flatnonzero(on[max(0, a - horizon): a])  # the start's own row already
+        # contains the episode's liquidations: an alert there is a detection
         if len(before):
             warned += 1
             leads.append(float(a - (max(0, a - horizon) + before[0])))

@@ -202,7 +202,7 @@ def timelines(df: pd.DataFrame, price: pd.DataFrame, spec: evaluate.LabelSpec, w
         lo, hi = max(0, a - 40), min(len(g), b + 20)
         w = g.iloc[lo:hi]
         fig, axes = plt.subplots(4, 1, figsize=(9, 8), sharex=True)
-        axes[0].plot(w["window_start"], w["price"])
+        axes[0].plot(w["window_start"], w["close"])
         axes[0].set_ylabel("price")
         axes[1].plot(w["window_start"], w[f"{side}_risk"], label=f"{side} risk", color="k")
         for comp in COMPONENTS:
