@@ -56,7 +56,7 @@ def fit(df: pd.DataFrame, cfg: MonitorConfig, spec: evaluate.LabelSpec) -> Monit
     risk = evaluate.rescore(df, cand.scoring, cand.pipeline.window_minutes)["risk"].to_numpy()
     for level, share in TARGET_SHARES.items():
         q = float(np.quantile(risk, 1 - share * HYSTERESIS_ALLOWANCE))
-        raw["scoring"]["alerts"][f"{level.lower()}_risk"] = round(min(99.99, q), 3)
+        raw["scoring"]["alerts"][f"{level.lower()}_risk"] = round(q, 4)
     a = raw["scoring"]["alerts"]
     a["warning_risk"] = max(a["warning_risk"], a["info_risk"])
     a["critical_risk"] = max(a["critical_risk"], a["warning_risk"])

@@ -66,10 +66,10 @@ def generate(bar_minutes: int, days: float, seed: int = 11, n_assets: int = 6,
     for name, oi0, activity in ASSETS[:n_assets]:
         lev = np.zeros(n)           # crowding: + long-crowded, - short-crowded
         cascade = np.zeros(n)       # +: long cascade intensity, -: short squeeze
-        n_events = max(2, int(days / 45 * activity))
+        n_events = max(2, int(days / (45 if bar_minutes >= 60 else 0.5) * activity))
         for _ in range(n_events):
             side = +1 if rng.random() < 0.6 else -1
-            at = int(rng.integers(int(3 * per_day), n - 2))
+            at = int(rng.integers(min(int(3 * per_day), n // 5), n - 2))
             kind = rng.choice(["cascade", "cascade_no_buildup", "fizzle"], p=[0.4, 0.3, 0.3])
             strength = rng.choice([0.0, 0.5, 1.0, 1.5], p=[0.2, 0.3, 0.3, 0.2])
             if kind != "cascade_no_buildup":
@@ -90,7 +90,7 @@ def generate(bar_minutes: int, days: float, seed: int = 11, n_assets: int = 6,
         vol = np.exp(pd.Series(rng.normal(0, 0.35, n)).ewm(halflife=per_day * 3 / 4 + 1)
                      .mean().to_numpy() * 2) * vol_day * scale
         ret = rng.standard_t(4, n) / math.sqrt(2) * vol
-        ret -= 0.06 * np.tanh(cascade) * scale * 4           # cascades move price against
+        ret -= 0.025 * np.tanh(cascade) * scale * 4          # cascades move price against
         ret += 0.002 * scale * np.concatenate([[0], np.nan_to_num(net_in[:-1])])  # buying power
         price = 100.0 * activity * np.exp(np.cumsum(ret))
         oi_growth = 0.02 * scale * lev_s + rng.normal(0, 0.01 * scale, n) \

@@ -82,6 +82,10 @@ class Alerts(Strict):
 class Scoring(Strict):
     history: History
     components: Components
+    # risk = 100 x Phi(S / risk_spread): S of several aligned components reaches 5 to 9,
+    # which Phi(S) would squeeze into 99.99..100 (ties at the top, the saturation this
+    # replaced); dividing by the spread keeps the top of the scale ordered.
+    risk_spread: float = Field(gt=0, le=10)
     pressure: Pressure
     alerts: Alerts
 

@@ -14,8 +14,8 @@ squares; the current window excluded). This module turns each into a z-score
     z = clip((x - mean) / max(sd, min_sd), -z_clip, z_clip)
 
 and combines the side's components as S = sum(w z) / sqrt(sum(w^2)) over the components
-present, risk = 100 x Phi(S): 50 is an ordinary window for this asset, 97.7 is two
-standard deviations of evidence towards a cascade.
+present, risk = 100 x Phi(S / risk_spread): 50 is an ordinary window for this asset; with
+the spread of 2, 97.7 is four standard deviations of evidence towards a cascade.
 
 Two entry points share one implementation:
 - `liquidation_risk` for one row: None is a missing input; NaN and infinities are rejected
@@ -143,9 +143,9 @@ def combine(parts: Mapping[str, np.ndarray], weights: Mapping[str, float]
     return s, contrib
 
 
-def risk_of(s: np.ndarray) -> np.ndarray:
-    """0..100: the standard normal CDF of the combined score, in percent."""
-    return 100.0 * ndtr(s)
+def risk_of(s: np.ndarray, cfg: Scoring) -> np.ndarray:
+    """0..100: the standard normal CDF of the combined score over risk_spread, in percent."""
+    return 100.0 * ndtr(s / cfg.risk_spread)
 
 
 # --- risk --------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def _score_arrays(x: dict[str, np.ndarray], cfg: Scoring) -> dict[str, np.ndarra
     z = component_z(x, cfg)
     s_long, c_long = combine(side_z(z, "long"), weights)
     s_short, c_short = combine(side_z(z, "short"), weights)
-    long_risk, short_risk = risk_of(s_long), risk_of(s_short)
+    long_risk, short_risk = risk_of(s_long, cfg), risk_of(s_short, cfg)
     is_long = long_risk >= short_risk  # a tie (e.g. nothing judged yet) reads as long
     present = {c: ~np.isnan(side_z(z, "long")[c]) for c in COMPONENTS}
     total = sum(abs(w) for w in weights.values())

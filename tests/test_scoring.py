@@ -2,7 +2,8 @@
 
 Expected values are computed in the tests from the documented formulas (docs/scoring.md):
 z = clip((x - mean) / max(sd, min_sd), +-z_clip) over the history's count, sum and sum of
-squares; S = sum(w z) / sqrt(sum(w^2)) over the components present; risk = 100 Phi(S).
+squares; S = sum(w z) / sqrt(sum(w^2)) over the components present;
+risk = 100 Phi(S / risk_spread).
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ from flink_jobs.scoring import (
 CFG = load_config(DEFAULT_CONFIG).scoring
 W = CFG.components.weights()
 TOL = 1e-9
-PHI = NormalDist().cdf
+SPREAD = CFG.risk_spread
+
+
+def PHI(x: float) -> float:  # noqa: N802 (the usual name of the normal CDF)
+    return NormalDist().cdf(x / SPREAD)
 
 
 def approx(value: float) -> object:
@@ -107,7 +112,7 @@ def test_components_combine_by_weight_and_mirror_per_side() -> None:
     norm = math.sqrt(wf * wf + wp * wp)
     assert s.long_risk == approx(100 * PHI((wf * z + wp * z) / norm))
     assert s.short_risk == approx(100 * PHI((-wf * z - wp * z) / norm))
-    assert s.points["funding"] + s.points["price_move"] == approx(NormalDist().inv_cdf(
+    assert s.points["funding"] + s.points["price_move"] == approx(SPREAD * NormalDist().inv_cdf(
         s.long_risk / 100))
 
 
