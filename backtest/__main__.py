@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> None:
              "chunks": len(chunks)}
     result = report.full(df, price, cfg, spec, args, speed)
     if args.calibrate:
-        from backtest import calibrate  # noqa: PLC0415 (only with --calibrate)
+        from backtest import calibrate
         result["calibration"] = calibrate.walk_forward(df, cfg, spec, args)
     report.write(result, df, price, cfg, spec, args.out)
     print(f"report: {args.out / 'report.md'}  figures: {args.out / 'figures.json'}")

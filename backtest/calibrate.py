@@ -91,13 +91,15 @@ def walk_forward(df: pd.DataFrame, cfg: MonitorConfig, spec: evaluate.LabelSpec,
     folds = []
     for k in range(1, args.folds + 1):
         fit_rows = train[train["window_start"] < edges[k]]
-        test_rows = train[(train["window_start"] >= edges[k]) & (train["window_start"] < edges[k + 1])]
+        test_rows = train[(train["window_start"] >= edges[k])
+                          & (train["window_start"] < edges[k + 1])]
         try:
             cand = fit(fit_rows, cfg, spec)
         except ValueError as exc:
             folds.append({"fold": k, "skipped": str(exc)})
             continue
-        folds.append({"fold": k, "fit_until": str(edges[k]), "test": [str(edges[k]), str(edges[k + 1])],
+        folds.append({"fold": k, "fit_until": str(edges[k]),
+                      "test": [str(edges[k]), str(edges[k + 1])],
                       "weights": cand.scoring.components.weights(),
                       **judge(test_rows, cand, spec)})
     final = fit(train, cfg, spec)

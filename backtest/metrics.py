@@ -61,9 +61,9 @@ def auc(y: np.ndarray, score: np.ndarray) -> dict[str, float | None]:
     y, s = y[ok].astype(int), score[ok]
     if len(np.unique(y)) < 2:
         return {"roc_auc": None, "pr_auc": None, "base_rate": float(y.mean()) if len(y) else None,
-                "rows": int(len(y))}
+                "rows": len(y)}
     return {"roc_auc": float(roc_auc_score(y, s)), "pr_auc": float(average_precision_score(y, s)),
-            "base_rate": float(y.mean()), "rows": int(len(y))}
+            "base_rate": float(y.mean()), "rows": len(y)}
 
 
 @dataclass

@@ -9,13 +9,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve
 
-from backtest import evaluate, metrics  # noqa: E402
-from flink_jobs.config import COMPONENTS, MonitorConfig  # noqa: E402
+from backtest import evaluate, metrics
+from flink_jobs.config import COMPONENTS, MonitorConfig
 
 BASELINES = ("persistence", "funding", "seed_formula")
 
@@ -85,7 +85,7 @@ def full(df: pd.DataFrame, price: pd.DataFrame, cfg: MonitorConfig,
 
 def _fmt(v, pct: bool = False) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–"
+        return "-"
     return f"{100 * v:.1f} %" if pct else f"{v:.3f}"
 
 
@@ -107,7 +107,8 @@ def markdown(result: dict) -> str:
               f"{sp['rejected_lines']} rejected lines, {sp['chunks']} chunk(s).", ""]
     for h in lab["horizons_windows"]:
         lines += [f"## H = {h} window(s): ROC AUC / PR AUC, all assets", "",
-                  "| predictor | long ROC | long PR | short ROC | short PR |", "|---|---|---|---|---|"]
+                  "| predictor | long ROC | long PR | short ROC | short PR |",
+                  "|---|---|---|---|---|"]
         for name, p in preds.items():
             if not p["auc"]:
                 continue
@@ -124,7 +125,7 @@ def markdown(result: dict) -> str:
                     f = p["levels"].get(f"all|{side}|{h}|{level}")
                     if not f:
                         continue
-                    lead = "/".join("–" if q is None else f"{q:.0f}"
+                    lead = "/".join("-" if q is None else f"{q:.0f}"
                                     for q in f["lead_minutes_p10_p50_p90"])
                     lines.append(
                         f"| {name} | {side} | {level} | {f['episodes']} | "

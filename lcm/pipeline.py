@@ -18,6 +18,9 @@ from lcm.paths import CONFIG_DIR
 from lcm.settings import Strict, load_yaml_model
 
 DEFAULT_MONITOR_CONFIG = CONFIG_DIR / "monitor.yaml"
+# The shipped config with a history short enough for the 15-minute recorded sample (make
+# demo, the end-to-end test and the dashboard fixture replay it).
+SAMPLE_MONITOR_CONFIG = CONFIG_DIR / "monitor-sample.yaml"
 
 
 def monitor_config_path(path: str | os.PathLike[str] | None = None) -> Path:

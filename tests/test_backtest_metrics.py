@@ -87,7 +87,8 @@ def test_quantiles() -> None:
     assert metrics.quantiles([]) == [None, None, None]
 
 
-CSV = """time,asset,long_liq_usd,short_liq_usd,oi_usd,funding_8h,long_short_ratio,top_long_short_ratio,price,inflow_usd,outflow_usd
+CSV = """time,asset,long_liq_usd,short_liq_usd,oi_usd,funding_8h,long_short_ratio,\
+top_long_short_ratio,price,inflow_usd,outflow_usd
 2024-01-01,BTC,1000000,0,2e10,0.0001,1.5,,42000,5e6,1e6
 2024-01-01,ETH,,20000,8e9,-0.0002,,0.8,2200,1e6,
 2024-01-02T00:00:00Z,BTC,0,3000000,2.1e10,0.0003,2.0,1.1,43000,,

@@ -66,8 +66,9 @@ def test_batch_mode_orders_over_windows_by_window_minute() -> None:
     """Flink's batch runtime cannot order a RANGE frame by a timestamp: the same statements
     are rendered with window_minute and plain minute ranges instead."""
     cfg = load_config()
-    stream = "\n".join(sum(job_statements(sql_params(cfg, mode="streaming")), []))
-    batch = "\n".join(sum(job_statements(sql_params(cfg, mode="batch")), []))
+    stream = "\n".join(s for part in job_statements(sql_params(cfg, mode="streaming"))
+                       for s in part)
+    batch = "\n".join(s for part in job_statements(sql_params(cfg, mode="batch")) for s in part)
     p = cfg.pipeline
     assert f"RANGE BETWEEN {p.history_windows} PRECEDING" in batch
     assert "ORDER BY window_time" not in batch and "ORDER BY window_minute" in batch

@@ -38,7 +38,7 @@ TOL = 1e-9
 SPREAD = CFG.risk_spread
 
 
-def PHI(x: float) -> float:  # noqa: N802 (the usual name of the normal CDF)
+def PHI(x: float) -> float:
     return NormalDist().cdf(x / SPREAD)
 
 
@@ -278,7 +278,7 @@ def test_level_frame_matches_alert_level() -> None:
 
 
 # --- alert state: escalation immediate, hysteresis, cooldown, thin data frozen -------------
-I, WN, CR = A.info_risk + 1, A.warning_risk + 1 if A.warning_risk < 99 else 99.0, 99.9
+IN, WN, CR = A.info_risk + 1, A.warning_risk + 1 if A.warning_risk < 99 else 99.0, 99.9
 M = A.risk_margin
 
 
@@ -288,7 +288,7 @@ def _states(risks: list[float | None], confidence: float = 1.0) -> list[str]:
 
 
 def test_escalation_is_immediate_even_within_cooldown() -> None:
-    assert _states([I, WN, CR]) == ["INFO", "WARNING", "CRITICAL"]
+    assert _states([IN, WN, CR]) == ["INFO", "WARNING", "CRITICAL"]
 
 
 def test_hysteresis_holds_a_level_until_risk_falls_the_margin_below() -> None:

@@ -85,7 +85,7 @@ def test_pressure_and_level_udfs_match_pure_functions(t_env: TableEnvironment) -
            "ALERT_LEVEL(risk, confidence) FROM pl_in")
     with t_env.execute_sql(sql).collect() as it:
         got = {r[0]: (r[1], r[2]) for r in it}
-    for i, inflow, outflow, baseline, risk, pressure, conf in rows:
+    for i, inflow, outflow, baseline, risk, _pressure, conf in rows:
         assert _close(got[i][0], scoring.stablecoin_pressure(inflow, outflow, baseline,
                                                              CFG.pressure))
         assert got[i][1] == scoring.alert_level(risk, conf, CFG.alerts)
