@@ -56,28 +56,11 @@ def scan(inputs: list[Path]) -> tuple[int, int, int]:
     return first, last, lines
 
 
-def _read(dirs: list[Path], table: str) -> pd.DataFrame:
-    frames = []
-    for d in dirs:
-        stamp = json.loads((d / "_SUCCESS").read_text())
-        parts = sorted((d / table).glob("part-*"))
-        if not parts:
-            continue
-        f = pd.concat([pd.read_json(p, lines=True, dtype=False) for p in parts], ignore_index=True)
-        if "window_start" in f:
-            f["window_start"] = pd.to_datetime(f["window_start"], utc=True)
-            lo = pd.Timestamp(stamp["start_ms"], unit="ms", tz="UTC")
-            hi = pd.Timestamp(stamp["end_ms"], unit="ms", tz="UTC")
-            f = f[(f["window_start"] >= lo) & (f["window_start"] < hi)]
-        frames.append(f)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 def load_rows(dirs: list[Path], window_minutes: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    inputs = _read(dirs, "score_inputs")
-    risk = _read(dirs, "risk_scores")
-    features = _read(dirs, "features_1m")
-    rejected = _read(dirs, "rejected")
+    inputs = batch.read_table(dirs, "score_inputs")
+    risk = batch.read_table(dirs, "risk_scores")
+    features = batch.read_table(dirs, "features_1m")
+    rejected = batch.read_table(dirs, "rejected")
     allrows = risk[risk["venue"] == "all"][["base", "window_start", "risk", "long_risk",
                                             "short_risk", "level", "confidence"]]
     df = evaluate.prepare(inputs, allrows, window_minutes)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from pyflink.table import EnvironmentSettings, TableEnvironment
 from tqdm import tqdm
 
@@ -167,3 +168,22 @@ def run(cfg: MonitorConfig, inputs: Sequence[Path], work_dir: Path, chunks: list
                                      "start_ms": chunk.start_ms, "end_ms": chunk.end_ms}))
         bar.set_postfix_str(f"{chunk.name} {seconds:.0f} s")
     return dirs
+
+
+def read_table(dirs: Sequence[Path], table: str) -> pd.DataFrame:
+    """One table the chunks wrote (JSON lines), each chunk's warm-up rows left out."""
+    frames = []
+    for d in dirs:
+        stamp = json.loads((d / "_SUCCESS").read_text())
+        parts = sorted((d / table).glob("part-*"))
+        if not parts:
+            continue
+        f = pd.concat([pd.read_json(p, lines=True, dtype=False) for p in parts],
+                      ignore_index=True)
+        if "window_start" in f:
+            f["window_start"] = pd.to_datetime(f["window_start"], utc=True)
+            lo = pd.Timestamp(stamp["start_ms"], unit="ms", tz="UTC")
+            hi = pd.Timestamp(stamp["end_ms"], unit="ms", tz="UTC")
+            f = f[(f["window_start"] >= lo) & (f["window_start"] < hi)]
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
