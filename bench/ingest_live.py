@@ -49,7 +49,7 @@ from harness.recorded import text as fixture_text
 from lcm import kafka_io
 from lcm.paths import REPO_DIR
 from lcm.settings import Connections
-from lcm.topics import TOPICS
+from lcm.topics import LIQUIDATIONS, TOPICS
 
 # Perpetuals per venue (late-2026 listings, rounded): the brief's realistic counts.
 PERPS = {"bybit": 500, "okx": 250, "binance": 500, "hyperliquid": 200, "dydx": 200}
@@ -605,7 +605,7 @@ def report(r: Result) -> dict[str, Any]:
           + "; liquidations pushed " + ", ".join(
               f"{v} {n / r.seconds:,.1f}/s" for v, n in sorted(r.liquidations_sent.items()))
           + f" ({sum(r.liquidations_sent.values()):,} in all, "
-          f"{r.counts.get('liquidations', 0):,} in Kafka)")
+          f"{r.counts.get(LIQUIDATIONS, 0):,} in Kafka)")
     print("  delivered to Kafka, messages/s: " + ", ".join(
         f"{t} {x:,.1f}" for t, x in sorted(out["msgs_per_s"].items()))
           + f"  (total {out['total_per_s']:,.1f})")

@@ -75,7 +75,7 @@ def job_statements(
             if topic not in DATA_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
-            ddl.extend(statements(render(SQL_DIR / name,
+            ddl.extend(statements(render(overrides.get(name, SQL_DIR / name),
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
     for path in sorted(SQL_DIR.glob("*.sql")):

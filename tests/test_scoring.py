@@ -310,7 +310,7 @@ def test_stablecoin_pressure_none_when_no_flow_data() -> None:
     assert stablecoin_pressure(None, None, None, CFG.pressure) is None
 
 
-# --- alert level: DESIGN.md section 3, strict boundaries ---------------------------------
+# --- alert level: docs/scoring.md, strict boundaries --------------------------------------
 
 
 @pytest.mark.parametrize(

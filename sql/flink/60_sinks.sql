@@ -44,7 +44,7 @@ CREATE TEMPORARY TABLE dead_letters_sink (
 ) WITH (${jdbc}, 'table-name' = 'dead_letters');
 
 -- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in
--- order. The value is the flat JSON object of CONTRACTS.md, fields in this order; times
+-- order. The value is the flat JSON object of docs/contract.md, fields in this order; times
 -- are strings 'YYYY-MM-DD HH:MM:SS' (UTC), a missing value is null.
 CREATE TEMPORARY TABLE alerts_topic (
   alert_id STRING, base STRING, level STRING, previous_level STRING, side STRING,
