@@ -1,6 +1,6 @@
 """One step of the job's SQL on a few hand-made rows, in the style of Flink's table
-walkthrough: the views a step reads are replaced by VALUES rows, the step's own SQL runs
-as the job runs it, and its output view is read back. No Kafka, no PostgreSQL.
+walkthrough: the views a step reads hold rows written in the test, the step's own SQL runs
+as the job runs it, and its output views are read back. No Kafka, no PostgreSQL.
 
     with LocalFlink() as flink:                         # one mini-cluster (per test module)
         steps = JobSteps(flink)
@@ -11,16 +11,22 @@ as the job runs it, and its output view is read back. No Kafka, no PostgreSQL.
         #                      "price": 100.0, "events": 1}]}
 
 How: the statements come from flink_jobs.job.job_statements, with its `overrides` hook
-replacing each file that defines an input view by a copy in which that view is VALUES rows
-(the raw topic tables of sql/flink/10 are VALUES rows too, so everything is bounded and
-runs in batch mode). Only the statements the output views need are run, and all output
-views are read in one Flink job. An input view
-keeps the exact columns and types the job's own view has (read once from the real
-statements), so a row names only the columns that matter; the others are NULL.
+replacing each file that defines an input view by a copy in which that view reads the
+test's rows (sql/flink/10's Kafka tables too, for raw records). Only the statements the
+output views need are run, and all output views are read in one Flink job.
 
-Times in rows are 'YYYY-MM-DD HH:MM[:SS[.fff]]' UTC or, on DAY (2026-11-20, the sample's
-day), just 'HH:MM[:SS[.fff]]'; output times are written the same way. A row's `minute`
-('14:05') stands for the one-minute window's window_start, window_end and window_time.
+It runs in streaming mode, like the job: an input view has the exact columns and types of
+the job's own view (read once from the job's statements) and the same event-time
+attribute, with a watermark, so windows, OVER ranges and the interval join behave as in
+the job. The rows are therefore a JSON-lines file read by a filesystem table (in time
+order; the end of the file is a final watermark that closes every window), not a VALUES
+view: VALUES carries no watermark, and batch mode cannot run the job's RANGE windows over
+timestamps (Flink 2.2). A row names only the columns that matter; the others are NULL.
+
+Times in rows are 'YYYY-MM-DD HH:MM[:SS[.fff]]' UTC, epoch ms, or, on DAY (2026-11-20, the
+sample's day), just 'HH:MM[:SS[.fff]]'; output times are written the same way. A row's
+`minute` ('14:05') stands for the one-minute window's window_start, window_end and
+window_time (the end minus 1 ms, as Flink's window_time is).
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,15 +53,16 @@ from flink_jobs.job import PER_TOPIC_FILES, job_statements, sql_params
 from flink_jobs.sql_files import SQL_DIR, statements
 from lcm.paths import state_dir
 from lcm.settings import Connections
+from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC
 
 DAY = "2026-11-20"
 RAW_FILE = "10_source_topic.sql"
-RAW_COLUMNS = ("topic", "payload", "event_time", "kafka_partition", "kafka_offset")
+RAW_TOPICS = (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC)
 FUNCTIONS_JAR = "lcm-flink-functions.jar"  # JSON_FIELDS, built by make setup
 _CREATE = re.compile(r"CREATE\s+TEMPORARY\s+(?:VIEW|TABLE)\s+(\w+)", re.I)
 
 
-# ------------------------------------------------------------------ rows
+# ------------------------------------------------------------------ rows and times
 
 @dataclass(frozen=True)
 class Rows:
@@ -71,11 +79,6 @@ class Rows:
                 raise ValueError(f"row {row!r} has {len(row)} values for columns {names}")
         return cls(names, tuple(values))
 
-    def __add__(self, other: Rows) -> Rows:
-        if other.columns != self.columns:
-            raise ValueError(f"columns differ: {self.columns} and {other.columns}")
-        return Rows(self.columns, self.values + other.values)
-
     def dicts(self) -> list[dict[str, Any]]:
         out = []
         for row in self.values:
@@ -90,6 +93,7 @@ class Rows:
 
 
 def parse_time(value: str | int | datetime) -> datetime:
+    """A naive UTC datetime from any way rows write times."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, int):  # epoch ms
@@ -100,8 +104,14 @@ def parse_time(value: str | int | datetime) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def epoch_ms(value: str | int | datetime) -> int:
+    if isinstance(value, int):
+        return value
+    return int(parse_time(value).replace(tzinfo=UTC).timestamp() * 1000)
+
+
 def show_time(value: datetime) -> str:
-    """A collected time the way rows write them."""
+    """A time the way rows write it: the shortest form that says it exactly."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     text = value.strftime("%Y-%m-%d %H:%M:%S")
@@ -110,55 +120,6 @@ def show_time(value: datetime) -> str:
     elif text.endswith(":00"):
         text = text[:-3]
     return text[len(DAY) + 1:] if text.startswith(DAY) else text
-
-
-def epoch_ms(value: str | int | datetime) -> int:
-    if isinstance(value, int):
-        return value
-    return int(parse_time(value).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def literal(value: Any, sql_type: str) -> str:
-    """A SQL literal of the column's type."""
-    base = sql_type.replace(" NOT NULL", "")
-    cast = "STRING" if base.startswith("VARCHAR") or base.startswith("CHAR") else base
-    if value is None:
-        return f"CAST(NULL AS {cast})"
-    if "LOCAL TIME ZONE" in base:
-        return f"TO_TIMESTAMP_LTZ({epoch_ms(value)}, 3)"
-    if base.startswith("TIMESTAMP"):
-        moment = parse_time(value).isoformat(sep=" ", timespec="milliseconds")
-        return f"CAST(TIMESTAMP '{moment}' AS {base})"
-    if cast == "STRING":
-        text = value if isinstance(value, str) else str(value)
-        return "'" + text.replace("'", "''") + "'"
-    if base == "BOOLEAN":
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value!r}: SQL has no literal for it")
-    return f"CAST({value!r} AS {cast})"
-
-
-def values_view(name: str, schema: Sequence[tuple[str, str]], rows: list[dict[str, Any]],
-                where: str = "", select: Sequence[str] | None = None) -> str:
-    """CREATE TEMPORARY VIEW name AS the rows, with the schema's columns and types (and
-    only the `select` ones in the view)."""
-    names = [n for n, _ in schema]
-    unknown = {k for row in rows for k in row} - set(names)
-    if unknown:
-        raise KeyError(f"{name} has no columns {sorted(unknown)}; it has {names}")
-    def values(body: list[dict[str, Any]], cond: str) -> str:
-        lines = ",\n  ".join("(" + ", ".join(literal(row.get(n), t) for n, t in schema) + ")"
-                             for row in body)
-        return (f"SELECT {', '.join(select or names)} FROM (VALUES\n  {lines}\n) "
-                f"AS t({', '.join(names)}) {cond}").rstrip()
-
-    # VALUES needs a row: an empty input is one row filtered away. The second, empty
-    # branch keeps a bare VALUES node from reaching a Python OVER aggregate in batch
-    # mode, which projects it wrongly (Flink 2.2: IndexOutOfBoundsException).
-    return (f"CREATE TEMPORARY VIEW {name} AS\n"
-            f"{values(rows or [{}], where or ('' if rows else 'WHERE FALSE'))}\n"
-            f"UNION ALL\n{values([{}], 'WHERE FALSE')}")
 
 
 # ------------------------------------------------------------------ the cluster
@@ -193,8 +154,9 @@ class LocalFlink:
             self._cluster = None
 
     def table_env(self, cfg: MonitorConfig) -> TableEnvironment:
-        """A batch TableEnvironment on this cluster, with the job's functions."""
-        env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+        """A streaming TableEnvironment on this cluster, configured as the job configures
+        its own, with the job's functions."""
+        env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
         conf = env.get_config()
         jar = state_dir() / "lib" / "flink" / FUNCTIONS_JAR
         if not jar.exists():
@@ -213,12 +175,48 @@ class LocalFlink:
 # ------------------------------------------------------------------ the steps
 
 @dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # the SQL type, as the job's view has it
+    rowtime: bool  # the view's event-time attribute
+
+    @property
+    def is_time(self) -> bool:
+        return self.type.startswith("TIMESTAMP")
+
+    @property
+    def stored(self) -> bool:
+        """Kept in the rows file (a MAP, a ROW and the like are always NULL here)."""
+        return not re.match(r"(MAP|ROW|ARRAY|MULTISET|RAW)\b", self.type)
+
+    def select(self) -> str:
+        """The view's expression of the column over the rows table."""
+        bare = self.type.replace(" NOT NULL", "")
+        if self.rowtime:
+            return self.name
+        if not self.stored:
+            return f"CAST(NULL AS {bare}) AS {self.name}"
+        if "LOCAL TIME ZONE" in bare:
+            return f"TO_TIMESTAMP_LTZ({self.name}__ms, 3) AS {self.name}"
+        if self.is_time:
+            return f"CAST(TO_TIMESTAMP_LTZ({self.name}__ms, 3) AS {bare}) AS {self.name}"
+        return self.name
+
+    def declared(self) -> str:
+        """The column in the rows table."""
+        if self.rowtime:
+            return f"{self.name} AS TO_TIMESTAMP_LTZ({self.name}__ms, 3)"
+        return f"{self.name}__ms BIGINT" if self.is_time else (
+            f"{self.name} {self.type.replace(' NOT NULL', '')}")
+
+
+@dataclass(frozen=True)
 class Statement:
     name: str | None  # the view or table it creates
     sql: str
 
 
-_SCHEMAS: dict[str, dict[str, list[tuple[str, str]]]] = {}  # per rendered job, per process
+_SCHEMAS: dict[str, dict[str, list[Column]]] = {}  # per rendered job, for the process
 
 
 class JobSteps:
@@ -228,12 +226,12 @@ class JobSteps:
         self.flink = flink
         self.cfg = cfg or load_config()
         self.params = sql_params(self.cfg, Connections(writer_password="unused"))
-        self._tmp = Path(tempfile.mkdtemp(prefix="lcm-steps-"))
         self.files = self._view_files()
+        self._runs = 0
 
     @staticmethod
     def _view_files() -> dict[str, str]:
-        """view -> the sql/flink file that creates it (per-topic files: `${topic}_...`)."""
+        """view -> the sql/flink file that creates it."""
         out = {}
         for path in sorted(SQL_DIR.glob("*.sql")):
             for name in _CREATE.findall(path.read_text(encoding="utf-8")):
@@ -246,29 +244,84 @@ class JobSteps:
                 for sql in ddl]
 
     @property
-    def schemas(self) -> dict[str, list[tuple[str, str]]]:
-        """(column, SQL type) of every view of the job, from the job's own statements
-        (run once per process: the job's whole DDL, bounded by empty raw tables)."""
-        stmts = self.statements({RAW_FILE: self._raw_override({})})
-        key = "\n".join(s.sql for s in stmts)
+    def schemas(self) -> dict[str, list[Column]]:
+        """The columns of every view of the job, from the job's own statements (declared
+        once per process on a TableEnvironment; nothing runs)."""
+        key = "\n".join(s.sql for s in self.statements())
         if key not in _SCHEMAS:
-            env = self.flink.table_env(self.cfg)
+            work = Path(tempfile.mkdtemp(prefix="lcm-steps-"))
+            try:  # the raw tables read empty files: the Kafka connector is not needed
+                stmts = self.statements({RAW_FILE: self._raw_override(work, {})})
+                env = self.flink.table_env(self.cfg)
+                for s in stmts:
+                    env.execute_sql(s.sql)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            checks = get_gateway().jvm.org.apache.flink.table.types.logical.utils \
+                .LogicalTypeChecks
+            _SCHEMAS[key] = {}
             for s in stmts:
-                env.execute_sql(s.sql)
-            _SCHEMAS[key] = {
-                s.name: [(c.getName(), c.getDataType().getLogicalType().asSerializableString())
-                         for c in env.from_path(s.name)._j_table.getResolvedSchema().getColumns()]
-                for s in stmts if s.name and s.sql.upper().startswith("CREATE TEMPORARY VIEW")}
+                if s.name and s.sql.upper().startswith("CREATE TEMPORARY VIEW"):
+                    cols = env.from_path(s.name)._j_table.getResolvedSchema().getColumns()
+                    _SCHEMAS[key][s.name] = [
+                        Column(c.getName(), c.getDataType().getLogicalType()
+                               .asSerializableString(),
+                               bool(checks.isRowtimeAttribute(c.getDataType().getLogicalType())))
+                        for c in cols]
         return _SCHEMAS[key]
 
-    def _raw_override(self, raw: Mapping[str, list[dict[str, Any]]]) -> Path:
-        """10_source_topic.sql as VALUES: each topic's raw records, filtered per topic."""
-        schema = [("topic", "STRING"), ("payload", "STRING"),
-                  ("event_time", "TIMESTAMP(3) WITH LOCAL TIME ZONE"),
-                  ("kafka_partition", "INT"), ("kafka_offset", "BIGINT")]
-        rows = []
-        for topic, records in raw.items():
-            for n, rec in enumerate(records):
+    # -------------------------------------------------------------- inputs
+
+    def _rows_view(self, name: str, columns: list[Column], rows: list[dict[str, Any]],
+                   path: str) -> str:
+        """A rows table over the file and the view `name` over it, as SQL text."""
+        known = {c.name for c in columns}
+        unknown = {k for row in rows for k in row} - known
+        if unknown:
+            raise KeyError(f"{name} has no columns {sorted(unknown)}; it has "
+                           f"{[c.name for c in columns]}")
+        rowtime = [c.name for c in columns if c.rowtime]
+        decl = [f"{c.name}__ms BIGINT" for c in columns if c.rowtime]
+        decl += [c.declared() for c in columns if c.stored]
+        # The job's own watermark delay: rows of one instant are never late, and rows are
+        # written in time order, so none is.
+        decl += [f"WATERMARK FOR {t} AS {t} - INTERVAL '${{watermark_delay_s}}' SECOND"
+                 for t in rowtime]
+        return (f"CREATE TEMPORARY TABLE {name}__rows (\n  " + ",\n  ".join(decl) +
+                f"\n) WITH ('connector' = 'filesystem', 'path' = '{path}', "
+                "'format' = 'json');\n"
+                f"CREATE TEMPORARY VIEW {name} AS SELECT "
+                + ", ".join(c.select() for c in columns) + f" FROM {name}__rows;\n")
+
+    @staticmethod
+    def _write_rows(path: Path, columns: list[Column], rows: list[dict[str, Any]]) -> None:
+        """The rows as JSON lines, in event-time order (times as epoch ms)."""
+        kinds = {c.name: c for c in columns}
+        lines = []
+        for row in rows:
+            out = {}
+            for k, v in row.items():
+                if kinds[k].is_time:
+                    out[f"{k}__ms"] = None if v is None else epoch_ms(v)
+                elif isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"{k} = {v!r}: JSON has no such number")
+                else:
+                    out[k] = v
+            lines.append(out)
+        rowtime = [f"{c.name}__ms" for c in columns if c.rowtime]
+        if rowtime:
+            lines.sort(key=lambda r: r.get(rowtime[0]) or 0)
+        path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+
+    def _raw_override(self, work: Path, raw: Mapping[str, list[dict[str, Any]]]) -> Path:
+        """10_source_topic.sql reading each topic's records from a file of its own."""
+        columns = [Column("payload", "STRING", False),
+                   Column("event_time", "TIMESTAMP(3) WITH LOCAL TIME ZONE", True),
+                   Column("kafka_partition", "INT", False),
+                   Column("kafka_offset", "BIGINT", False)]
+        for topic in RAW_TOPICS:
+            rows = []
+            for n, rec in enumerate(raw.get(topic, [])):
                 payload = rec["payload"]
                 if not isinstance(payload, str):
                     payload = json.dumps(payload)
@@ -279,21 +332,30 @@ class JobSteps:
                     except (ValueError, TypeError, KeyError):
                         raise ValueError(f"{topic}: give the event_time of {payload!r}, "
                                          "it has no ts") from None
-                rows.append({"topic": topic, "kafka_partition": 0, "kafka_offset": n, **rec,
+                rows.append({"kafka_partition": 0, "kafka_offset": n, **rec,
                              "payload": payload, "event_time": ts})
-        sql = values_view("${topic}_raw", schema, rows, "WHERE topic = '${topic}'",
-                          select=RAW_COLUMNS[1:])
-        return self._write(RAW_FILE, sql + ";\n")
-
-    def _write(self, name: str, text: str) -> Path:
-        path = self._tmp / f"{len(list(self._tmp.iterdir()))}_{name}"
-        path.write_text(text, encoding="utf-8")
+            self._write_rows(work / f"{topic}.jsonl", columns, rows)
+        sql = self._rows_view("${topic}_raw", columns, [],
+                              (work / "${topic}.jsonl").as_posix())
+        path = work / RAW_FILE
+        path.write_text(sql, encoding="utf-8")
         return path
 
-    def overrides(self, inputs: Mapping[str, Rows]) -> dict[str, Path]:
-        """file -> a copy of it in which each input view is VALUES rows."""
+    def inputs(self, given: Mapping[str, Rows]) -> dict[str, Rows]:
+        """The input views of a run: those given and, unless raw records are (the parse
+        step), no heartbeats: every bounded input ends with a watermark of its own."""
+        if any(name.endswith("_raw") for name in given):
+            return dict(given)
+        return {"heartbeats": Rows((), ()), **given}
+
+    def overrides(self, work: Path, inputs: Mapping[str, Rows]) -> dict[str, Path]:
+        """file -> a copy of it in which each input view reads the test's rows."""
         raw = {name[:-4]: rows.dicts() for name, rows in inputs.items() if name.endswith("_raw")}
-        out = {RAW_FILE: self._raw_override(raw)}
+        unknown = set(raw) - set(RAW_TOPICS)
+        if unknown:
+            raise KeyError(f"no topics {sorted(unknown)}; raw inputs are <topic>_raw of "
+                           f"{RAW_TOPICS}")
+        out = {RAW_FILE: self._raw_override(work, raw)}
         by_file: dict[str, dict[str, Rows]] = {}
         for name, rows in inputs.items():
             if name.endswith("_raw"):
@@ -307,45 +369,65 @@ class JobSteps:
                 m = _CREATE.search(sql)
                 if m and m.group(1) in views:
                     name = m.group(1)
-                    sql = values_view(name, self.schemas[name], views[name].dicts())
-                text.append(sql + ";\n")
-            out[file] = self._write(file, "\n".join(text))
+                    rows_file = work / f"{name}.jsonl"
+                    self._write_rows(rows_file, self.schemas[name], views[name].dicts())
+                    text.append(self._rows_view(name, self.schemas[name], [],
+                                                rows_file.as_posix()))
+                else:
+                    text.append(sql + ";\n")
+            out[file] = work / file
+            out[file].write_text("\n".join(text), encoding="utf-8")
         return out
 
-    def needed(self, stmts: list[Statement], output: str, inputs: Iterable[str]
+    # -------------------------------------------------------------- running
+
+    @staticmethod
+    def needed(stmts: list[Statement], outputs: Iterable[str], inputs: Iterable[str]
                ) -> list[Statement]:
-        """The statements `output` depends on (stopping at the inputs), in job order."""
+        """The statements the outputs depend on (stopping at the inputs), in job order."""
         by_name = {s.name: s for s in stmts if s.name}
-        want, todo = set(), [output]
+        stop = set(inputs)
+        want: set[str] = set()
+        todo = list(outputs)
         while todo:
             name = todo.pop()
             if name in want or name not in by_name:
                 continue
             want.add(name)
-            if name in inputs:
+            if name in stop:
+                want.add(f"{name}__rows")
                 continue
-            body = by_name[name].sql.split(" AS ", 1)[-1] if "VIEW" in by_name[name].sql \
-                else by_name[name].sql
+            body = re.split(r"\bAS\b", by_name[name].sql, maxsplit=1)[-1]
             todo += [n for n in by_name if n != name and re.search(rf"\b{n}\b", body)]
         return [s for s in stmts if s.name in want]
 
     def run(self, inputs: Mapping[str, Rows], outputs: Mapping[str, str | None]
             ) -> dict[str, list[dict[str, Any]]]:
         """The rows of each output view (the columns asked for, all when None) when the
-        views in `inputs` hold the given rows: one Flink job for all of them. Rows are
-        sorted (the order is stable), times written as in Rows."""
-        stmts = self.statements(self.overrides(inputs))
-        needed: dict[str, Statement] = {}
-        for output in outputs:
-            needed.update({s.sql: s for s in self.needed(stmts, output, inputs)})
-        env = self.flink.table_env(self.cfg)
-        for s in stmts:
-            if s.sql in needed:
+        views in `inputs` hold the given rows, read in one Flink job. Rows are sorted
+        (the order is stable), times written as in Rows."""
+        inputs = self.inputs(inputs)
+        work = Path(tempfile.mkdtemp(prefix="lcm-steps-"))
+        try:
+            stmts = self.statements(self.overrides(work, inputs))
+            raw = [f"{t}_raw" for t in RAW_TOPICS]
+            env = self.flink.table_env(self.cfg)
+            for s in self.needed(stmts, outputs, [*inputs, *raw]):
                 env.execute_sql(s.sql)
+            return self._read(env, outputs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def run_one(self, inputs: Mapping[str, Rows], output: str, columns: str | None = None
+                ) -> list[dict[str, Any]]:
+        return self.run(inputs, {output: columns})[output]
+
+    def _read(self, env: TableEnvironment, outputs: Mapping[str, str | None]
+              ) -> dict[str, list[dict[str, Any]]]:
         selects, names = [], {}
-        for output, columns in outputs.items():
-            types = dict(self.schemas[output])
-            names[output] = columns.split() if columns else list(types)
+        for output, wanted in outputs.items():
+            types = {c.name: c.type for c in self.schemas[output]}
+            names[output] = wanted.split() if wanted else list(types)
             unknown = [c for c in names[output] if c not in types]
             if unknown:
                 raise KeyError(f"{output} has no columns {unknown}; it has {list(types)}")
@@ -358,10 +440,6 @@ class JobSteps:
                 row = json.loads(text)
                 got[view].append({c: _from_json(row[c]) for c in names[view]})
         return {view: sorted(rows, key=_order) for view, rows in got.items()}
-
-    def run_one(self, inputs: Mapping[str, Rows], output: str, columns: str | None = None
-                ) -> list[dict[str, Any]]:
-        return self.run(inputs, {output: columns})[output]
 
 
 def _as_json_value(column: str, sql_type: str) -> str:
@@ -388,12 +466,12 @@ def assert_rows(got: list[dict[str, Any]], want: Rows | list[dict[str, Any]],
     expected = want.dicts() if isinstance(want, Rows) else want
     expected = sorted(({k: show_time(v) if isinstance(v, datetime) else v
                         for k, v in r.items()} for r in expected), key=_order)
-    got = sorted(({k: r.get(k) for k in expected[0]} for r in got), key=_order) \
-        if expected else got
+    if expected:
+        got = sorted(({k: r.get(k) for k in expected[0]} for r in got), key=_order)
 
     def same(a: Any, b: Any) -> bool:
-        if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(
-                a, bool) and not isinstance(b, bool):
+        if (isinstance(a, float | int) and isinstance(b, float | int)
+                and not isinstance(a, bool) and not isinstance(b, bool)):
             return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
         return a == b
 
