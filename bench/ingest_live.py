@@ -48,7 +48,7 @@ from harness.recorded import text as fixture_text
 from lcm import kafka_io
 from lcm.paths import CONFIG_DIR, REPO_DIR
 from lcm.settings import Connections
-from lcm.topics import LIQUIDATIONS, TOPICS
+from lcm.topics import HEALTH_TOPIC, LIQUIDATIONS, TOPICS
 
 # Perpetuals per venue (late-2026 listings, rounded): the brief's realistic counts.
 PERPS = {"bybit": 500, "okx": 250, "binance": 500, "hyperliquid": 200, "dydx": 200}
@@ -469,7 +469,7 @@ def topic_counts(bootstrap: str, prefix: str) -> dict[str, int]:
 
 def last_health(bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
     """The last ingest_health record per source: its own message and error counts."""
-    topic = prefix + "ingest_health"
+    topic = prefix + HEALTH_TOPIC
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}health",
                   "enable.auto.commit": False})
     try:

@@ -53,7 +53,7 @@ CREATE TEMPORARY TABLE alerts_topic (
   confidence DOUBLE, components STRING, window_start STRING, window_end STRING
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_prefix}alerts',
+  'topic' = '${topic_prefix}${alerts_topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap}',
   'key.format' = 'raw',
   'key.fields' = 'base',
@@ -79,7 +79,7 @@ CREATE TEMPORARY TABLE dead_letter_topic (
   topic STRING, kafka_partition INT, kafka_offset BIGINT, problem STRING, payload STRING
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_prefix}ingest_dead_letter',
+  'topic' = '${topic_prefix}${dead_letter_topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap}',
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'at-least-once'
