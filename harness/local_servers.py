@@ -120,10 +120,10 @@ class HttpServer:
                             {k.lower(): v for k, v in self.headers.items()},
                             self.rfile.read(length) if length else b"", time.monotonic())
                 with server._lock:
+                    server.requests.append(seen)  # in arrival order
                     answer = server._answer(seen)
                 reply = answer(seen) if callable(answer) else answer
                 seen.status = reply.status
-                server.requests.append(seen)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 body = reply.payload()
