@@ -26,7 +26,8 @@ timestamps (Flink 2.2). A row names only the columns that matter; the others are
 Times in rows are 'YYYY-MM-DD HH:MM[:SS[.fff]]' UTC, epoch ms, or, on DAY (2026-11-20, the
 sample's day), just 'HH:MM[:SS[.fff]]'; output times are written the same way. A row's
 `minute` ('14:05') stands for the one-minute window's window_start, window_end and
-window_time (the end minus 1 ms, as Flink's window_time is).
+window_time (the end minus 1 ms, as Flink's window_time is), and window_minute where the
+view has it.
 """
 
 from __future__ import annotations
@@ -47,9 +48,8 @@ from typing import Any
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from flink_jobs import udfs
 from flink_jobs.config import MonitorConfig, load_config
-from flink_jobs.job import PER_TOPIC_FILES, job_statements, sql_params
+from flink_jobs.job import PER_TOPIC_FILES, configure, job_statements, sql_params
 from flink_jobs.sql_files import SQL_DIR, statements
 from lcm.paths import state_dir
 from lcm.settings import Connections
@@ -102,6 +102,17 @@ def parse_time(value: str | int | datetime) -> datetime:
     if text.count(":") == 1:
         text += ":00"
     return datetime.fromisoformat(text)
+
+
+def _with_window_minute(columns: list[Column], rows: list[dict[str, Any]]
+                        ) -> list[dict[str, Any]]:
+    """A row's window_minute (minutes since the epoch, the job's batch order key and join
+    key) from its window_start, where the view has one and the row does not name it."""
+    if not any(c.name == "window_minute" for c in columns):
+        return rows
+    return [{**row, "window_minute": epoch_ms(row["window_start"]) // 60_000}
+            if "window_minute" not in row and row.get("window_start") is not None else row
+            for row in rows]
 
 
 def epoch_ms(value: str | int | datetime) -> int:
@@ -167,8 +178,7 @@ class LocalFlink:
                            "python.executable": sys.executable,
                            "python.client.executable": sys.executable}.items():
             conf.set(key, value)
-        env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
-        udfs.register(env, cfg.scoring, vectorized=True)
+        configure(env, cfg, "lcm-job-steps")  # the job's own session settings and functions
         return env
 
 
@@ -370,7 +380,9 @@ class JobSteps:
                 if m and m.group(1) in views:
                     name = m.group(1)
                     rows_file = work / f"{name}.jsonl"
-                    self._write_rows(rows_file, self.schemas[name], views[name].dicts())
+                    self._write_rows(rows_file, self.schemas[name],
+                                     _with_window_minute(self.schemas[name],
+                                                         views[name].dicts()))
                     text.append(self._rows_view(name, self.schemas[name], [],
                                                 rows_file.as_posix()))
                 else:

@@ -306,7 +306,8 @@ LONG_SHORT_RATIO_TOPIC = Topic(
             Field("ratio", "number", "`long_share / short_share`.", "longs per short",
                   minimum=0),
             Field("population", "string", "Who is counted: all accounts, or the top "
-                  "traders' positions.", enum=POPULATIONS),
+                  "traders' positions. The job keeps the two apart up to the scores.",
+                  job=True, enum=POPULATIONS),
         ),
         {"exchange": "bybit", "symbol": "ETHUSDT", "base": "ETH", "ts": 1795183209241,
          "ingest_ts": 1795183209757, "long_share": 0.7427, "short_share": 0.2573,

@@ -366,6 +366,9 @@ def gen_liquidations(rng: random.Random, paths: PricePaths) -> list[Envelope]:
                     msg["price"] = price
                     msg["qty"] = qty
                     msg["notional_usd"] = round(price * qty, 2)
+                    # Binance and OKX push at most one per symbol per second: their
+                    # sums are lower bounds (contract: sampled).
+                    msg["sampled"] = venue != "bybit"
                     out.append({"topic": LIQUIDATIONS, "value": msg})
     return out
 
@@ -481,6 +484,8 @@ HEX_ADDR = re.compile(r"^0x[0-9a-f]{40}$")
 
 
 def _is(value: Any, typ: type) -> bool:
+    if typ is bool:
+        return isinstance(value, bool)
     return isinstance(value, typ) and not isinstance(value, bool)
 
 

@@ -73,6 +73,7 @@ RAW = {
         rec({**CEX, "long_share": 1.0, "short_share": 0.0, "ratio": 0,
              "population": "accounts"}),
         rec({**CEX, "exchange": "okx", "long_share": 1.2}),
+        rec({**CEX, "exchange": "okx", "long_share": 0.5, "short_share": 0.5, "ratio": 1.0}),
     ),
     "stablecoin_flows_raw": Rows.of(
         "payload event_time",
@@ -98,7 +99,7 @@ OUTPUTS = {
     "prices_checked": "venue symbol base ts price problem",
     "funding_rates_checked": "venue funding_rate interval_hours funding_8h mark_price problem",
     "open_interest_checked": "venue oi_usd problem",
-    "long_short_ratio_checked": "venue long_share problem",
+    "long_short_ratio_checked": "venue long_share population problem",
     "liquidations_checked": "venue side notional_usd dedup_key problem",
     "stablecoin_flows_checked": "venue direction amount_usd dedup_key problem",
     "ingest_health_checked": "source reported_ms last_event_ms messages errors "
@@ -119,8 +120,8 @@ def usable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_open_interest_and_long_short_at_their_bounds_pass(out) -> None:
     assert_rows(usable(out["open_interest_checked"]), Rows.of("venue oi_usd", ("bybit", 0.0)))
-    assert_rows(usable(out["long_short_ratio_checked"]), Rows.of("venue long_share",
-                                                                 ("bybit", 1.0)))
+    assert_rows(usable(out["long_short_ratio_checked"]), Rows.of(
+        "venue long_share population", ("bybit", 1.0, "accounts")))
 
 
 def test_a_good_price_is_typed_and_its_asset_upper_cased(out) -> None:
@@ -177,6 +178,7 @@ def test_every_refused_record_is_a_dead_letter_naming_the_problem(out) -> None:
         ("liquidations", 2, "side: must be long or short"),
         ("liquidations", 3, "notional_usd: negative"),
         ("long_short_ratio", 1, "long_share: outside 0..1"),
+        ("long_short_ratio", 2, "population: must be accounts or top_positions"),
         ("open_interest", 1, "oi_usd: negative"),
         ("open_interest", 2, "oi_usd: missing or not a number"),
         ("prices", 1, "not a JSON object"),
