@@ -23,7 +23,14 @@ from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
 from lcm.paths import REPO_DIR
 from lcm.settings import Connections
-from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
+from lcm.topics import (
+    ALERTS_TOPIC,
+    DATA_TOPICS,
+    DEAD_LETTER_TOPIC,
+    HEALTH_TOPIC,
+    HEARTBEAT_TOPIC,
+    TOPICS,
+)
 
 # Market-data topics (DATA_TOPICS) are each checked by 20_envelope_checks.sql;
 # the heartbeat and health topics have their own shapes.
@@ -88,6 +95,8 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
     return {
         "kafka_bootstrap": conn.kafka_bootstrap if conn else "",
         "topic_prefix": topic_prefix,
+        "alerts_topic": ALERTS_TOPIC,  # the job's own output topics (lcm/topics.txt)
+        "dead_letter_topic": DEAD_LETTER_TOPIC,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
         "startup_mode": p.startup_mode,
         "watermark_delay_s": p.watermark_delay_s,

@@ -24,7 +24,7 @@ from typing import IO, Any
 import orjson
 from tqdm import tqdm
 
-from ingest.contract import PayloadError, topic_of
+from ingest.contract import PayloadError, dead_letter_msg, topic_of
 from ingest.settings import IngestSettings
 
 log = logging.getLogger("ingest.backfill")
@@ -89,8 +89,7 @@ class DayWriter:
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         self.stats.dead_letters += 1
         with self.dead.open("ab") as fh:
-            fh.write(orjson.dumps({"source": source, "reason": reason, "raw": raw,
-                                   "ts": int(time.time() * 1000), "where": where}) + b"\n")
+            fh.write(orjson.dumps(dead_letter_msg(source, reason, raw, where)) + b"\n")
 
     def commit(self) -> None:
         self.fh.close()

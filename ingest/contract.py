@@ -1,4 +1,5 @@
-"""The message contract (DESIGN.md §2, coord CONTRACTS.md) as one builder per topic.
+"""One builder per topic of the message contract (docs/contract.md, defined in
+lcm/contract.py, whose bounds and enumerations the builders check).
 
 Sources parse venue payloads into these builders and nothing else, so every message that
 reaches Kafka has the same fields, units and checks whatever the venue. Numbers are parsed
@@ -16,14 +17,22 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-Side = Literal["long", "short"]
-Population = Literal["accounts", "top_positions"]
-Direction = Literal["inflow", "outflow", "internal"]
+from lcm import contract
+from lcm.contract import MAX_TS_MS, MIN_TS_MS, Direction, Population, Side
+from lcm.topics import (
+    FUNDING_RATES,
+    LIQUIDATIONS,
+    LONG_SHORT_RATIO,
+    OPEN_INTEREST,
+    PRICES,
+    STABLECOIN_FLOWS,
+)
 
-# Epoch-ms sanity window: catches seconds or microseconds passed as milliseconds.
-MIN_TS_MS = 1_262_304_000_000  # 2010-01-01
-MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
-MAX_FUNDING_PER_INTERVAL = Decimal("0.05")  # the Flink job dead-letters beyond this too
+__all__ = ["MAX_TS_MS", "MIN_TS_MS", "Direction", "Population", "Side"]  # re-exported
+
+MAX_FUNDING_PER_INTERVAL = Decimal(str(contract.MAX_FUNDING_PER_INTERVAL))
+MAX_INTERVAL_HOURS = Decimal(contract.MAX_INTERVAL_HOURS)
+SHARE_SUM_TOLERANCE = Decimal(str(contract.SHARE_SUM_TOLERANCE))
 ONE = Decimal(1)
 
 
@@ -183,8 +192,11 @@ def _num(value: Any, field: str, where: str, *, low: Decimal | None = None,
     return d
 
 
-def _common(exchange: str, symbol: str, base: str, ts: int, ingest_ts: int | None,
-            where: str, venue_field: str = "exchange") -> dict[str, Any]:
+def _common(topic: str, exchange: str, symbol: str, base: str, ts: int,
+            ingest_ts: int | None, where: str) -> dict[str, Any]:
+    """The fields every market-data message starts with (`chain` instead of `exchange`
+    for flows)."""
+    venue_field = contract.venue_field(topic)
     for field, value in ((venue_field, exchange), ("symbol", symbol), ("base", base)):
         if not isinstance(value, str) or not value:
             raise PayloadError(f"{where}: {field}: missing or empty ({value!r})")
@@ -198,7 +210,7 @@ def price_msg(exchange: str, symbol: str, base: str, ts: int, price: Any, *,
               volume_24h_usd: Any = None, multiplier: Decimal = ONE,
               ingest_ts: int | None = None, where: str = "") -> dict[str, Any]:
     """prices: price per ONE coin of `base` (a 1000PEPE price is divided by 1000)."""
-    msg = _common(exchange, symbol, base, ts, ingest_ts, where)
+    msg = _common(PRICES, exchange, symbol, base, ts, ingest_ts, where)
     msg["price"] = float(_num(price, "price", where, low=Decimal(0), low_open=True) / multiplier)
     if volume_24h_usd is not None:
         msg["volume_24h_usd"] = float(_num(volume_24h_usd, "volume_24h_usd", where, low=Decimal(0)))
@@ -210,12 +222,13 @@ def funding_msg(exchange: str, symbol: str, base: str, ts: int, funding_rate: An
                 ingest_ts: int | None = None, where: str = "") -> dict[str, Any]:
     """funding_rates: the rate per funding interval of THIS symbol (Hyperliquid and dYdX
     1 h, others 1-8 h per symbol) and that interval; the job makes it 8-hour-equivalent."""
-    msg = _common(exchange, symbol, base, ts, ingest_ts, where)
+    msg = _common(FUNDING_RATES, exchange, symbol, base, ts, ingest_ts, where)
     rate = _num(funding_rate, "funding_rate", where)
     if abs(rate) > MAX_FUNDING_PER_INTERVAL:
-        raise PayloadError(f"{where}: funding_rate: {rate} is beyond ±5 % per interval")
+        raise PayloadError(f"{where}: funding_rate: {rate} is beyond "
+                           f"±{(MAX_FUNDING_PER_INTERVAL * 100).normalize()} % per interval")
     hours = _num(interval_hours, "interval_hours", where, low=Decimal(0), low_open=True,
-                 high=Decimal(24))
+                 high=MAX_INTERVAL_HOURS)
     msg["funding_rate"] = float(rate)
     msg["interval_hours"] = int(hours) if hours == hours.to_integral_value() else float(hours)
     msg["mark_price"] = (None if mark_price is None else float(
@@ -229,7 +242,7 @@ def oi_msg(exchange: str, symbol: str, base: str, ts: int, *, oi_base: Any = Non
     """open_interest in coins of `base` and in USD. Give both, or one of them and the
     price of one venue unit (the other is derived); oi_base is in the venue's units
     (multiplied by `multiplier` into coins)."""
-    msg = _common(exchange, symbol, base, ts, ingest_ts, where)
+    msg = _common(OPEN_INTEREST, exchange, symbol, base, ts, ingest_ts, where)
     zero = Decimal(0)
     coins = None if oi_base is None else _num(oi_base, "oi_base", where, low=zero)
     usd = None if oi_usd is None else _num(oi_usd, "oi_usd", where, low=zero)
@@ -258,9 +271,9 @@ def liquidation_msg(exchange: str, symbol: str, base: str, ts: int, side: Side, 
     `id` is the venue's id when it has one, else exchange:symbol:ts:side:raw qty, so a
     replay counts once. sampled=True marks feeds that push at most one liquidation per
     symbol per interval (Binance, OKX): their sums are lower bounds."""
-    if side not in ("long", "short"):
+    if side not in contract.SIDES:
         raise PayloadError(f"{where}: side: must be 'long' or 'short', got {side!r}")
-    msg = _common(exchange, symbol, base, ts, ingest_ts, where)
+    msg = _common(LIQUIDATIONS, exchange, symbol, base, ts, ingest_ts, where)
     zero = Decimal(0)
     px = _num(price, "price", where, low=zero, low_open=True)
     q = _num(qty, "qty", where, low=zero, low_open=True)
@@ -280,10 +293,10 @@ def long_short_msg(exchange: str, symbol: str, base: str, ts: int, population: P
                    ingest_ts: int | None = None, where: str = "") -> dict[str, Any]:
     """long_short_ratio: share of accounts (or top positions) net long / short and their
     ratio. Any one of the three is enough (OKX gives only the ratio)."""
-    if population not in ("accounts", "top_positions"):
+    if population not in contract.POPULATIONS:
         raise PayloadError(f"{where}: population: must be accounts or top_positions, "
                            f"got {population!r}")
-    msg = _common(exchange, symbol, base, ts, ingest_ts, where)
+    msg = _common(LONG_SHORT_RATIO, exchange, symbol, base, ts, ingest_ts, where)
     zero = Decimal(0)
     lo = None if long_share is None else _num(long_share, "long_share", where, low=zero, high=ONE)
     sh = None if short_share is None else _num(short_share, "short_share", where, low=zero,
@@ -297,7 +310,7 @@ def long_short_msg(exchange: str, symbol: str, base: str, ts: int, population: P
         lo = 1 - sh
     if sh is None:
         sh = 1 - lo
-    if abs(lo + sh - 1) > Decimal("0.01"):
+    if abs(lo + sh - 1) > SHARE_SUM_TOLERANCE:
         raise PayloadError(f"{where}: long_share {lo} + short_share {sh} is not 1")
     if r is None:
         if sh == 0:
@@ -312,14 +325,14 @@ def flow_msg(chain: str, token: str, ts: int, *, tx_hash: str, log_index: int, a
              ingest_ts: int | None = None, where: str = "") -> dict[str, Any]:
     """stablecoin_flows: one transfer (tx_hash + log_index identify it) classified against
     the exchange-address list; key `<chain>:<token>`."""
-    if direction not in ("inflow", "outflow", "internal"):
+    if direction not in contract.DIRECTIONS:
         raise PayloadError(f"{where}: direction: must be inflow/outflow/internal, "
                            f"got {direction!r}")
     if not isinstance(tx_hash, str) or not tx_hash.startswith("0x"):
         raise PayloadError(f"{where}: tx_hash: expected 0x..., got {tx_hash!r}")
     if isinstance(log_index, bool) or not isinstance(log_index, int) or log_index < 0:
         raise PayloadError(f"{where}: log_index: expected an integer >= 0, got {log_index!r}")
-    msg = _common(chain, token, token, ts, ingest_ts, where, venue_field="chain")
+    msg = _common(STABLECOIN_FLOWS, chain, token, token, ts, ingest_ts, where)
     msg.update(token=token, tx_hash=tx_hash.lower(), log_index=log_index,
                amount_usd=float(_num(amount_usd, "amount_usd", where, low=Decimal(0))),
                **{"from": from_addr.lower(), "to": to_addr.lower()},
@@ -327,18 +340,24 @@ def flow_msg(chain: str, token: str, ts: int, *, tx_hash: str, log_index: int, a
     return msg
 
 
+def dead_letter_msg(source: str, reason: str, raw: str, where: str) -> dict[str, Any]:
+    """ingest_dead_letter, shape `ingest`: a payload a source could not normalize, with
+    the reason and the raw text (Kafka, a recording's or backfill's dead_letters.jsonl)."""
+    return {"source": source, "reason": reason, "raw": raw, "ts": now_ms(), "where": where}
+
+
 # topic -> builder, for code that dispatches on the topic name
 BUILDERS = {
-    "prices": price_msg, "funding_rates": funding_msg, "open_interest": oi_msg,
-    "liquidations": liquidation_msg, "long_short_ratio": long_short_msg,
-    "stablecoin_flows": flow_msg,
+    PRICES: price_msg, FUNDING_RATES: funding_msg, OPEN_INTEREST: oi_msg,
+    LIQUIDATIONS: liquidation_msg, LONG_SHORT_RATIO: long_short_msg,
+    STABLECOIN_FLOWS: flow_msg,
 }
 
 
 # The field that only one topic's messages have.
-_TOPIC_MARKERS = (("funding_rate", "funding_rates"), ("oi_base", "open_interest"),
-                  ("long_share", "long_short_ratio"), ("tx_hash", "stablecoin_flows"),
-                  ("notional_usd", "liquidations"), ("price", "prices"))
+_TOPIC_MARKERS = (("funding_rate", FUNDING_RATES), ("oi_base", OPEN_INTEREST),
+                  ("long_share", LONG_SHORT_RATIO), ("tx_hash", STABLECOIN_FLOWS),
+                  ("notional_usd", LIQUIDATIONS), ("price", PRICES))
 
 
 def topic_of(msg: dict[str, Any]) -> str:

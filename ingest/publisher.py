@@ -42,7 +42,7 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from ingest.contract import now_ms
+from ingest.contract import dead_letter_msg
 from ingest.spool import Record, Spool
 from lcm import kafka_io
 from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
@@ -105,10 +105,9 @@ class Publisher:
         self.published += 1
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
-        """An upstream payload that could not be normalized (CONTRACTS.md)."""
-        self.publish(DEAD_LETTER_TOPIC, {
-            "source": source, "reason": reason, "raw": raw, "ts": now_ms(), "where": where},
-            key=source.encode())
+        """An upstream payload that could not be normalized (docs/contract.md)."""
+        self.publish(DEAD_LETTER_TOPIC, dead_letter_msg(source, reason, raw, where),
+                     key=source.encode())
 
     def heartbeat(self, source: str, ts: int) -> None:
         """The job's clock, to every heartbeat partition, behind any spooled data."""

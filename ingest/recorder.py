@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-from ingest.contract import now_ms
+from ingest.contract import dead_letter_msg
 from lcm.topics import DATA_TOPICS
 
 DATA_TOPICS = frozenset(DATA_TOPICS)
@@ -89,8 +89,7 @@ class Recorder:
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         with self._lock, (self.out_dir / "dead_letters.jsonl").open("ab") as fh:
-            fh.write(orjson.dumps({"source": source, "reason": reason, "raw": raw,
-                                   "ts": now_ms(), "where": where}) + b"\n")
+            fh.write(orjson.dumps(dead_letter_msg(source, reason, raw, where)) + b"\n")
             self.dead_letters += 1
 
     def close(self, timeout_s: float = 30) -> None:

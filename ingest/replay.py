@@ -1,7 +1,7 @@
 """Replay a recorded JSONL file into the Kafka topics: in real time, N times faster, or
 as fast as the broker takes it.
 
-Each line is an envelope {"topic": "<topic>", "value": {<message per DESIGN.md §2>}}
+Each line is an envelope {"topic": "<topic>", "value": {<message>}} (docs/contract.md)
 (plain or .gz). Lines that are not such an envelope go to the dead-letter topic with the
 file, line number, reason and raw text, and are counted; they never stop the replay.
 Heartbeats carrying the replay clock keep the Flink job's event time moving, and a final

@@ -53,7 +53,7 @@ async def supervise(ctx: SourceContext, run: Callable[[SourceContext], Awaitable
 
 async def report_health(sink: Sink, healths: list[SourceHealth], cfg: HealthSettings,
                         stopping: asyncio.Event, clock: Callable[[], float] = time.time) -> None:
-    """ingest_health records (CONTRACTS.md) and job-clock heartbeats, until stopping."""
+    """ingest_health records (docs/contract.md) and job-clock heartbeats, until stopping."""
     next_report = 0.0
     warned_backlog = 0
     send_health = getattr(sink, "health", None)

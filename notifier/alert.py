@@ -1,22 +1,20 @@
-"""The alert message of the `alerts` topic (docs: /work/shared CONTRACTS, DESIGN.md §3)."""
+"""The alert message of the `alerts` topic (docs/contract.md; levels and scores in
+docs/scoring.md)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Level = Literal["NONE", "INFO", "WARNING", "CRITICAL"]
+from lcm.contract import COMPONENT_FIELDS, LEVELS, Level, Side
+
 # NONE ranks lowest: a channel with min_level NONE receives everything.
-LEVEL_RANK: dict[str, int] = {"NONE": 0, "INFO": 1, "WARNING": 2, "CRITICAL": 3}
+LEVEL_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
 # The contract's component columns and the words a trader reads for them.
-COMPONENTS: dict[str, str] = {
-    "funding_pts": "funding",
-    "oi_buildup_pts": "OI build-up",
-    "imbalance_pts": "long/short imbalance",
-    "liquidation_pts": "liquidations",
-}
+COMPONENTS: dict[str, str] = dict(zip(
+    COMPONENT_FIELDS, ("funding", "OI build-up", "long/short imbalance", "liquidations"),
+    strict=True))
 
 
 def parse_utc(value: object) -> datetime:
@@ -40,7 +38,7 @@ class Alert(BaseModel):
     base: str = Field(min_length=1, max_length=40)
     level: Level
     previous_level: Level | None = None
-    side: Literal["long", "short"] | None = None
+    side: Side | None = None
     risk: float | None = Field(None, ge=0, le=100)
     long_risk: float | None = None
     short_risk: float | None = None

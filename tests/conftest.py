@@ -178,3 +178,13 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
     if problems:
         pytest.fail("the test left things behind:\n  " + "\n  ".join(problems),
                     pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def job_steps():
+    """The job's SQL step by step (harness/job_steps.py) on a Flink mini-cluster of the test
+    module's own: no Kafka, no PostgreSQL."""
+    from harness.job_steps import JobSteps, LocalFlink
+
+    with LocalFlink() as flink:
+        yield JobSteps(flink)

@@ -1,7 +1,7 @@
 """Grafana provisioning: the files follow the provisioning format, the datasource holds no
 secret, report.grafana_sql expands panel SQL as Grafana does (expected strings taken from
 Grafana's own tests), and every panel query, expanded, runs as the read-only role against
-the real schema filled by the real pipeline and returns rows (DESIGN.md §4).
+the real schema filled by the real pipeline and returns rows (docs/dashboards.md).
 """
 
 from __future__ import annotations

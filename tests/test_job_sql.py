@@ -11,7 +11,7 @@ from flink_jobs.config import load_config
 from flink_jobs.job import job_statements, sql_params
 from flink_jobs.sql_files import render, statements
 from lcm.settings import Connections
-from lcm.topics import DATA_TOPICS, HEALTH_TOPIC
+from lcm.topics import ALERTS_TOPIC, DATA_TOPICS, DEAD_LETTER_TOPIC, HEALTH_TOPIC
 
 
 def test_render_fills_parameters_and_leaves_json_paths(tmp_path: Path) -> None:
@@ -41,6 +41,8 @@ def test_whole_job_renders() -> None:
     assert "${" not in text
     for topic in (*DATA_TOPICS, "ingest_heartbeat", HEALTH_TOPIC):
         assert f"CREATE TEMPORARY TABLE {topic}_raw" in text
+        assert f"'topic' = 'p_{topic}'" in text
+    for topic in (ALERTS_TOPIC, DEAD_LETTER_TOPIC):  # the job's outputs, named by lcm.topics
         assert f"'topic' = 'p_{topic}'" in text
     assert HEALTH_TOPIC not in DATA_TOPICS  # not a market-data topic: no envelope checks
     assert "CREATE TEMPORARY VIEW ingest_health_envelope" not in text

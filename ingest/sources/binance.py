@@ -1,7 +1,7 @@
 """Binance USD-M perpetuals, where reachable: premium index (funding, mark price), open
 interest, 24 h ticker, global long/short account ratio, and `!forceOrder@arr`.
 
-Units and conventions (notes/market-data-sources.md §1, Binance USD-M docs):
+Units and conventions (Binance USD-M docs; harness/recorded/binance/ORIGIN.md):
 - numbers are JSON strings (parsed exactly), times JSON ints in ms;
 - `lastFundingRate` is per funding interval; the interval is `fundingIntervalHours` from
   /fapi/v1/fundingInfo, which lists only the symbols with adjusted settings: the others
@@ -48,6 +48,7 @@ from ingest.http import HttpError
 from ingest.settings import Budget, SourceOptions
 from ingest.sources import cex_io as io
 from ingest.sources.cex_io import Out
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 VENUE = "binance"
 HOUR_MS = 3_600_000
@@ -128,7 +129,7 @@ def parse_premium_index(row: Any, inst: Instrument, where: str) -> Out:
     rate = opt_dec(req(row, "lastFundingRate", where), "lastFundingRate", where)
     if rate is None:
         return []
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.symbol, inst.base, ts, rate, inst.interval_hours,
         mark_price=req(row, "markPrice", where), multiplier=inst.multiplier, where=where))]
 
@@ -138,7 +139,7 @@ def parse_open_interest(row: Any, inst: Instrument, mark: Any, where: str) -> Ou
     ts = ts_ms(req(row, "time", where), "time", where)
     if mark is None:
         raise PayloadError(f"{where}: no mark price for {inst.symbol} to value the OI")
-    return [("open_interest", oi_msg(VENUE, inst.symbol, inst.base, ts,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.symbol, inst.base, ts,
                                      oi_base=req(row, "openInterest", where), price=mark,
                                      multiplier=inst.multiplier, where=where))]
 
@@ -146,7 +147,7 @@ def parse_open_interest(row: Any, inst: Instrument, mark: Any, where: str) -> Ou
 def parse_ticker_24h(row: Any, inst: Instrument, where: str) -> Out:
     """ticker/24hr row: last price; quoteVolume is USDT (or USDC), taken as USD."""
     ts = ts_ms(req(row, "closeTime", where), "closeTime", where)
-    return [("prices", price_msg(VENUE, inst.symbol, inst.base, ts, req(row, "lastPrice", where),
+    return [(PRICES, price_msg(VENUE, inst.symbol, inst.base, ts, req(row, "lastPrice", where),
                                  volume_24h_usd=opt_dec(row.get("quoteVolume"), "quoteVolume",
                                                         where),
                                  multiplier=inst.multiplier, where=where))]
@@ -155,7 +156,7 @@ def parse_ticker_24h(row: Any, inst: Instrument, where: str) -> Out:
 def parse_long_short(row: Any, inst: Instrument, where: str) -> Out:
     """globalLongShortAccountRatio row: shares of ACCOUNTS net long / short."""
     ts = ts_ms(req(row, "timestamp", where), "timestamp", where)
-    return [("long_short_ratio", long_short_msg(
+    return [(LONG_SHORT_RATIO, long_short_msg(
         VENUE, inst.symbol, inst.base, ts, "accounts",
         long_share=req(row, "longAccount", where), short_share=req(row, "shortAccount", where),
         ratio=req(row, "longShortRatio", where), where=where))]
@@ -181,7 +182,7 @@ def parse_force_order(msg: Any, instruments: dict[str, Instrument], where: str) 
     qty = dec(req(o, "z", where), "z", where) or dec(req(o, "q", where), "q", where)
     px = dec(req(o, "ap", where), "ap", where) or dec(req(o, "p", where), "p", where)
     key = f"{VENUE}:{symbol}:{ts}:{o['S']}:{o['z']}:{o['ap']}"
-    return [("liquidations", liquidation_msg(VENUE, symbol, inst.base, ts, side, px, qty,
+    return [(LIQUIDATIONS, liquidation_msg(VENUE, symbol, inst.base, ts, side, px, qty,
                                              dedup_key=key, sampled=True,
                                              multiplier=inst.multiplier, where=where))]
 
@@ -202,7 +203,7 @@ def parse_funding_history(rows: Any, inst: Instrument, where: str) -> list[Out |
     for i, row in enumerate(rows):
         try:
             hours = _gap_hours(times, i) or inst.interval_hours
-            out.append([("funding_rates", funding_msg(
+            out.append([(FUNDING_RATES, funding_msg(
                 VENUE, inst.symbol, inst.base, ts_ms(req(row, "fundingTime", where),
                                                      "fundingTime", where),
                 req(row, "fundingRate", where), hours,
@@ -229,7 +230,7 @@ def _gap_hours(times: list[int | None], i: int) -> Decimal | None:
 def parse_open_interest_hist(row: Any, inst: Instrument, where: str) -> Out:
     """openInterestHist row: sumOpenInterest (base), sumOpenInterestValue (USD); the
     timestamp is a number live but a string in the docs: both are accepted."""
-    return [("open_interest", oi_msg(
+    return [(OPEN_INTEREST, oi_msg(
         VENUE, inst.symbol, inst.base, ts_ms(req(row, "timestamp", where), "timestamp", where),
         oi_base=req(row, "sumOpenInterest", where), oi_usd=req(row, "sumOpenInterestValue", where),
         multiplier=inst.multiplier, where=where))]

@@ -1,7 +1,7 @@
 """Bybit v5 linear perpetuals: tickers (price, funding, open interest), account long/short
 ratio, and every liquidation from the WebSocket `allLiquidation.<symbol>` topics.
 
-Units and conventions (notes/market-data-sources.md §2, checked against Bybit's v5 docs):
+Units and conventions (checked against Bybit's v5 docs; harness/recorded/bybit/ORIGIN.md):
 - every number is a JSON string, parsed exactly (contract.dec);
 - `fundingRate` is per funding interval; the interval is the instrument's `fundingInterval`
   in MINUTES (instruments-info), not a constant 8 h;
@@ -39,6 +39,7 @@ from ingest.contract import (
 from ingest.settings import SourceOptions
 from ingest.sources import cex_io as io
 from ingest.sources.cex_io import Out
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 VENUE = "bybit"
 RatioPeriod = Literal["5min", "15min", "30min", "1h", "4h", "1d"]
@@ -111,16 +112,16 @@ def parse_ticker(row: Any, inst: Instrument, ts: int, where: str) -> Out:
     """One linear ticker -> price, funding and open-interest messages (ts: response time)."""
     symbol = inst.symbol
     kw = {"multiplier": inst.multiplier, "where": where}
-    out: Out = [("prices", price_msg(VENUE, symbol, inst.base, ts,
+    out: Out = [(PRICES, price_msg(VENUE, symbol, inst.base, ts,
                                      req(row, "lastPrice", where),
                                      volume_24h_usd=opt_dec(row.get("turnover24h"),
                                                             "turnover24h", where), **kw))]
     mark = req(row, "markPrice", where)
     rate = opt_dec(req(row, "fundingRate", where), "fundingRate", where)
     if rate is not None:
-        out.append(("funding_rates", funding_msg(VENUE, symbol, inst.base, ts, rate,
+        out.append((FUNDING_RATES, funding_msg(VENUE, symbol, inst.base, ts, rate,
                                                  inst.interval_hours, mark_price=mark, **kw)))
-    out.append(("open_interest", oi_msg(VENUE, symbol, inst.base, ts,
+    out.append((OPEN_INTEREST, oi_msg(VENUE, symbol, inst.base, ts,
                                         oi_base=req(row, "openInterest", where),
                                         oi_usd=req(row, "openInterestValue", where), **kw)))
     return out
@@ -129,7 +130,7 @@ def parse_ticker(row: Any, inst: Instrument, ts: int, where: str) -> Out:
 def parse_account_ratio(row: Any, inst: Instrument, where: str) -> Out:
     """account-ratio row: buyRatio / sellRatio = shares of ACCOUNTS net long / short."""
     ts = ts_ms(req(row, "timestamp", where), "timestamp", where)
-    return [("long_short_ratio", long_short_msg(
+    return [(LONG_SHORT_RATIO, long_short_msg(
         VENUE, inst.symbol, inst.base, ts, "accounts",
         long_share=req(row, "buyRatio", where), short_share=req(row, "sellRatio", where),
         where=where))]
@@ -152,7 +153,7 @@ def parse_all_liquidation(msg: Any, instruments: dict[str, Instrument], where: s
         side = liquidated_side_from_position(req(row, "S", where), where)
         qty, px = req(row, "v", where), req(row, "p", where)
         key = f"{VENUE}:{symbol}:{ts}:{row['S']}:{qty}:{px}"
-        out.append(("liquidations", liquidation_msg(
+        out.append((LIQUIDATIONS, liquidation_msg(
             VENUE, symbol, inst.base, ts, side, px, qty, dedup_key=key,
             multiplier=inst.multiplier, where=where)))
     return out
@@ -160,7 +161,7 @@ def parse_all_liquidation(msg: Any, instruments: dict[str, Instrument], where: s
 
 def parse_funding_history(row: Any, inst: Instrument, mark: Decimal | None, where: str) -> Out:
     ts = ts_ms(req(row, "fundingRateTimestamp", where), "fundingRateTimestamp", where)
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.symbol, inst.base, ts, req(row, "fundingRate", where),
         inst.interval_hours, mark_price=mark, multiplier=inst.multiplier, where=where))]
 
@@ -172,7 +173,7 @@ def parse_open_interest_history(row: Any, inst: Instrument, mark: Decimal | None
     ts = ts_ms(req(row, "timestamp", where), "timestamp", where)
     if mark is None:
         raise PayloadError(f"{where}: no mark price at {ts} to value the open interest")
-    return [("open_interest", oi_msg(VENUE, inst.symbol, inst.base, ts,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.symbol, inst.base, ts,
                                      oi_base=req(row, "openInterest", where), price=mark,
                                      multiplier=inst.multiplier, where=where))]
 

@@ -24,6 +24,7 @@ from pydantic import Field
 from ingest.contract import PayloadError, dec, price_msg, req, ts_ms
 from ingest.settings import SourceOptions
 from ingest.sources.polling import dump_raw, guarded
+from lcm.topics import PRICES
 
 EXCHANGE = "coingecko"
 PRICE_PATH = "/simple/price"
@@ -125,7 +126,7 @@ async def poll_once(ctx: Any, client: Any, options: Options) -> int:
     for reason, raw in rejects:
         ctx.dead_letter(reason, raw, PRICE_PATH)
     for msg in msgs:
-        ctx.publish("prices", msg)
+        ctx.publish(PRICES, msg)
     return len(msgs)
 
 
@@ -158,5 +159,5 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                 msgs = []
             for msg in msgs:
                 if lo <= msg["ts"] < hi:
-                    yield "prices", msg
+                    yield PRICES, msg
             lo = hi

@@ -44,6 +44,7 @@ from ingest.contract import (
 )
 from ingest.settings import SourceOptions
 from ingest.sources.polling import dump_raw, guarded, market_snapshot
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS
 
 EXCHANGE = "dydx"
 MARKETS_PATH = "/perpetualMarkets"
@@ -300,7 +301,7 @@ class DydxSource:
             self.published[msg["id"]] = None
             if len(self.published) > PUBLISHED_IDS_KEPT:
                 self.published.popitem(last=False)
-            self.ctx.publish("liquidations", msg)
+            self.ctx.publish(LIQUIDATIONS, msg)
             sent += 1
         return sent
 
@@ -395,7 +396,7 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                 break
             before = min(m["ts"] for m in page) - 1
         for msg in sorted(rows, key=lambda m: m["ts"]):
-            yield "funding_rates", msg
+            yield FUNDING_RATES, msg
 
 
 def _iso(ms: int) -> str:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field
 from ingest.contract import PayloadError, flow_msg, req, ts_ms
 from ingest.settings import SourceOptions
 from ingest.sources.polling import dump_raw, guarded
+from lcm.topics import STABLECOIN_FLOWS
 
 CHAIN = "ethereum"
 API_PATH = "/v2/api"
@@ -318,7 +319,7 @@ class EtherscanSource:
                 self.ctx.dead_letter(exc.reason, dump_raw(log), where)
                 continue
             if msg is not None:
-                self.ctx.publish("stablecoin_flows", msg)
+                self.ctx.publish(STABLECOIN_FLOWS, msg)
                 sent += 1
         return sent
 

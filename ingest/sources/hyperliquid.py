@@ -35,6 +35,7 @@ from ingest.contract import (
 )
 from ingest.settings import SourceOptions
 from ingest.sources.polling import dump_raw, guarded, market_snapshot
+from lcm.topics import FUNDING_RATES
 
 EXCHANGE = "hyperliquid"
 INFO_PATH = "/info"
@@ -166,7 +167,7 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                 break
             for msg in msgs:
                 if start_ms <= msg["ts"] < end_ms:
-                    yield "funding_rates", msg
+                    yield FUNDING_RATES, msg
             if len(msgs) < HISTORY_PAGE_ROWS:
                 break
             since = max(m["ts"] for m in msgs) + 1

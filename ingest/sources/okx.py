@@ -1,11 +1,11 @@
 """OKX v5 perpetual swaps: funding rate, open interest, last price, long/short account
 ratio, and the WebSocket `liquidation-orders` channel (every swap in one subscription).
 
-Units and conventions (notes/market-data-sources.md §3, OKX v5 docs):
+Units and conventions (OKX v5 docs; harness/recorded/okx/ORIGIN.md):
 - every number and every time is a JSON string (ms), parsed exactly;
 - `fundingRate` is the rate of the period that settles at `fundingTime`; the interval is
   `nextFundingTime - fundingTime` (1-8 h per instrument), never assumed;
-- sizes are in CONTRACTS: one contract is `ctVal * ctMult` of `ctValCcy` (linear swaps:
+- sizes are in contracts (not coins): one contract is `ctVal * ctMult` of `ctValCcy` (linear swaps:
   coins, e.g. BTC-USDT-SWAP 0.01 BTC; inverse swaps: USD, e.g. BTC-USD-SWAP 100 USD);
 - liquidation-orders: `posSide` long/short is the liquidated position; in one-way (net)
   mode `posSide` is "net" and the order `side` says it: sell closes a long (long
@@ -44,6 +44,7 @@ from ingest.http import HttpError
 from ingest.settings import SourceOptions
 from ingest.sources import cex_io as io
 from ingest.sources.cex_io import Out
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 VENUE = "okx"
 HOUR_MS = 3_600_000
@@ -132,7 +133,7 @@ def parse_funding(row: Any, inst: Instrument, mark: Any, where: str) -> Out:
     nxt = ts_ms(req(row, "nextFundingTime", where), "nextFundingTime", where)
     if nxt <= this:
         raise PayloadError(f"{where}: nextFundingTime {nxt} is not after fundingTime {this}")
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.inst_id, inst.base, ts, req(row, "fundingRate", where),
         Decimal(nxt - this) / HOUR_MS, mark_price=mark, multiplier=inst.multiplier,
         where=where))]
@@ -141,7 +142,7 @@ def parse_funding(row: Any, inst: Instrument, mark: Any, where: str) -> Out:
 def parse_open_interest(row: Any, inst: Instrument, where: str) -> Out:
     """open-interest row: oiCcy in coins, oiUsd in USD (oi, in contracts, not needed)."""
     ts = ts_ms(req(row, "ts", where), "ts", where)
-    return [("open_interest", oi_msg(VENUE, inst.inst_id, inst.base, ts,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.inst_id, inst.base, ts,
                                      oi_base=req(row, "oiCcy", where),
                                      oi_usd=req(row, "oiUsd", where),
                                      multiplier=inst.multiplier, where=where))]
@@ -152,7 +153,7 @@ def parse_ticker(row: Any, inst: Instrument, where: str) -> Out:
     ts = ts_ms(req(row, "ts", where), "ts", where)
     last = dec(req(row, "last", where), "last", where)
     vol = opt_dec(row.get("volCcy24h"), "volCcy24h", where)
-    return [("prices", price_msg(VENUE, inst.inst_id, inst.base, ts, last,
+    return [(PRICES, price_msg(VENUE, inst.inst_id, inst.base, ts, last,
                                  volume_24h_usd=None if vol is None else vol * last,
                                  multiplier=inst.multiplier, where=where))]
 
@@ -162,7 +163,7 @@ def parse_long_short_ratio(row: Any, ccy: str, where: str) -> Out:
     if not isinstance(row, list) or len(row) < 2:
         raise PayloadError(f"{where}: expected [ts, ratio], got {row!r}")
     base, _ = split_base(ccy)
-    return [("long_short_ratio", long_short_msg(
+    return [(LONG_SHORT_RATIO, long_short_msg(
         VENUE, ccy, base, ts_ms(row[0], "ts", where), "accounts", ratio=row[1], where=where))]
 
 
@@ -202,7 +203,7 @@ def parse_liquidation_orders(msg: Any, instruments: dict[str, Instrument], where
                 raise PayloadError(f"{where}: bkPx: {px} is not positive")
             coins, usd = inst.contracts(sz, px)
             key = f"{VENUE}:{inst_id}:{ts}:{d['side']}:{d['posSide']}:{d['sz']}:{d['bkPx']}"
-            out.append(("liquidations", liquidation_msg(
+            out.append((LIQUIDATIONS, liquidation_msg(
                 VENUE, inst_id, inst.base, ts, side, px, coins, notional_usd=usd,
                 dedup_key=key, sampled=True, multiplier=inst.multiplier, where=where)))
     return out
@@ -214,7 +215,7 @@ def parse_funding_history(row: Any, inst: Instrument, interval_hours: Decimal,
     is the distance to the neighbouring settlement (given by the caller)."""
     ts = ts_ms(req(row, "fundingTime", where), "fundingTime", where)
     rate = opt_dec(row.get("realizedRate"), "realizedRate", where)
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.inst_id, inst.base, ts,
         rate if rate is not None else req(row, "fundingRate", where), interval_hours,
         multiplier=inst.multiplier, where=where))]
@@ -224,7 +225,7 @@ def parse_open_interest_history(row: Any, inst: Instrument, where: str) -> Out:
     """rubik open-interest-history row [ts, oi (contracts), oiCcy (coins), oiUsd]."""
     if not isinstance(row, list) or len(row) < 4:
         raise PayloadError(f"{where}: expected [ts, oi, oiCcy, oiUsd], got {row!r}")
-    return [("open_interest", oi_msg(VENUE, inst.inst_id, inst.base,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.inst_id, inst.base,
                                      ts_ms(row[0], "ts", where), oi_base=row[2], oi_usd=row[3],
                                      multiplier=inst.multiplier, where=where))]
 

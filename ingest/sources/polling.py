@@ -11,6 +11,7 @@ from typing import Any
 
 from ingest.contract import PayloadError, funding_msg, oi_msg, price_msg
 from ingest.http import HttpError
+from lcm.topics import FUNDING_RATES, OPEN_INTEREST, PRICES
 
 RAW_LIMIT = 100_000  # characters of a bad payload kept in its dead letter
 
@@ -44,8 +45,8 @@ def market_snapshot(exchange: str, symbol: str, base: str, ts: int, multiplier: 
     common = {"exchange": exchange, "symbol": symbol, "base": base, "ts": ts,
               "multiplier": multiplier, "where": where}
     return [
-        ("prices", price_msg(price=price, volume_24h_usd=volume_24h_usd, **common)),
-        ("funding_rates", funding_msg(funding_rate=funding_rate, interval_hours=interval_hours,
+        (PRICES, price_msg(price=price, volume_24h_usd=volume_24h_usd, **common)),
+        (FUNDING_RATES, funding_msg(funding_rate=funding_rate, interval_hours=interval_hours,
                                       mark_price=price, **common)),
-        ("open_interest", oi_msg(oi_base=oi_base, price=price, **common)),
+        (OPEN_INTEREST, oi_msg(oi_base=oi_base, price=price, **common)),
     ]

@@ -1,4 +1,4 @@
--- The fields every message carries (DESIGN.md §2), checked the same way on every topic.
+-- The fields every message carries (docs/contract.md), checked the same way on every topic.
 -- The job runs this file once per input topic; the per-topic views add their own fields.
 -- JSON_FIELDS (flink_jobs/java) parses the record once into a map of its fields; it is
 -- NULL for anything that is not one JSON object. `envelope_problem` names the first thing

@@ -1,4 +1,4 @@
--- ingest_health: each ingest source's own report every few seconds (CONTRACTS.md), copied
+-- ingest_health: each ingest source's own report every few seconds (docs/contract.md), copied
 -- into source_health so a dashboard can show a dead feed. Not windowed: every report is
 -- kept, keyed by (source, reported_at). A report that breaks the contract is a dead letter.
 CREATE TEMPORARY VIEW ingest_health_checked AS

@@ -47,7 +47,7 @@ CREATE TEMPORARY TABLE dead_letters_sink (
 ) WITH (${jdbc}, 'table-name' = 'dead_letters');
 
 -- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in
--- order. The value is the flat JSON object of CONTRACTS.md, fields in this order; times
+-- order. The value is the flat JSON object of docs/contract.md, fields in this order; times
 -- are strings 'YYYY-MM-DD HH:MM:SS' (UTC), a missing value is null.
 CREATE TEMPORARY TABLE alerts_topic (
   alert_id STRING, base STRING, level STRING, previous_level STRING, side STRING,
@@ -56,7 +56,7 @@ CREATE TEMPORARY TABLE alerts_topic (
   confidence DOUBLE, components STRING, window_start STRING, window_end STRING
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_prefix}alerts',
+  'topic' = '${topic_prefix}${alerts_topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap}',
   'key.format' = 'raw',
   'key.fields' = 'base',
@@ -82,7 +82,7 @@ CREATE TEMPORARY TABLE dead_letter_topic (
   topic STRING, kafka_partition INT, kafka_offset BIGINT, problem STRING, payload STRING
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_prefix}ingest_dead_letter',
+  'topic' = '${topic_prefix}${dead_letter_topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap}',
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'at-least-once'
