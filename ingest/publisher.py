@@ -37,12 +37,12 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from ingest.contract import now_ms
+from ingest.sink import dead_letter_record
 from ingest.spool import Record, Spool
 from lcm import kafka_io
 from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
@@ -51,21 +51,14 @@ log = logging.getLogger("ingest.publisher")
 COMMIT_EVERY_S = 0.1
 
 
-class Sink(Protocol):
-    """Where sources' messages go: Kafka (Publisher), files (Recorder), or both."""
-
-    def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
-                partition: int = -1) -> None: ...
-
-    def close(self, timeout_s: float = 30) -> None: ...
-
-
 def record_ts(msg: dict[str, Any]) -> int:
     ts = msg.get("ts")
     return ts if isinstance(ts, int) and not isinstance(ts, bool) and ts > 0 else 0
 
 
 class Publisher:
+    """The Kafka Sink (ingest.sink.Sink)."""
+
     def __init__(self, bootstrap: str, spool_dir: Path, *, topic_prefix: str = "",
                  segment_bytes: int = 16 * 1024 * 1024, max_bytes: int = 4 * 1024**3,
                  in_flight: int = 20_000, fsync_ms: int = 200,
@@ -105,10 +98,9 @@ class Publisher:
         self.published += 1
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
-        """An upstream payload that could not be normalized (CONTRACTS.md)."""
-        self.publish(DEAD_LETTER_TOPIC, {
-            "source": source, "reason": reason, "raw": raw, "ts": now_ms(), "where": where},
-            key=source.encode())
+        """An upstream payload that could not be normalized (ingest.sink)."""
+        record = dead_letter_record(source, reason, raw, where)
+        self.publish(DEAD_LETTER_TOPIC, record, key=record["source"].encode())
 
     def heartbeat(self, source: str, ts: int) -> None:
         """The job's clock, to every heartbeat partition, behind any spooled data."""

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 
 from ingest.health import SourceHealth, serve_prometheus
-from ingest.publisher import Publisher, Sink
+from ingest.publisher import Publisher
 from ingest.settings import HealthSettings, IngestSettings
+from ingest.sink import Sink
 from ingest.source import SourceContext, load_module
 from lcm.paths import REPO_DIR
 
@@ -56,20 +57,16 @@ async def report_health(sink: Sink, healths: list[SourceHealth], cfg: HealthSett
     """ingest_health records (CONTRACTS.md) and job-clock heartbeats, until stopping."""
     next_report = 0.0
     warned_backlog = 0
-    send_health = getattr(sink, "health", None)
-    send_beat = getattr(sink, "heartbeat", None)
     while not stopping.is_set():
         now = clock()
-        if send_beat is not None:
-            send_beat("ingest", int(now * 1000) - cfg.heartbeat_lag_ms)
+        sink.heartbeat("ingest", int(now * 1000) - cfg.heartbeat_lag_ms)
         if now >= next_report:
             for h in healths:
                 record = h.report(now, cfg.stale_after_seconds, cfg.down_after_seconds)
-                if send_health is not None:
-                    send_health(record)
+                sink.health(record)
                 log.debug("health %s", record)
             next_report = now + cfg.report_seconds
-            backlog = getattr(sink, "backlog", 0)
+            backlog = sink.backlog
             if backlog >= max(1000, 2 * warned_backlog):  # Kafka away: say so, not per report
                 log.warning("%d messages spooled on disk, waiting for Kafka", backlog)
                 warned_backlog = backlog
@@ -99,9 +96,7 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         contexts.append((ctx, module))
     healths = [ctx.health for ctx, _ in contexts]
     if settings.health.prometheus_port:
-        backlog = getattr(sink, "backlog", None)
-        serve_prometheus(settings.health.prometheus_port, healths,
-                         (lambda: sink.backlog) if backlog is not None else None)
+        serve_prometheus(settings.health.prometheus_port, healths, lambda: sink.backlog)
     reporter = asyncio.create_task(report_health(sink, healths, settings.health, stopping))
     tasks = [asyncio.create_task(supervise(ctx, module.run, once), name=ctx.name)
              for ctx, module in contexts]
@@ -123,10 +118,8 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         await reporter
         for h in healths:  # a last report: the dashboard sees the stop
             h.running = False
-            send_health = getattr(sink, "health", None)
-            if send_health is not None:
-                send_health(h.report(time.time(), settings.health.stale_after_seconds,
-                                     settings.health.down_after_seconds))
+            sink.health(h.report(time.time(), settings.health.stale_after_seconds,
+                                 settings.health.down_after_seconds))
     return code
 
 

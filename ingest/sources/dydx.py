@@ -23,8 +23,6 @@ the LIQUIDATED trades of each market (the chain's complete public liquidation re
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -42,8 +40,10 @@ from ingest.contract import (
     split_base,
     ts_ms,
 )
+from ingest.http import RestClient
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded, market_snapshot
+from ingest.source import Out, SourceContext
+from ingest.sources.common import market_snapshot
 
 EXCHANGE = "dydx"
 MARKETS_PATH = "/perpetualMarkets"
@@ -53,8 +53,6 @@ FUNDING_INTERVAL_HOURS = 1
 LIQUIDATION_TYPES = frozenset({"LIQUIDATED"})
 WS_CHANNEL = "v4_trades"
 PUBLISHED_IDS_KEPT = 100_000  # trade ids remembered to publish each liquidation once
-
-Emit = tuple[str, dict[str, Any]]
 
 
 class Options(SourceOptions):
@@ -88,7 +86,7 @@ def market_entries(payload: Any, where: str = MARKETS_PATH) -> list[tuple[str, A
 
 
 def parse_market(ticker: str, market: Any, ts: int, *, active_only: bool = True,
-                 where: str = MARKETS_PATH) -> list[Emit]:
+                 where: str = MARKETS_PATH) -> Out:
     """price, funding and open interest of one market ([] when not ACTIVE and
     active_only: a market in final settlement or paused has no live funding)."""
     where = f"{where} {ticker}"
@@ -215,40 +213,34 @@ def new_trades(cursor: TradeCursor, pages: list[list[dict[str, Any]]]) -> list[d
 # ---------------------------------------------------------------- I/O
 
 class DydxSource:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
-        self.options: Options = ctx.options or Options()
-        self.client = ctx.http()
+        self.options = ctx.options_as(Options)
+        self.client: RestClient = ctx.http()
         self.cursors: dict[str, TradeCursor] = {}
         self.tickers: list[str] = []  # busiest first, from the last markets snapshot
         self.started_ms = ctx.clock_ms()
-        self.once = bool(getattr(ctx, "once", False))  # --once: one pass of each loop
         # Trade ids already published (REST polls and the stream see the same trades).
         self.published: OrderedDict[str, None] = OrderedDict()
 
     async def poll_markets(self) -> int:
-        payload = await self.client.get_json(MARKETS_PATH)
+        payload = await self.ctx.fetch(self.client.get_json(MARKETS_PATH), MARKETS_PATH)
+        if payload is None:
+            return 0
         ts = self.ctx.clock_ms()
-        try:
-            entries = market_entries(payload)
-        except PayloadError as exc:
-            self.ctx.dead_letter(exc.reason, dump_raw(payload), MARKETS_PATH)
+        entries = self.ctx.parse(MARKETS_PATH, payload, market_entries, payload)
+        if entries is None:
             return 0
         wanted = set(self.ctx.settings.symbols)
         sent, active = 0, []
         for ticker, market in entries:
             if wanted and ticker not in wanted:
                 continue
-            try:
-                emits = parse_market(ticker, market, ts, active_only=self.options.active_only)
-            except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw({ticker: market}), MARKETS_PATH)
-                continue
+            emits = self.ctx.parse(MARKETS_PATH, {ticker: market}, parse_market, ticker, market,
+                                   ts, active_only=self.options.active_only)
             if emits:
                 active.append((_trades_24h(market), ticker))
-            for topic, msg in emits:
-                self.ctx.publish(topic, msg)
-                sent += 1
+            sent += self.ctx.publish_all(emits)
         active.sort(key=lambda t: (-t[0], t[1]))
         limit = self.options.trade_markets or len(active)
         self.tickers = [t for _, t in active[:limit]]
@@ -265,11 +257,11 @@ class DydxSource:
             params: dict[str, Any] = {"limit": self.options.trades_limit}
             if before is not None:
                 params["createdBeforeOrAtHeight"] = before
-            payload = await self.client.get_json(path, params)
-            try:
-                rows = trade_rows(payload, path)
-            except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(payload), path)
+            payload = await self.ctx.fetch(self.client.get_json(path, params), path)
+            if payload is None:
+                return 0
+            rows = self.ctx.parse(path, payload, trade_rows, payload, path)
+            if rows is None:
                 return 0
             pages.append(rows)
             # Stop at the end of history, at a page reaching what was seen, or on the first
@@ -293,7 +285,7 @@ class DydxSource:
                 msg = parse_liquidation(ticker, row, where=where,
                                         include_deleveraged=self.options.include_deleveraged)
             except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(row), where)
+                self.ctx.dead_letter(exc.reason, row, where)
                 continue
             if msg is None or (skip_old and msg["ts"] < oldest_ms) or msg["id"] in self.published:
                 continue
@@ -314,43 +306,22 @@ class DydxSource:
             batches = ws_trade_batches(msg)
         except PayloadError as exc:
             self.ctx.health.error(exc.reason)
-            self.ctx.dead_letter(exc.reason, dump_raw(msg), WS_CHANNEL)
+            self.ctx.dead_letter(exc.reason, msg, WS_CHANNEL)
             return 0
         return sum(self.publish_liquidations(t, rows, f"{WS_CHANNEL} {t}")
                    for t, rows in batches)
 
     async def ws_loop(self) -> None:
         """Liquidations as they happen from v4_trades; the REST polls fill any gap."""
-        stream = self.ctx.ws(subscribe=self.ws_subscriptions)
-        consume = asyncio.ensure_future(self._consume(stream))
-        stop = asyncio.ensure_future(self.ctx.stopping.wait())
-        try:
-            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (consume, stop):
-                task.cancel()
-            await asyncio.gather(consume, stop, return_exceptions=True)
-
-    async def _consume(self, stream: Any) -> None:
-        async for msg in stream:
+        async for msg in self.ctx.ws(subscribe=self.ws_subscriptions):
             self.on_ws_message(msg)
 
-    async def markets_loop(self) -> None:
-        while not self.ctx.stopping.is_set():
-            await guarded(self.ctx, self.poll_markets(), MARKETS_PATH)
-            if self.once or not await self.ctx.sleep(self.ctx.settings.poll_seconds):
+    async def trades_round(self) -> None:
+        """One round of trades polls over the chosen markets, busiest first."""
+        for ticker in list(self.tickers):
+            if self.ctx.stopping.is_set():
                 return
-
-    async def trades_loop(self) -> None:
-        while not self.ctx.stopping.is_set():
-            started = time.monotonic()
-            for ticker in list(self.tickers):
-                if self.ctx.stopping.is_set():
-                    return
-                await guarded(self.ctx, self.poll_trades(ticker), TRADES_PATH)
-            wait = self.options.trades_poll_seconds - (time.monotonic() - started)
-            if self.once or not await self.ctx.sleep(wait if self.tickers else 1.0):
-                return
+            await self.poll_trades(ticker)
 
 
 def _trades_24h(market: Any) -> int:
@@ -360,19 +331,23 @@ def _trades_24h(market: Any) -> int:
         return 0
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
+    """Markets every poll_seconds (the market list first), a round of trades polls every
+    trades_poll_seconds, and the v4_trades stream for the chosen markets."""
     source = DydxSource(ctx)
-    await guarded(ctx, source.poll_markets(), MARKETS_PATH)  # the market list first
-    loops = [source.markets_loop(), source.trades_loop()]
-    if source.options.ws_trades and ctx.settings.ws_url and not source.once:
-        loops.append(source.ws_loop())
-    await asyncio.gather(*loops)
+    await source.poll_markets()  # the market list first
+    opts = source.options
+    polls = [ctx.repeat(ctx.settings.poll_seconds, source.poll_markets),
+             ctx.repeat(opts.trades_poll_seconds, source.trades_round)]
+    streams = [source.ws_loop()] if opts.ws_trades and ctx.settings.ws_url else []
+    await ctx.run_tasks(polls, streams)
 
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Hourly funding per market in [start_ms, end_ms) from historicalFunding (newest
     first, paged back with effectiveBeforeOrAt), yielded oldest first per market."""
-    options: Options = ctx.options or Options()
+    options = ctx.options_as(Options)
     client = ctx.http()
     tickers = list(ctx.settings.symbols)
     if not tickers:
@@ -385,10 +360,8 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
         while before >= start_ms and not ctx.stopping.is_set():
             payload = await client.get_json(path, {"limit": options.history_limit,
                                                    "effectiveBeforeOrAt": _iso(before)})
-            try:
-                page = parse_historical_funding(ticker, payload, path)
-            except PayloadError as exc:
-                ctx.dead_letter(exc.reason, dump_raw(payload), path)
+            page = ctx.parse(path, payload, parse_historical_funding, ticker, payload, path)
+            if page is None:
                 break
             rows.extend(m for m in page if start_ms <= m["ts"] < end_ms)
             if len(page) < options.history_limit:

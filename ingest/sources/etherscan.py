@@ -38,8 +38,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ingest.contract import PayloadError, flow_msg, req, ts_ms
+from ingest.http import HttpError
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded
+from ingest.sink import raw_text
+from ingest.source import SourceContext
 
 CHAIN = "ethereum"
 API_PATH = "/v2/api"
@@ -127,8 +129,10 @@ def classify(from_addr: str, to_addr: str, wallets: dict[str, Wallet]
 
 # ---------------------------------------------------------------- pure parsing
 
-class BodyThrottle(Exception):
-    """Etherscan said 'slow down' (or another NOTOK) in a 200 answer."""
+class BodyThrottle(HttpError):
+    """Etherscan said 'slow down' (or another NOTOK) in a 200 answer: retried with backoff;
+    after the last attempt it is an HTTP failure like any other (logged, the next poll
+    resumes from the cursor)."""
 
 
 def result_rows(payload: Any, where: str) -> list[Any]:
@@ -229,9 +233,9 @@ class Cursor:
 # ---------------------------------------------------------------- I/O
 
 class EtherscanSource:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
-        self.options: Options = ctx.options or Options()
+        self.options = ctx.options_as(Options)
         self.client = ctx.http()
         self.key = ctx.settings.api_key()
         if not self.key:
@@ -253,11 +257,14 @@ class EtherscanSource:
                 if params.get("action") == "eth_blockNumber":
                     return block_number(payload, where)
                 return result_rows(payload, where)
+            except PayloadError as exc:  # the answer goes with it to the dead letters
+                exc.raw = raw_text(payload) if exc.raw is None else exc.raw
+                exc.where = exc.where or where
+                raise
             except BodyThrottle as exc:
-                self.ctx.health.error(f"{where}: {exc}")
                 wait = self.options.body_throttle_seconds * 2 ** (attempt - 1)
-                self.ctx.log.warning("%s: Etherscan answered %s; retry %d in %.1f s",
-                                     where, exc, attempt, wait)
+                self.ctx.error(f"{where}: Etherscan answered {exc}; retry {attempt} in "
+                               f"{wait:.1f} s")
                 if not await self.ctx.sleep(random.uniform(wait / 2, wait)):
                     raise
         raise BodyThrottle(f"{where}: still throttled after {self.options.max_body_retries} "
@@ -315,7 +322,7 @@ class EtherscanSource:
             try:
                 msg = parse_transfer_log(log, token, spec.decimals, self.wallets, where)
             except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(log), where)
+                self.ctx.dead_letter(exc.reason, log, where)
                 continue
             if msg is not None:
                 self.ctx.publish("stablecoin_flows", msg)
@@ -346,20 +353,15 @@ class EtherscanSource:
         return sent
 
 
-async def poll_guarded(ctx: Any, source: EtherscanSource) -> Any:
-    try:
-        return await guarded(ctx, source.poll_once(), API_PATH)
-    except BodyThrottle as exc:  # gave up for now; the next poll resumes from the cursor
-        ctx.log.warning("etherscan: %s", exc)
-        return None
+async def poll(ctx: SourceContext, source: EtherscanSource) -> None:
+    """One pass over every token; a failure ends the pass, the next one resumes from the
+    cursor (saved after every range)."""
+    await ctx.fetch(source.poll_once(), API_PATH)
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
     source = EtherscanSource(ctx)
-    while not ctx.stopping.is_set():
-        await poll_guarded(ctx, source)
-        if getattr(ctx, "once", False) or not await ctx.sleep(ctx.settings.poll_seconds):
-            return
+    await ctx.run_tasks([ctx.repeat(ctx.settings.poll_seconds, poll, ctx, source)])
 
 
 def _in_repo(path: Path) -> Path:

@@ -18,6 +18,7 @@ Units and conventions (notes/market-data-sources.md §3, OKX v5 docs):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,10 +41,10 @@ from ingest.contract import (
     split_base,
     ts_ms,
 )
-from ingest.http import HttpError
+from ingest.http import HttpError, RestClient
 from ingest.settings import SourceOptions
-from ingest.sources import cex_io as io
-from ingest.sources.cex_io import Out
+from ingest.source import Out, SourceContext
+from ingest.sources.common import Reloader, load_when_reachable, reload_into, split_data
 
 VENUE = "okx"
 HOUR_MS = 3_600_000
@@ -240,38 +241,39 @@ def is_pong(raw: str | bytes) -> bool:
 
 # ---------------------------------------------------------------- I/O
 
-async def load_instruments(ctx: Any, http: Any) -> dict[str, Instrument]:
+async def load_instruments(ctx: SourceContext, http: RestClient) -> dict[str, Instrument]:
     path = "/api/v5/public/instruments"
     payload = await http.get_json(path, {"instType": "SWAP"})
     wanted = set(ctx.settings.symbols)
     out: dict[str, Instrument] = {}
     for row in rows_of(payload, path):
-        inst = io.guard(ctx, path, row, parse_instrument, row, path)
+        inst = ctx.parse(path, row, parse_instrument, row, path)
         if inst is not None and (not wanted or inst.inst_id in wanted):
             out[inst.inst_id] = inst
     return out
 
 
-async def _rows(ctx: Any, http: Any, path: str, params: dict[str, Any]) -> list[Any]:
-    payload = await io.get(ctx, http, path, params)
+async def _rows(ctx: SourceContext, http: RestClient, path: str,
+                params: dict[str, Any] | None = None) -> list[Any]:
+    payload = await ctx.fetch(http.get_json(path, params), path)
     if payload is None:
         return []
-    return io.guard(ctx, path, payload, rows_of, payload, path) or []
+    return ctx.parse(path, payload, rows_of, payload, path) or []
 
 
-def _by_inst(ctx: Any, rows: list[Any], instruments: dict[str, Instrument], path: str):
+def _by_inst(ctx: SourceContext, rows: list[Any], instruments: dict[str, Instrument], path: str):
     """(row, instrument) for the rows of known instruments; rows that are not objects are
     dead-lettered, other instruments (delisted, unwanted) skipped."""
     for row in rows:
         if not isinstance(row, dict):
-            ctx.dead_letter(f"{path}: row is not an object", io.raw_text(row), path)
+            ctx.dead_letter(f"{path}: row is not an object", row, path)
             continue
         inst = instruments.get(row.get("instId"))
         if inst is not None:
             yield row, inst
 
 
-async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
+async def funding_rows(ctx: SourceContext, http: RestClient, instruments: dict[str, Instrument],
                        mode: dict[str, bool]) -> list[Any]:
     """Every swap's funding row: one call with instId=ANY; if OKX refuses that (code != 0)
     the source says so once and asks per instrument from then on (budget permitting)."""
@@ -288,7 +290,7 @@ async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
                 return []
             payload = {"code": exc.status, "msg": str(exc)}
         if not isinstance(payload, dict) or str(payload.get("code")) == "0":
-            return io.guard(ctx, path, payload, rows_of, payload, path) or []
+            return ctx.parse(path, payload, rows_of, payload, path) or []
         ctx.log.warning("okx: funding-rate instId=ANY refused (%s: %s); polling funding "
                         "per instrument", payload.get("code"), payload.get("msg"))
         mode["any"] = False
@@ -300,7 +302,7 @@ async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
     return rows
 
 
-async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
+async def poll_markets(ctx: SourceContext, http: RestClient, instruments: dict[str, Instrument],
                        mode: dict[str, bool]) -> None:
     """Funding (every swap in one call, instId=ANY) with mark prices, open interest and
     tickers: four requests per poll."""
@@ -310,29 +312,30 @@ async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
     path = "/api/v5/public/funding-rate"
     for row, inst in _by_inst(ctx, await funding_rows(ctx, http, instruments, mode),
                               instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_funding, row, inst,
-                                 marks.get(inst.inst_id) or None, path))
+        ctx.publish_all(ctx.parse(path, row, parse_funding, row, inst,
+                                  marks.get(inst.inst_id) or None, path))
     path = "/api/v5/public/open-interest"
     for row, inst in _by_inst(ctx, await _rows(ctx, http, path, {"instType": "SWAP"}),
                               instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_open_interest, row, inst, path))
+        ctx.publish_all(ctx.parse(path, row, parse_open_interest, row, inst, path))
     path = "/api/v5/market/tickers"
     for row, inst in _by_inst(ctx, await _rows(ctx, http, path, {"instType": "SWAP"}),
                               instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_ticker, row, inst, path))
+        ctx.publish_all(ctx.parse(path, row, parse_ticker, row, inst, path))
 
 
-async def ratio_coins(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> list[str]:
+async def ratio_coins(ctx: SourceContext, http: RestClient,
+                      instruments: dict[str, Instrument]) -> list[str]:
     """Coins that have both a swap here and rubik contract statistics."""
     path = "/api/v5/rubik/stat/trading-data/support-coin"
-    payload = await io.get(ctx, http, path)
-    data = None if payload is None else io.guard(ctx, path, payload, data_of, payload, path)
+    payload = await ctx.fetch(http.get_json(path), path)
+    data = None if payload is None else ctx.parse(path, payload, data_of, payload, path)
     coins = data.get("contract") if isinstance(data, dict) else None
     bases = {i.inst_id.split("-")[0] for i in instruments.values()}
     return sorted(c for c in coins or () if c in bases)
 
 
-async def poll_ratios(ctx: Any, http: Any, instruments: dict[str, Instrument],
+async def poll_ratios(ctx: SourceContext, http: RestClient, instruments: dict[str, Instrument],
                       opts: Options) -> None:
     path = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
     for ccy in await ratio_coins(ctx, http, instruments):
@@ -340,7 +343,7 @@ async def poll_ratios(ctx: Any, http: Any, instruments: dict[str, Instrument],
             return
         rows = await _rows(ctx, http, path, {"ccy": ccy, "period": opts.ratio_period})
         for row in rows[:1]:  # newest first
-            io.publish(ctx, io.guard(ctx, path, row, parse_long_short_ratio, row, ccy, path))
+            ctx.publish_all(ctx.parse(path, row, parse_long_short_ratio, row, ccy, path))
         await ctx.sleep(opts.rubik_pause_seconds)
 
 
@@ -349,8 +352,8 @@ def inst_ids(msg: Any) -> list[Any]:
     return [d.get("instId") for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 
 
-async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument], opts: Options,
-                              reloader: io.Reloader | None = None) -> None:
+async def stream_liquidations(ctx: SourceContext, instruments: dict[str, Instrument], opts: Options,
+                              reloader: Reloader | None = None) -> None:
     url = ctx.settings.ws_url
     sub = {"op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "SWAP"}]}
     where = f"ws {url} liquidation-orders"
@@ -358,52 +361,53 @@ async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument], opts
                             app_ping_interval=opts.ws_ping_seconds, is_control=is_pong):
         if is_reply(msg):
             if msg.get("event") == "error":
-                ctx.health.error(f"subscribe refused: {msg.get('code')} {msg.get('msg')}")
-                ctx.log.error("okx: subscribe refused: %s %s", msg.get("code"), msg.get("msg"))
+                ctx.error(f"subscribe refused: {msg.get('code')} {msg.get('msg')}",
+                          level=logging.ERROR)
             continue
         arg = msg.get("arg") if isinstance(msg, dict) else None
         if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
             if reloader is not None:  # a swap listed since the last load: learn its ctVal
                 await reloader.ensure(i for i in inst_ids(msg) if str(i).endswith("-SWAP"))
-            for one in io.split_data(msg):  # one instrument's bad item costs only itself
-                io.publish(ctx, io.guard(ctx, where, one, parse_liquidation_orders, one,
-                                         instruments, where))
+            for one in split_data(msg):  # one instrument's bad item costs only itself
+                ctx.publish_all(ctx.parse(where, one, parse_liquidation_orders, one,
+                                          instruments, where))
         else:
-            ctx.dead_letter(f"{where}: unexpected message", io.raw_text(msg), where)
+            ctx.dead_letter(f"{where}: unexpected message", msg, where)
         if ctx.stopping.is_set():
             return
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
     """Markets every poll_seconds, ratios every ratio_poll_seconds, the liquidation stream,
     and the instrument list (contract values) reloaded every instruments_refresh_seconds
     in place (one subscription covers every swap, so the stream never restarts for it)."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http = ctx.http()
-    instruments = await io.load_when_reachable(
+    instruments = await load_when_reachable(
         ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
 
     async def refresh() -> bool:  # one subscription covers every swap: never restart
-        await io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments)
+        await reload_into(ctx, lambda: load_instruments(ctx, http), instruments)
         return False
 
-    polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
-                      {"any": True}),
-             io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
-    reloader = io.Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
+    polls = [ctx.repeat(ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
+                        {"any": True}),
+             ctx.repeat(opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
+    reloader = Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
                            opts.unknown_reload_seconds)
-    await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts, reloader)],
+    await ctx.run_tasks(polls, [stream_liquidations(ctx, instruments, opts, reloader)],
                        refresh=(opts.instruments_refresh_seconds, refresh),
                        once_stream_seconds=opts.once_stream_seconds)
 
 
 # ---------------------------------------------------------------- backfill
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Funding history (OKX keeps about 3 months), rubik open-interest history and the
     per-coin long/short account ratio (short windows: the venue keeps little); oldest
     first per instrument and kind."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http = ctx.http()
     instruments = await load_instruments(ctx, http)
     current = {r.get("instId"): r for r in await funding_rows(ctx, http, instruments, {})
@@ -417,18 +421,18 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                               strict=True):
             if hours is None:
                 ctx.dead_letter(f"{path}: no funding interval known for {inst.inst_id}",
-                                io.raw_text(row), path)
+                                row, path)
                 continue
-            for pair in io.guard(ctx, path, row, parse_funding_history, row, inst, hours,
-                                 path) or ():
+            for pair in ctx.parse(path, row, parse_funding_history, row, inst, hours,
+                                  path) or ():
                 yield pair
         path = "/api/v5/rubik/stat/contracts/open-interest-history"
         rows = await _rows(ctx, http, path, {"instId": inst.inst_id,
                                              "period": opts.history_period,
                                              "begin": start_ms, "end": end_ms})
         for row in sorted(rows, key=_first_ts):
-            for pair in io.guard(ctx, path, row, parse_open_interest_history, row, inst,
-                                 path) or ():
+            for pair in ctx.parse(path, row, parse_open_interest_history, row, inst,
+                                  path) or ():
                 yield pair
         await ctx.sleep(opts.rubik_pause_seconds)
     path = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
@@ -436,7 +440,7 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
         rows = await _rows(ctx, http, path, {"ccy": ccy, "period": opts.history_period,
                                              "begin": start_ms, "end": end_ms})
         for row in sorted(rows, key=_first_ts):
-            for pair in io.guard(ctx, path, row, parse_long_short_ratio, row, ccy, path) or ():
+            for pair in ctx.parse(path, row, parse_long_short_ratio, row, ccy, path) or ():
                 yield pair
         await ctx.sleep(opts.rubik_pause_seconds)
 
@@ -468,8 +472,8 @@ def _settlement_hours(rows: list[dict[str, Any]],
     return out
 
 
-async def _paged(ctx: Any, http: Any, path: str, params: dict[str, Any], start_ms: int,
-                 end_ms: int, time_key: str) -> list[dict[str, Any]]:
+async def _paged(ctx: SourceContext, http: RestClient, path: str, params: dict[str, Any],
+                 start_ms: int, end_ms: int, time_key: str) -> list[dict[str, Any]]:
     """Rows newest first, paged with `after` (older than), kept inside [start, end] and
     returned oldest first; a row without a readable time is dead-lettered."""
     out: list[dict[str, Any]] = []
@@ -481,7 +485,7 @@ async def _paged(ctx: Any, http: Any, path: str, params: dict[str, Any], start_m
                 page.append((int(row[time_key]), row))
             except (TypeError, KeyError, ValueError):
                 ctx.dead_letter(f"{path}: {time_key}: missing or not a time",
-                                io.raw_text(row), path)
+                                row, path)
         if not page:
             break
         oldest = min(t for t, _ in page)
