@@ -25,20 +25,26 @@ from lcm.paths import REPO_DIR
 
 log = logging.getLogger("ingest.runner")
 RESTART_BACKOFF_MAX_S = 300.0
+STABLE_RUN_S = 120.0  # a run this long was healthy: the next failure backs off from 2 s again
 
 
 async def supervise(ctx: SourceContext, run: Callable[[SourceContext], Awaitable[None]],
                     once: bool = False) -> None:
-    """Run the source; restart it with backoff if it fails (never on a clean return)."""
+    """Run the source; restart it with backoff if it fails (never on a clean return). The
+    backoff doubles with failures in a row (2, 4, ... 300 s) and starts again from 2 s after
+    a run that lasted STABLE_RUN_S."""
     failures = 0
     while not ctx.stopping.is_set():
         ctx.health.running = True
+        started = time.monotonic()
         try:
             await run(ctx)
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one venue's bug or outage must not stop the others
+            if time.monotonic() - started >= STABLE_RUN_S:
+                failures = 0
             failures += 1
             ctx.health.error(f"{type(exc).__name__}: {exc}")
             log.exception("source %s failed (%d in a row)", ctx.name, failures)

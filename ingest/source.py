@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ingest.contract import PayloadError, now_ms
+from ingest.contract import PayloadError, now_ms, short
 from ingest.health import SourceHealth
 from ingest.http import HttpError, RestClient
 from ingest.settings import Budget, IngestSettings, SourceSettings, validate_options
@@ -74,6 +74,7 @@ class SourceContext:
     log: logging.Logger = None  # type: ignore[assignment]
     once: bool = False  # --once: one pass of each poll loop; sources skip their streams
     _clients: list[RestClient] = field(default_factory=list)
+    _logged: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.health = self.health or SourceHealth(self.name)
@@ -162,7 +163,7 @@ class SourceContext:
         self.dead_letter(exc.reason, exc.raw if exc.raw is not None else raw,
                          exc.where or where)
 
-    def parse(self, where: str, raw: Any, parser: Callable[..., T], *args: Any,
+    def parse(self, where: str, raw: Any, parser: Callable[..., T], /, *args: Any,
               **kwargs: Any) -> T | None:
         """parser(*args, **kwargs), or None after sending `raw` to the dead-letter topic
         with the reason: one bad payload costs only itself."""
@@ -170,7 +171,20 @@ class SourceContext:
             return parser(*args, **kwargs)
         except PayloadError as exc:
             self.dead_letter(exc.reason, raw, where)
-            return None
+        except Exception as exc:  # a shape nobody foresaw: the payload goes, the source stays
+            self._unexpected(getattr(parser, "__name__", "parser"), exc)
+            self.dead_letter(f"{where}: cannot be read ({type(exc).__name__}: "
+                             f"{short(str(exc), 200)})", raw, where)
+        return None
+
+    def _unexpected(self, what: str, exc: Exception) -> None:
+        """Log the traceback of an unexpected exception once per (what, type); every
+        occurrence is counted by the caller (a dead letter or a health error)."""
+        key = (what, type(exc).__name__)
+        if key not in self._logged:
+            self._logged.add(key)
+            self.log.error("%s: %s raised %s (logged once; each is counted)", self.name, what,
+                           type(exc).__name__, exc_info=exc)
 
     async def fetch(self, call: Awaitable[T], where: str) -> T | None:
         """Await one request. A body that is not JSON is dead-lettered with its text; an
@@ -212,9 +226,17 @@ class SourceContext:
 
     async def repeat(self, seconds: float, fn: Callable[..., Awaitable[Any]],
                      *args: Any) -> None:
-        """await fn(*args) on every tick of every(seconds): a source's poll loop."""
+        """await fn(*args) on every tick of every(seconds): a source's poll loop. A pass
+        that raises (what the per-request and per-payload guards did not catch) is
+        counted as an error and logged; the next pass runs on time."""
+        name = getattr(fn, "__name__", "poll")
         async for _ in self.every(seconds):
-            await fn(*args)
+            try:
+                await fn(*args)
+            except Exception as exc:  # a poll loop never dies of one pass
+                self._unexpected(name, exc)
+                self.error(f"{name}: {type(exc).__name__}: {short(str(exc), 300)}",
+                           level=logging.ERROR)
 
     async def run_tasks(self, polls: list[Coroutine[Any, Any, Any]],
                         streams: list[Coroutine[Any, Any, Any]] | None = None, *,

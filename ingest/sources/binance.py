@@ -35,6 +35,7 @@ from ingest.contract import (
     PayloadError,
     dec,
     funding_msg,
+    int_of,
     liquidated_side_from_order,
     liquidation_msg,
     long_short_msg,
@@ -424,8 +425,7 @@ async def history(ctx: SourceContext, start_ms: int, end_ms: int
                 else:
                     for pair in result:
                         yield pair
-            stamps = [int(r["fundingTime"]) for r in rows
-                      if isinstance(r, dict) and str(r.get("fundingTime", "")).isdigit()]
+            stamps = _stamps(rows, "fundingTime")
             if len(rows) < 1000 or not stamps or max(stamps) < begin:  # no progress: stop
                 break
             begin = max(stamps) + 1
@@ -439,8 +439,19 @@ async def history(ctx: SourceContext, start_ms: int, end_ms: int
                 for row, _ in _known(ctx, rows, {inst.symbol: inst}, path):
                     for pair in ctx.parse(path, row, parse, row, inst, path) or ():
                         yield pair
-                stamps = [int(r["timestamp"]) for r in rows
-                          if isinstance(r, dict) and str(r.get("timestamp", "")).isdigit()]
+                stamps = _stamps(rows, "timestamp")
                 if len(rows) < 500 or not stamps or max(stamps) < begin:
                     break
                 begin = max(stamps) + 1
+
+
+def _stamps(rows: list[Any], key: str) -> list[int]:
+    """The readable times of a history page (to page on; a row without one is
+    dead-lettered by its parser)."""
+    out = []
+    for row in rows:
+        try:
+            out.append(int_of(req(row, key), key))
+        except PayloadError:
+            continue
+    return out

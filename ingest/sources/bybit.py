@@ -26,6 +26,7 @@ from ingest.contract import (
     PayloadError,
     dec,
     funding_msg,
+    int_of,
     liquidated_side_from_position,
     liquidation_msg,
     long_short_msg,
@@ -33,6 +34,7 @@ from ingest.contract import (
     opt_dec,
     price_msg,
     req,
+    short,
     split_base,
     ts_ms,
 )
@@ -270,27 +272,34 @@ async def poll_ratios(ctx: SourceContext, http: RestClient,
             ctx.publish_all(ctx.parse(path, row, parse_account_ratio, row, inst, path))
 
 
+def on_frame(ctx: SourceContext, msg: Any, instruments: dict[str, Instrument],
+             where: str) -> None:
+    """One allLiquidation push: each row parsed alone (a bad row costs only itself);
+    replies and pongs are skipped, anything else is dead-lettered."""
+    if is_reply(msg):
+        if msg.get("success") is False:
+            # Bybit refuses the whole request (up to 10 topics) for one bad topic, e.g.
+            # a symbol delisted since the last instrument load; the next reload (its
+            # symbol set changed) resubscribes without it.
+            ctx.error(f"subscribe refused: {short(msg.get('ret_msg'), 300)}")
+        return
+    topic = msg.get("topic") if isinstance(msg, dict) else None
+    if isinstance(topic, str) and topic.startswith("allLiquidation."):
+        here = f"{where} {short(topic, 80)}"
+        for one in split_data(msg):
+            ctx.publish_all(ctx.parse(here, one, parse_all_liquidation, one, instruments,
+                                      here))
+    else:
+        ctx.dead_letter(f"{where}: unexpected message", msg, where)
+
+
 async def stream_liquidations(ctx: SourceContext, url: str, subscribe: list[dict[str, Any]],
                               instruments: dict[str, Instrument], opts: Options) -> None:
     stream = ctx.ws(url, subscribe, app_ping=lambda: {"op": "ping"},
                     app_ping_interval=opts.ws_ping_seconds)
     where = f"ws {url}"
     async for msg in stream:
-        if is_reply(msg):
-            if msg.get("success") is False:
-                # Bybit refuses the whole request (up to 10 topics) for one bad topic, e.g.
-                # a symbol delisted since the last instrument load; the next reload (its
-                # symbol set changed) resubscribes without it.
-                ctx.error(f"subscribe refused: {msg.get('ret_msg')}")
-            continue
-        topic = msg.get("topic", "") if isinstance(msg, dict) else ""
-        if topic.startswith("allLiquidation."):
-            here = f"{where} {topic}"
-            for one in split_data(msg):  # a bad row costs only itself
-                ctx.publish_all(ctx.parse(here, one, parse_all_liquidation, one,
-                                          instruments, here))
-        else:
-            ctx.dead_letter(f"{where}: unexpected message", msg, where)
+        ctx.parse(where, msg, on_frame, ctx, msg, instruments, where)
         if ctx.stopping.is_set():
             return
 
@@ -359,8 +368,8 @@ async def history(ctx: SourceContext, start_ms: int, end_ms: int
 
 def _row_ts(row: Any, key: str) -> int:
     try:
-        return int(row[key])
-    except (TypeError, KeyError, ValueError):
+        return int_of(req(row, key), key)
+    except PayloadError:
         return 0  # the parser dead-letters the row with the precise reason
 
 

@@ -34,10 +34,13 @@ from pydantic import Field
 from ingest.contract import (
     PayloadError,
     funding_msg,
+    int_of,
     liquidated_side_from_order,
     liquidation_msg,
     req,
+    short,
     split_base,
+    text_of,
     ts_ms,
 )
 from ingest.http import RestClient
@@ -107,17 +110,16 @@ def trade_rows(payload: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         raise PayloadError(f"{where}: trades: expected a list")
     for row in rows:
-        req(row, "id", where)
+        trade_id = req(row, "id", where)
+        if isinstance(trade_id, bool) or not isinstance(trade_id, str | int):
+            raise PayloadError(f"{where}: id: expected a string, got {short(trade_id)}")
+        text_of(str(trade_id), "id", where, max_chars=100)
         trade_height(row, where)
     return rows
 
 
 def trade_height(row: dict[str, Any], where: str = "") -> int:
-    value = req(row, "createdAtHeight", where)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{where}: createdAtHeight: not a block height: {value!r}") from None
+    return int_of(req(row, "createdAtHeight", where), "createdAtHeight", where, low=0)
 
 
 def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: bool = False,
@@ -281,12 +283,8 @@ class DydxSource:
         oldest_ms = self.started_ms - int(self.options.startup_lookback_seconds * 1000)
         sent = 0
         for row in rows:
-            try:
-                msg = parse_liquidation(ticker, row, where=where,
-                                        include_deleveraged=self.options.include_deleveraged)
-            except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, row, where)
-                continue
+            msg = self.ctx.parse(where, row, parse_liquidation, ticker, row, where=where,
+                                 include_deleveraged=self.options.include_deleveraged)
             if msg is None or (skip_old and msg["ts"] < oldest_ms) or msg["id"] in self.published:
                 continue
             self.published[msg["id"]] = None
@@ -314,7 +312,7 @@ class DydxSource:
     async def ws_loop(self) -> None:
         """Liquidations as they happen from v4_trades; the REST polls fill any gap."""
         async for msg in self.ctx.ws(subscribe=self.ws_subscriptions):
-            self.on_ws_message(msg)
+            self.ctx.parse(WS_CHANNEL, msg, self.on_ws_message, msg)
 
     async def trades_round(self) -> None:
         """One round of trades polls over the chosen markets, busiest first."""
@@ -326,8 +324,8 @@ class DydxSource:
 
 def _trades_24h(market: Any) -> int:
     try:
-        return int(market.get("trades24H") or 0)
-    except (TypeError, ValueError, AttributeError):
+        return int_of(market.get("trades24H") or 0, "trades24H")
+    except (PayloadError, AttributeError):
         return 0
 
 

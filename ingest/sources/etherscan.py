@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ingest.contract import PayloadError, flow_msg, req, ts_ms
+from ingest.contract import PayloadError, flow_msg, req, short, ts_ms
 from ingest.http import HttpError
 from ingest.settings import SourceOptions
 from ingest.sink import raw_text
@@ -156,27 +156,25 @@ def block_number(payload: Any, where: str = "eth_blockNumber") -> int:
     """The head block from the proxy eth_blockNumber answer (JSON-RPC, hex)."""
     if isinstance(payload, dict) and payload.get("status") == "0":
         raise BodyThrottle(f"{payload.get('message')}: {payload.get('result')}")
-    value = req(payload, "result", where)
-    try:
-        return int(value, 16)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{where}: result: not a hex block number: {value!r}") from None
+    return hex_int(req(payload, "result", where), "result", where)
 
 
 def topic_address(topic: Any, where: str) -> str:
     """0x + the last 20 bytes of a 32-byte indexed address topic."""
     if not isinstance(topic, str) or len(topic) != 66 or not topic.startswith("0x"):
-        raise PayloadError(f"{where}: topic: expected a 32-byte 0x hex value, got {topic!r}")
+        raise PayloadError(f"{where}: topic: expected a 32-byte 0x hex value, got {short(topic)}")
     return "0x" + topic[-40:].lower()
 
 
 def hex_int(value: Any, field: str, where: str) -> int:
-    if not isinstance(value, str) or not value.lower().startswith("0x"):
-        raise PayloadError(f"{where}: {field}: expected a 0x hex string, got {value!r}")
+    """A 0x hex number of at most 256 bits (an amount, a block, an index)."""
+    if not isinstance(value, str) or not value.lower().startswith("0x") or len(value) > 66:
+        raise PayloadError(f"{where}: {field}: expected a 0x hex string of up to 64 digits, "
+                           f"got {short(value)}")
     try:
         return int(value, 16)
     except ValueError:
-        raise PayloadError(f"{where}: {field}: not hex: {value!r}") from None
+        raise PayloadError(f"{where}: {field}: not hex: {short(value)}") from None
 
 
 def token_amount(raw_units: int, decimals: int) -> Decimal:

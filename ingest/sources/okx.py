@@ -30,6 +30,7 @@ from ingest.contract import (
     PayloadError,
     dec,
     funding_msg,
+    int_of,
     liquidated_side_from_order,
     liquidated_side_from_position,
     liquidation_msg,
@@ -38,6 +39,7 @@ from ingest.contract import (
     opt_dec,
     price_msg,
     req,
+    short,
     split_base,
     ts_ms,
 )
@@ -352,27 +354,34 @@ def inst_ids(msg: Any) -> list[Any]:
     return [d.get("instId") for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 
 
-async def stream_liquidations(ctx: SourceContext, instruments: dict[str, Instrument], opts: Options,
-                              reloader: Reloader | None = None) -> None:
+def on_frame(ctx: SourceContext, msg: Any, instruments: dict[str, Instrument],
+             where: str) -> None:
+    """One liquidation-orders push: each instrument's item parsed alone; subscribe
+    acknowledgements skipped, a refusal counted, anything else dead-lettered."""
+    if is_reply(msg):
+        if msg.get("event") == "error":
+            ctx.error(f"subscribe refused: {short(msg.get('code'))} {short(msg.get('msg'), 300)}",
+                      level=logging.ERROR)
+        return
+    arg = msg.get("arg") if isinstance(msg, dict) else None
+    if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
+        for one in split_data(msg):  # one instrument's bad item costs only itself
+            ctx.publish_all(ctx.parse(where, one, parse_liquidation_orders, one, instruments,
+                                      where))
+    else:
+        ctx.dead_letter(f"{where}: unexpected message", msg, where)
+
+
+async def stream_liquidations(ctx: SourceContext, instruments: dict[str, Instrument],
+                              opts: Options, reloader: Reloader | None = None) -> None:
     url = ctx.settings.ws_url
     sub = {"op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "SWAP"}]}
     where = f"ws {url} liquidation-orders"
     async for msg in ctx.ws(url, [sub], app_ping=lambda: "ping",
                             app_ping_interval=opts.ws_ping_seconds, is_control=is_pong):
-        if is_reply(msg):
-            if msg.get("event") == "error":
-                ctx.error(f"subscribe refused: {msg.get('code')} {msg.get('msg')}",
-                          level=logging.ERROR)
-            continue
-        arg = msg.get("arg") if isinstance(msg, dict) else None
-        if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
-            if reloader is not None:  # a swap listed since the last load: learn its ctVal
-                await reloader.ensure(i for i in inst_ids(msg) if str(i).endswith("-SWAP"))
-            for one in split_data(msg):  # one instrument's bad item costs only itself
-                ctx.publish_all(ctx.parse(where, one, parse_liquidation_orders, one,
-                                          instruments, where))
-        else:
-            ctx.dead_letter(f"{where}: unexpected message", msg, where)
+        if reloader is not None:  # a swap listed since the last load: learn its ctVal
+            await reloader.ensure(i for i in inst_ids(msg) if str(i).endswith("-SWAP"))
+        ctx.parse(where, msg, on_frame, ctx, msg, instruments, where)
         if ctx.stopping.is_set():
             return
 
@@ -447,8 +456,8 @@ async def history(ctx: SourceContext, start_ms: int, end_ms: int
 
 def _first_ts(row: Any) -> int:
     try:
-        return int(row[0])
-    except (TypeError, ValueError, IndexError, KeyError):
+        return int_of(row[0], "ts") if isinstance(row, list) and row else 0
+    except PayloadError:
         return 0  # the parser dead-letters it with the reason
 
 
@@ -457,12 +466,13 @@ def _settlement_hours(rows: list[dict[str, Any]],
     """Interval of each settlement (rows oldest first): the distance to the next one,
     for the newest the distance from the previous one, for a lone row the instrument's
     current interval (funding-rate nextFundingTime - fundingTime), else None."""
-    times = [int(r["fundingTime"]) for r in rows]
+    times = [int_of(r["fundingTime"], "fundingTime") for r in rows]  # read by _paged
     fallback = None
     if current is not None:
         try:
-            fallback = int(current["nextFundingTime"]) - int(current["fundingTime"])
-        except (KeyError, TypeError, ValueError):
+            fallback = (int_of(req(current, "nextFundingTime"), "nextFundingTime")
+                        - int_of(req(current, "fundingTime"), "fundingTime"))
+        except PayloadError:
             fallback = None
     out: list[Decimal | None] = []
     for i, t in enumerate(times):
@@ -482,10 +492,9 @@ async def _paged(ctx: SourceContext, http: RestClient, path: str, params: dict[s
         page: list[tuple[int, dict[str, Any]]] = []
         for row in await _rows(ctx, http, path, {**params, "after": after}):
             try:
-                page.append((int(row[time_key]), row))
-            except (TypeError, KeyError, ValueError):
-                ctx.dead_letter(f"{path}: {time_key}: missing or not a time",
-                                row, path)
+                page.append((int_of(req(row, time_key, path), time_key, path), row))
+            except PayloadError:
+                ctx.dead_letter(f"{path}: {time_key}: missing or not a time", row, path)
         if not page:
             break
         oldest = min(t for t, _ in page)
