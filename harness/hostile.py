@@ -335,8 +335,8 @@ def _okx_chains() -> Iterator[Chain]:
                 per_inst(okx.parse_ticker))
     yield Chain("okx", "instruments", recorded.load("okx", "instruments_swap.json"),
                 instruments)
-    yield Chain("okx", "long/short ratio", recorded.load("okx", "long_short_account_ratio_btc.json"),
-                ratio)
+    yield Chain("okx", "long/short ratio",
+                recorded.load("okx", "long_short_account_ratio_btc.json"), ratio)
     yield Chain("okx", "liquidation-orders frame",
                 recorded.lines("okx", "ws_liquidation_orders.jsonl")[1], liquidation)
 

@@ -25,6 +25,7 @@ import orjson
 from tqdm import tqdm
 
 from ingest.contract import PayloadError, topic_of
+from ingest.health import SourceHealth
 from ingest.settings import IngestSettings
 from ingest.sink import dead_letter_record
 
@@ -101,6 +102,9 @@ class DayWriter:
     @property
     def backlog(self) -> int:
         return 0  # written at once
+
+    def own_health(self) -> list[SourceHealth]:
+        return []
 
     def commit(self) -> None:
         self.fh.close()

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import orjson
 
+from ingest.health import SourceHealth
 from ingest.sink import Sink, dead_letter_record
 from lcm.topics import DATA_TOPICS
 
@@ -103,6 +104,9 @@ class Recorder:
     def backlog(self) -> int:
         return 0  # written at once
 
+    def own_health(self) -> list[SourceHealth]:
+        return []
+
     def close(self, timeout_s: float = 30) -> None:
         with self._lock:
             self._finish()
@@ -136,6 +140,9 @@ class Tee:
     @property
     def backlog(self) -> int:
         return sum(s.backlog for s in self.sinks)
+
+    def own_health(self) -> list[SourceHealth]:
+        return [h for s in self.sinks for h in s.own_health()]
 
     def close(self, timeout_s: float = 30) -> None:
         for s in self.sinks:

@@ -19,7 +19,7 @@ from types import ModuleType
 from ingest.health import SourceHealth, serve_prometheus
 from ingest.publisher import Publisher
 from ingest.settings import HealthSettings, IngestSettings
-from ingest.sink import Sink
+from ingest.sink import Sink, SinkRefused
 from ingest.source import SourceContext, load_module
 from lcm.paths import REPO_DIR
 
@@ -63,14 +63,21 @@ async def report_health(sink: Sink, healths: list[SourceHealth], cfg: HealthSett
     """ingest_health records (CONTRACTS.md) and job-clock heartbeats, until stopping."""
     next_report = 0.0
     warned_backlog = 0
+    refused_logged = float("-inf")
     while not stopping.is_set():
         now = clock()
-        sink.heartbeat("ingest", int(now * 1000) - cfg.heartbeat_lag_ms)
+        try:
+            sink.heartbeat("ingest", int(now * 1000) - cfg.heartbeat_lag_ms)
+            if now >= next_report:
+                for h in [*healths, *sink.own_health()]:
+                    record = h.report(now, cfg.stale_after_seconds, cfg.down_after_seconds)
+                    sink.health(record)
+                    log.debug("health %s", record)
+        except SinkRefused as exc:  # the spool's disk is full: said once in 10 s, go on
+            if time.monotonic() - refused_logged >= 10:
+                refused_logged = time.monotonic()
+                log.error("heartbeat or health record not kept: %s", exc)
         if now >= next_report:
-            for h in healths:
-                record = h.report(now, cfg.stale_after_seconds, cfg.down_after_seconds)
-                sink.health(record)
-                log.debug("health %s", record)
             next_report = now + cfg.report_seconds
             backlog = sink.backlog
             if backlog >= max(1000, 2 * warned_backlog):  # Kafka away: say so, not per report
@@ -102,7 +109,8 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         contexts.append((ctx, module))
     healths = [ctx.health for ctx, _ in contexts]
     if settings.health.prometheus_port:
-        serve_prometheus(settings.health.prometheus_port, healths, lambda: sink.backlog)
+        serve_prometheus(settings.health.prometheus_port, [*healths, *sink.own_health()],
+                         lambda: sink.backlog)
     reporter = asyncio.create_task(report_health(sink, healths, settings.health, stopping))
     tasks = [asyncio.create_task(supervise(ctx, module.run, once), name=ctx.name)
              for ctx, module in contexts]
@@ -124,8 +132,9 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         await reporter
         for h in healths:  # a last report: the dashboard sees the stop
             h.running = False
-            sink.health(h.report(time.time(), settings.health.stale_after_seconds,
-                                 settings.health.down_after_seconds))
+            with contextlib.suppress(SinkRefused):
+                sink.health(h.report(time.time(), settings.health.stale_after_seconds,
+                                     settings.health.down_after_seconds))
     return code
 
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import reprlib
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ingest.health import SourceHealth
 
 RAW_LIMIT = 100_000  # characters of a bad payload kept in its dead letter
 TEXT_LIMIT = 2_000  # characters of a reason or a place ("where") kept in a dead letter
@@ -26,13 +29,20 @@ _repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxtuple = 12, 200, 200, 200
 _repr.maxstring, _repr.maxother = RAW_LIMIT, 2_000
 
 
+class SinkRefused(RuntimeError):
+    """The sink could not take this message (the spool's disk is full, it holds its
+    max_bytes, a write failed): it was NOT accepted. Nothing accepted before is affected.
+    The caller counts it (a source's health error) and goes on; it never blocks."""
+
+
 class Sink(Protocol):
     """Where sources' messages go: Kafka (Publisher), files (Recorder, backfill), or both
     (Tee)."""
 
     def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
                 partition: int = -1) -> None:
-        """One normalized message for `topic` (a data, health or heartbeat topic)."""
+        """One normalized message for `topic` (a data, health or heartbeat topic); raises
+        SinkRefused when it cannot be kept."""
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         """An upstream payload that could not be normalized (dead_letter_record)."""
@@ -49,6 +59,10 @@ class Sink(Protocol):
 
     def close(self, timeout_s: float = 30) -> None:
         """Deliver or keep what is pending, then release the sink."""
+
+    def own_health(self) -> list[SourceHealth]:
+        """The sink's own health, reported in ingest_health like a source's (the spool:
+        refused appends, damage found and quarantined); [] for sinks without one."""
 
 
 def safe_text(text: str, limit: int) -> str:

@@ -37,7 +37,7 @@ from ingest.contract import PayloadError, now_ms, short
 from ingest.health import SourceHealth
 from ingest.http import HttpError, RestClient
 from ingest.settings import Budget, IngestSettings, SourceSettings, validate_options
-from ingest.sink import RAW_LIMIT, Sink, raw_text, safe_text
+from ingest.sink import RAW_LIMIT, Sink, SinkRefused, raw_text, safe_text
 from ingest.ws import Subscribe, WsStream
 
 T = TypeVar("T")
@@ -75,6 +75,7 @@ class SourceContext:
     once: bool = False  # --once: one pass of each poll loop; sources skip their streams
     _clients: list[RestClient] = field(default_factory=list)
     _logged: set[tuple[str, str]] = field(default_factory=set)
+    _refused_logged: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.health = self.health or SourceHealth(self.name)
@@ -132,8 +133,19 @@ class SourceContext:
 
     # -------------------------------------------------------------- output
     def publish(self, topic: str, msg: dict[str, Any]) -> None:
-        self.sink.publish(topic, msg)
+        try:
+            self.sink.publish(topic, msg)
+        except SinkRefused as exc:  # not kept (full disk): counted, never blocks the loop
+            self._refused(exc)
+            return
         self.health.event(msg.get("ts"))
+
+    def _refused(self, exc: SinkRefused) -> None:
+        self.health.error(f"message not kept: {exc}")
+        now = time.monotonic()
+        if now - self._refused_logged >= 10:
+            self._refused_logged = now
+            self.log.error("%s: messages are not being kept: %s", self.name, exc)
 
     def publish_all(self, pairs: Iterable[tuple[str, dict[str, Any]]] | None) -> int:
         """Publish a parser's (topic, message) pairs (None: nothing); returns how many."""
@@ -156,7 +168,10 @@ class SourceContext:
         self.health.dead_letters += 1
         self.log.warning("dead letter from %s: %s", safe_text(str(where), 300),
                          safe_text(str(reason), 500))
-        self.sink.dead_letter(self.name, reason, safe_text(raw_text(raw), RAW_LIMIT), where)
+        try:
+            self.sink.dead_letter(self.name, reason, safe_text(raw_text(raw), RAW_LIMIT), where)
+        except SinkRefused as exc:
+            self._refused(exc)
 
     def payload_error(self, exc: PayloadError, raw: Any = None, where: str = "") -> None:
         """Dead-letter a PayloadError (raw/where from the exception when it carries them)."""

@@ -46,6 +46,9 @@ class CollectSink:
     def backlog(self) -> int:
         return 0
 
+    def own_health(self) -> list[Any]:
+        return []
+
     def close(self, timeout_s: float = 30) -> None:
         pass
 

@@ -49,6 +49,9 @@ class Collect:
     def backlog(self) -> int:
         return 0
 
+    def own_health(self) -> list:
+        return []
+
     def close(self, timeout_s: float = 0) -> None:
         pass
 
