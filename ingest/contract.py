@@ -45,12 +45,13 @@ class PayloadError(ValueError):
 # Bounds on what a venue, a chain or a file may send (docs/sources.md, "Limits"). Past them
 # a payload is refused with a PayloadError, before any work that grows with the value.
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024  # one HTTP body (Binance exchangeInfo is ~2 MB)
-MAX_FRAME_BYTES = 4 * 1024 * 1024  # one WebSocket frame (venues push < 100 kB)
+MAX_FRAME_BYTES = 1024 * 1024  # one WebSocket frame (venues push < 100 kB)
 MAX_DEPTH = 64  # nesting of JSON arrays and objects (venues use fewer than 8)
 MAX_NUMBER_CHARS = 64  # a number written as text
 MAX_DIGITS = 40  # significant digits of a number
 MAX_EXPONENT = 30  # a number is 0 or between 1e-30 and 1e31 in magnitude
 MAX_TEXT_CHARS = 200  # an id, a symbol, a hash written into a message
+MAX_ROWS = 5000  # items of one array in a payload (the largest venue answer has ~1000)
 _TX_HASH = re.compile(r"0x[0-9a-fA-F]{1,64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{1,40}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,6})?")
@@ -107,7 +108,7 @@ def loads(raw: str | bytes, where: str = "") -> Any:
         raise PayloadError(f"{where}: nested deeper than {MAX_DEPTH} levels")
     try:
         doc = json.loads(data, parse_float=Decimal, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, ArithmeticError, RecursionError) as exc:  # Decimal: InvalidOperation
         raise PayloadError(f"{where}: not JSON ({short(str(exc), 200)})") from None
     if _SURROGATE_ESCAPE.search(data):  # valid pairs decode; a lone half does not encode
         try:
@@ -216,33 +217,57 @@ def req(obj: Any, key: str, where: str = "") -> Any:
     return obj[key]
 
 
+def array(value: Any, field: str, where: str = "", *, max_rows: int | None = None
+          ) -> list[Any]:
+    """A JSON array (a list) of at most MAX_ROWS items (no venue answer has more; one that does is
+    refused whole rather than parsed row by row), or a PayloadError."""
+    if not isinstance(value, list):
+        raise PayloadError(f"{where}: {field}: expected a list, got {type(value).__name__}")
+    limit = MAX_ROWS if max_rows is None else max_rows
+    if len(value) > limit:
+        raise PayloadError(f"{where}: {field}: {len(value)} items, over the {limit}-item "
+                           "limit")
+    return value
+
+
+def req_str(obj: Any, key: str, where: str = "", *, max_chars: int = 64) -> str:
+    """obj[key] as a name (a symbol, an instrument id) that can be looked up: a string of
+    1..max_chars printable characters, or a PayloadError."""
+    return text_of(req(obj, key, where), key, where, max_chars=max_chars)
+
+
+def lookup(mapping: dict[str, Any], key: Any) -> Any:
+    """mapping.get(key), None for a key that is not a string (a venue sending a list or
+    an object where a symbol belongs must not raise TypeError in a dict lookup)."""
+    return mapping.get(key) if isinstance(key, str) else None
+
+
 def ts_ms(value: Any, field: str, where: str = "",
           unit: Literal["ms", "s", "iso", "hex_s"] = "ms") -> int:
     """Event time in epoch ms from the source's spelling of it: ms int or digit string
     (Binance, Bybit, OKX), seconds (CoinGecko, Etherscan tokentx), ISO-8601 (dYdX) or a
     hex string of seconds (Etherscan getLogs). Only 2010..2100 is accepted; the value is
     bounded before any conversion (a 1e9999999 is refused, not computed)."""
-    bad = PayloadError(f"{where}: {field}: not a time in {unit}: {short(value)}")
     try:
         if unit == "iso":
             if not isinstance(value, str) or len(value) > 40:
-                raise bad
+                raise ValueError
             out = int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
         elif unit == "hex_s":
             if (not isinstance(value, str) or not value.lower().startswith("0x")
                     or len(value) > 18):
-                raise bad
+                raise ValueError
             out = int(value, 16) * 1000
         else:
             if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
-                raise bad
+                raise ValueError
             number = dec(value, field, where)
             if number.adjusted() > 15 or number < 0:  # past 2100 in any unit: no int()
                 raise PayloadError(f"{where}: {field}: {short(value)} is not epoch {unit} "
                                    "between 2010 and 2100")
             out = int(number * 1000) if unit == "s" else int(number)
     except (ValueError, InvalidOperation, OverflowError, OSError):
-        raise bad from None
+        raise PayloadError(f"{where}: {field}: not a time in {unit}: {short(value)}") from None
     if not MIN_TS_MS <= out < MAX_TS_MS:
         raise PayloadError(f"{where}: {field}: {short(value)} is not epoch {unit} between "
                            "2010 and 2100")
@@ -468,7 +493,8 @@ def flow_msg(chain: str, token: str, ts: int, *, tx_hash: str, log_index: int, a
                                f"{short(addr)}")
     if exchange_label is not None:
         text_of(exchange_label, "exchange_label", where, max_chars=100)
-    if isinstance(log_index, bool) or not isinstance(log_index, int) or log_index < 0:
+    if (isinstance(log_index, bool) or not isinstance(log_index, int)
+            or not 0 <= log_index < 2 ** 32):
         raise PayloadError(f"{where}: log_index: expected an integer >= 0, got {short(log_index)}")
     msg = _common(chain, token, token, ts, ingest_ts, where, venue_field="chain")
     msg.update(token=token, tx_hash=tx_hash.lower(), log_index=log_index,

@@ -33,16 +33,19 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     dec,
     funding_msg,
     int_of,
     liquidated_side_from_order,
     liquidation_msg,
     long_short_msg,
+    lookup,
     oi_msg,
     opt_dec,
     price_msg,
     req,
+    req_str,
     split_base,
     ts_ms,
 )
@@ -97,14 +100,12 @@ class Unreachable(RuntimeError):
 def parse_exchange_info(payload: Any, intervals: dict[str, Decimal],
                         where: str) -> dict[str, Instrument]:
     """Perpetuals that trade, with their funding interval (default 8 h)."""
-    symbols = req(payload, "symbols", where)
-    if not isinstance(symbols, list):
-        raise PayloadError(f"{where}: symbols: expected an array")
+    symbols = array(req(payload, "symbols", where), "symbols", where)
     out: dict[str, Instrument] = {}
     for row in symbols:
         if req(row, "contractType", where) != "PERPETUAL" or row.get("status") != "TRADING":
             continue
-        symbol = req(row, "symbol", where)
+        symbol = req_str(row, "symbol", where)
         base, mult = split_base(req(row, "baseAsset", where))
         out[symbol] = Instrument(symbol, base, mult,
                                  intervals.get(symbol, DEFAULT_INTERVAL_HOURS))
@@ -113,14 +114,13 @@ def parse_exchange_info(payload: Any, intervals: dict[str, Decimal],
 
 def parse_funding_info(payload: Any, where: str) -> dict[str, Decimal]:
     """fundingInfo rows -> {symbol: interval hours} (only the symbols it lists)."""
-    if not isinstance(payload, list):
-        raise PayloadError(f"{where}: expected an array")
+    array(payload, "fundingInfo", where)
     out = {}
     for row in payload:
         hours = dec(req(row, "fundingIntervalHours", where), "fundingIntervalHours", where)
         if hours <= 0:
             raise PayloadError(f"{where}: fundingIntervalHours: {hours}")
-        out[req(row, "symbol", where)] = hours
+        out[req_str(row, "symbol", where)] = hours
     return out
 
 
@@ -172,7 +172,7 @@ def parse_force_order(msg: Any, instruments: dict[str, Instrument], where: str) 
     if req(msg, "e", where) != "forceOrder":
         raise PayloadError(f"{where}: e: expected forceOrder, got {msg.get('e')!r}")
     o = req(msg, "o", where)
-    symbol = req(o, "s", where)
+    symbol = req_str(o, "s", where)
     inst = instruments.get(symbol)
     if inst is None:
         if "_" in symbol:
@@ -192,8 +192,7 @@ def parse_funding_history(rows: Any, inst: Instrument, where: str) -> list[Out |
     """fundingRate history (ascending) -> one result per row: the messages, or the error
     for that row. The interval of each settlement is the distance to its neighbour,
     rounded to whole hours (fundingTime can be a few ms late), since intervals change."""
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: expected an array")
+    array(rows, "fundingRate", where, max_rows=1000)  # at most the limit asked for
     times: list[int | None] = []
     for row in rows:
         try:
@@ -270,7 +269,8 @@ async def _rows(ctx: SourceContext, http: RestClient, path: str,
         ctx.dead_letter(f"{path}: error {payload['code']}: {payload['msg']}",
                         payload, path)
         return []
-    return payload if isinstance(payload, list) else [payload]
+    rows = payload if isinstance(payload, list) else [payload]
+    return ctx.parse(path, payload, array, rows, "rows", path) or []
 
 
 def _known(ctx: SourceContext, rows: list, instruments: dict[str, Instrument], path: str):
@@ -278,7 +278,7 @@ def _known(ctx: SourceContext, rows: list, instruments: dict[str, Instrument], p
         if not isinstance(row, dict):
             ctx.dead_letter(f"{path}: row is not an object", row, path)
             continue
-        inst = instruments.get(row.get("symbol"))
+        inst = lookup(instruments, row.get("symbol"))
         if inst is not None:  # delivery contracts and unwanted symbols are skipped
             yield row, inst
 

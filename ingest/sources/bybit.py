@@ -24,16 +24,19 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     dec,
     funding_msg,
     int_of,
     liquidated_side_from_position,
     liquidation_msg,
     long_short_msg,
+    lookup,
     oi_msg,
     opt_dec,
     price_msg,
     req,
+    req_str,
     short,
     split_base,
     ts_ms,
@@ -91,10 +94,7 @@ def result_of(payload: Any, where: str) -> dict[str, Any]:
 
 
 def rows_of(payload: Any, where: str) -> list[Any]:
-    rows = req(result_of(payload, where), "list", where)
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: result.list: expected an array")
-    return rows
+    return array(req(result_of(payload, where), "list", where), "result.list", where)
 
 
 def parse_instrument(row: Any, where: str) -> Instrument | None:
@@ -102,7 +102,7 @@ def parse_instrument(row: Any, where: str) -> Instrument | None:
     futures, pre-listing, settling/closed contracts)."""
     if req(row, "contractType", where) != "LinearPerpetual" or row.get("status") != "Trading":
         return None
-    symbol = req(row, "symbol", where)
+    symbol = req_str(row, "symbol", where)
     base, mult = split_base(req(row, "baseCoin", where))
     minutes = dec(req(row, "fundingInterval", where), "fundingInterval", where)
     if minutes <= 0:
@@ -142,12 +142,10 @@ def parse_all_liquidation(msg: Any, instruments: dict[str, Instrument], where: s
     """One `allLiquidation.<symbol>` push (a batch) -> liquidation messages.
     S = position side (Buy: a long was liquidated); v = size in the base coin; p =
     bankruptcy price. Bybit gives no id: the dedup key is symbol, time, side, size, price."""
-    data = req(msg, "data", where)
-    if not isinstance(data, list):
-        raise PayloadError(f"{where}: data: expected an array")
+    data = array(req(msg, "data", where), "data", where)
     out: Out = []
     for row in data:
-        symbol = req(row, "s", where)
+        symbol = req_str(row, "s", where)
         inst = instruments.get(symbol)
         if inst is None:
             raise PayloadError(f"{where}: s: {symbol!r} is not a known linear perpetual")
@@ -251,7 +249,7 @@ async def poll_tickers(ctx: SourceContext, http: RestClient,
         if not isinstance(row, dict):
             ctx.dead_letter(f"{path}: ticker row is not an object", row, path)
             continue
-        inst = instruments.get(row.get("symbol"))
+        inst = lookup(instruments, row.get("symbol"))
         if inst is not None:  # dated futures and unwanted symbols are skipped
             ctx.publish_all(ctx.parse(path, row, parse_ticker, row, inst, ts, path))
 

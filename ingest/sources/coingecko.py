@@ -17,11 +17,12 @@ collide: dozens of coins call themselves "btc").
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
 
-from ingest.contract import PayloadError, dec, price_msg, req, ts_ms
+from ingest.contract import PayloadError, array, dec, price_msg, req, ts_ms
 from ingest.http import RestClient
 from ingest.settings import SourceOptions
 from ingest.source import SourceContext
@@ -90,13 +91,11 @@ def parse_market_chart(payload: Any, cg_id: str, base: str,
                        where: str = "market_chart/range") -> list[dict[str, Any]]:
     """Price messages from market_chart/range `prices` [[ms, price]] with the 24 h volume
     of the same timestamp from `total_volumes`."""
-    prices = req(payload, "prices", where)
-    volumes = payload.get("total_volumes") or []
-    if not isinstance(prices, list) or not isinstance(volumes, list):
-        raise PayloadError(f"{where}: prices/total_volumes: expected lists of [ms, value]")
+    prices = array(req(payload, "prices", where), "prices", where)
+    volumes = array(payload.get("total_volumes") or [], "total_volumes", where)
     volume_at = {}
     for point in volumes:
-        if isinstance(point, list) and len(point) == 2:
+        if isinstance(point, list) and len(point) == 2 and isinstance(point[0], int | Decimal):
             volume_at[point[0]] = point[1]
     out = []
     for point in prices:

@@ -32,7 +32,9 @@ from typing import Any
 from pydantic import Field
 
 from ingest.contract import (
+    MAX_ROWS,
     PayloadError,
+    array,
     funding_msg,
     int_of,
     liquidated_side_from_order,
@@ -83,6 +85,8 @@ def base_of(ticker: str, where: str = "") -> tuple[str, Any]:
 def market_entries(payload: Any, where: str = MARKETS_PATH) -> list[tuple[str, Any]]:
     """[(ticker, market object)] of the perpetualMarkets answer."""
     markets = req(payload, "markets", where)
+    if isinstance(markets, dict) and len(markets) > MAX_ROWS:
+        raise PayloadError(f"{where}: markets: {len(markets)} entries, over {MAX_ROWS}")
     if not isinstance(markets, dict):
         raise PayloadError(f"{where}: markets: expected an object keyed by ticker")
     return list(markets.items())
@@ -106,9 +110,7 @@ def parse_market(ticker: str, market: Any, ts: int, *, active_only: bool = True,
 
 def trade_rows(payload: Any, where: str) -> list[dict[str, Any]]:
     """The `trades` list of a trades answer, each row checked for the cursor's fields."""
-    rows = req(payload, "trades", where)
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: trades: expected a list")
+    rows = array(req(payload, "trades", where), "trades", where)
     for row in rows:
         trade_id = req(row, "id", where)
         if isinstance(trade_id, bool) or not isinstance(trade_id, str | int):
@@ -131,6 +133,8 @@ def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: 
         kind = "LIQUIDATED" if row["liquidation"] else "TRADE"  # v4_trades 1.x messages
     if kind is None:
         raise PayloadError(f"{where}: type: missing (and no liquidation flag)")
+    if not isinstance(kind, str):
+        raise PayloadError(f"{where}: type: expected a string, got {short(kind)}")
     if kind not in LIQUIDATION_TYPES and not (include_deleveraged and kind == "DELEVERAGED"):
         return None
     where = f"{where} trade {row.get('id')}"
@@ -144,9 +148,7 @@ def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: 
 
 def parse_historical_funding(ticker: str, payload: Any, where: str) -> list[dict[str, Any]]:
     """funding_rates from historicalFunding rows (hourly rate, settlement price, time)."""
-    rows = req(payload, "historicalFunding", where)
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: historicalFunding: expected a list")
+    rows = array(req(payload, "historicalFunding", where), "historicalFunding", where)
     base, mult = base_of(ticker, where)
     return [funding_msg(EXCHANGE, ticker, base,
                         ts_ms(req(r, "effectiveAt", where), "effectiveAt", where, "iso"),
@@ -168,13 +170,10 @@ def ws_trade_batches(msg: Any, where: str = "v4_trades") -> list[tuple[str, list
     ticker = req(msg, "id", where)
     contents = req(msg, "contents", where)
     parts = contents if kind == "channel_batch_data" else [contents]
-    if not isinstance(parts, list):
-        raise PayloadError(f"{where} {ticker}: contents: expected a list of batches")
+    ticker = text_of(ticker, "id", where, max_chars=64)
     out = []
-    for part in parts:
-        rows = req(part, "trades", f"{where} {ticker}")
-        if not isinstance(rows, list):
-            raise PayloadError(f"{where} {ticker}: trades: expected a list")
+    for part in array(parts, "contents", f"{where} {ticker}"):
+        rows = array(req(part, "trades", f"{where} {ticker}"), "trades", f"{where} {ticker}")
         out.append((ticker, rows))
     return out
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ingest.contract import PayloadError, flow_msg, req, short, ts_ms
+from ingest.contract import PayloadError, array, flow_msg, req, short, ts_ms
 from ingest.http import HttpError
 from ingest.settings import SourceOptions
 from ingest.sink import raw_text
@@ -142,9 +142,7 @@ def result_rows(payload: Any, where: str) -> list[Any]:
     message = str(payload.get("message", ""))
     result = payload.get("result")
     if status == "1":
-        if not isinstance(result, list):
-            raise PayloadError(f"{where}: result: expected a list, got {type(result).__name__}")
-        return result
+        return array(result, "result", where)
     if status == "0" and message.lower() in EMPTY_MESSAGES:
         return []
     if status == "0":

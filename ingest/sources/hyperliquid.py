@@ -28,6 +28,7 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     funding_msg,
     req,
     split_base,
@@ -60,9 +61,8 @@ def split_meta_and_asset_ctxs(payload: Any, where: str = INFO_PATH
                            f"{type(payload).__name__} of length "
                            f"{len(payload) if isinstance(payload, list) else '-'}")
     meta, ctxs = payload
-    universe = req(meta, "universe", f"{where} meta")
-    if not isinstance(universe, list) or not isinstance(ctxs, list):
-        raise PayloadError(f"{where}: universe and assetCtxs must be lists")
+    universe = array(req(meta, "universe", f"{where} meta"), "universe", where)
+    array(ctxs, "assetCtxs", where)
     if len(universe) != len(ctxs):
         raise PayloadError(f"{where}: {len(universe)} universe entries but {len(ctxs)} "
                            "asset contexts (they must be index-aligned)")
@@ -87,8 +87,7 @@ def parse_asset_ctx(asset: dict[str, Any], asset_ctx: Any, ts: int, *,
 
 def parse_funding_history(rows: Any, coin: str, where: str = "fundingHistory") -> list[dict]:
     """funding_rates messages from fundingHistory rows (hourly rates, ts = settlement)."""
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: expected a list, got {type(rows).__name__}")
+    array(rows, "fundingHistory", where)
     base, mult = split_base(coin)
     out = []
     for row in rows:
@@ -114,7 +113,8 @@ async def poll_once(ctx: SourceContext, client: RestClient, options: Options) ->
     sent = 0
     wanted = set(ctx.settings.symbols)
     for asset, asset_ctx in pairs or ():
-        if wanted and isinstance(asset, dict) and asset.get("name") not in wanted:
+        name = asset.get("name") if isinstance(asset, dict) else None
+        if wanted and isinstance(name, str) and name not in wanted:  # others: dead-lettered
             continue
         sent += ctx.publish_all(ctx.parse(INFO_PATH, [asset, asset_ctx], parse_asset_ctx,
                                           asset, asset_ctx, ts,

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     dec,
     funding_msg,
     int_of,
@@ -35,10 +36,12 @@ from ingest.contract import (
     liquidated_side_from_position,
     liquidation_msg,
     long_short_msg,
+    lookup,
     oi_msg,
     opt_dec,
     price_msg,
     req,
+    req_str,
     short,
     split_base,
     ts_ms,
@@ -98,17 +101,14 @@ def data_of(payload: Any, where: str) -> Any:
 
 
 def rows_of(payload: Any, where: str) -> list[Any]:
-    data = data_of(payload, where)
-    if not isinstance(data, list):
-        raise PayloadError(f"{where}: data: expected an array")
-    return data
+    return array(data_of(payload, where), "data", where)
 
 
 def parse_instrument(row: Any, where: str) -> Instrument | None:
     """One public/instruments row -> Instrument (None unless a live SWAP)."""
     if req(row, "instType", where) != "SWAP" or row.get("state") != "live":
         return None
-    inst_id = req(row, "instId", where)
+    inst_id = req_str(row, "instId", where)
     ct_type = req(row, "ctType", where)
     family = row.get("instFamily") or req(row, "uly", where)
     base, mult = split_base(str(family).split("-")[0])
@@ -185,18 +185,16 @@ def liquidated_side(detail: dict[str, Any], where: str) -> str:
 def parse_liquidation_orders(msg: Any, instruments: dict[str, Instrument], where: str) -> Out:
     """One liquidation-orders push -> liquidation messages (sizes converted from contracts
     with the instrument's ctVal*ctMult)."""
-    data = req(msg, "data", where)
-    if not isinstance(data, list):
-        raise PayloadError(f"{where}: data: expected an array")
+    data = array(req(msg, "data", where), "data", where)
     out: Out = []
     for item in data:
-        inst_id = req(item, "instId", where)
+        inst_id = req_str(item, "instId", where)
         inst = instruments.get(inst_id)
         if inst is None:
             if item.get("instType") not in (None, "SWAP"):
                 continue
             raise PayloadError(f"{where}: instId {inst_id!r}: no contract value known")
-        for d in req(item, "details", where):
+        for d in array(req(item, "details", where), "details", where):
             ts = ts_ms(req(d, "ts", where), "ts", where)
             side = liquidated_side(d, where)
             px = dec(req(d, "bkPx", where), "bkPx", where)
@@ -270,7 +268,7 @@ def _by_inst(ctx: SourceContext, rows: list[Any], instruments: dict[str, Instrum
         if not isinstance(row, dict):
             ctx.dead_letter(f"{path}: row is not an object", row, path)
             continue
-        inst = instruments.get(row.get("instId"))
+        inst = lookup(instruments, row.get("instId"))
         if inst is not None:
             yield row, inst
 
