@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ingest.contract import PayloadError, topic_of
 from ingest.health import SourceHealth
 from ingest.settings import IngestSettings
-from ingest.sink import dead_letter_record
+from lcm.deadletter import dead_letter_record
 
 log = logging.getLogger("ingest.backfill")
 DAY_MS = 86_400_000

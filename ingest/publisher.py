@@ -43,9 +43,9 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
 from ingest.health import SourceHealth
-from ingest.sink import dead_letter_record
 from ingest.spool import Record, Spool, SpoolRefused
 from lcm import kafka_io
+from lcm.deadletter import dead_letter_record
 from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
 
 log = logging.getLogger("ingest.publisher")

@@ -19,7 +19,8 @@ from typing import IO, Any
 import orjson
 
 from ingest.health import SourceHealth
-from ingest.sink import Sink, dead_letter_record
+from ingest.sink import Sink
+from lcm.deadletter import dead_letter_record
 from lcm.topics import DATA_TOPICS
 
 DATA_TOPICS = frozenset(DATA_TOPICS)

@@ -37,8 +37,9 @@ from ingest.contract import PayloadError, now_ms, short
 from ingest.health import SourceHealth
 from ingest.http import HttpError, RestClient
 from ingest.settings import Budget, IngestSettings, SourceSettings, validate_options
-from ingest.sink import RAW_LIMIT, Sink, SinkRefused, raw_text, safe_text
+from ingest.sink import Sink, SinkRefused
 from ingest.ws import Subscribe, WsStream
+from lcm.deadletter import RAW_LIMIT, raw_text, safe_text
 
 T = TypeVar("T")
 STOP_GRACE_S = 5.0  # on stop, how long a poll pass in flight may take to finish

@@ -40,8 +40,8 @@ from pydantic import BaseModel, Field
 from ingest.contract import PayloadError, array, flow_msg, req, short, ts_ms
 from ingest.http import HttpError
 from ingest.settings import SourceOptions
-from ingest.sink import raw_text
 from ingest.source import SourceContext
+from lcm.deadletter import raw_text
 
 CHAIN = "ethereum"
 API_PATH = "/v2/api"

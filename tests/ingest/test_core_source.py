@@ -13,8 +13,8 @@ from pathlib import Path
 from harness.local_servers import HttpServer, Reply
 from ingest.contract import PayloadError
 from ingest.settings import SourceSettings
-from ingest.sink import RAW_LIMIT
 from ingest.source import SOURCES, SourceContext
+from lcm.deadletter import RAW_LIMIT
 from tests.ingest.source_harness import CollectSink
 
 SOURCES_DIR = Path(__file__).resolve().parents[2] / "ingest" / "sources"
