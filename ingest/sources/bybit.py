@@ -45,8 +45,10 @@ from ingest.http import RestClient
 from ingest.settings import SourceOptions
 from ingest.source import Out, SourceContext
 from ingest.sources.common import load_when_reachable, reload_into, split_data
+from lcm.deadletter import raw_text
 
 VENUE = "bybit"
+MAX_INSTRUMENT_PAGES = 50  # 1000 a page: Bybit lists about 600 linear perpetuals
 RatioPeriod = Literal["5min", "15min", "30min", "1h", "4h", "1d"]
 PERIOD_MS = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000,
              "4h": 14_400_000, "1d": 86_400_000}
@@ -216,9 +218,9 @@ async def load_instruments(ctx: SourceContext, http: RestClient) -> dict[str, In
     Raises HttpError / PayloadError when the list cannot be read (nothing to run on)."""
     wanted = set(ctx.settings.symbols)
     out: dict[str, Instrument] = {}
-    cursor = ""
+    cursor, seen = "", {""}
     path = "/v5/market/instruments-info"
-    while True:
+    for _ in range(MAX_INSTRUMENT_PAGES):
         params: dict[str, Any] = {"category": "linear", "limit": 1000}
         if cursor:
             params["cursor"] = cursor
@@ -231,6 +233,13 @@ async def load_instruments(ctx: SourceContext, http: RestClient) -> dict[str, In
         cursor = result.get("nextPageCursor") or ""
         if not cursor:
             return out
+        if not isinstance(cursor, str) or cursor in seen:  # a cursor that does not move
+            raise PayloadError(f"{path}: nextPageCursor {short(cursor)} repeats or is not a "
+                               "string: the instrument list cannot be paged", raw=raw_text(
+                                   payload), where=path)
+        seen.add(cursor)
+    raise PayloadError(f"{path}: more than {MAX_INSTRUMENT_PAGES} pages of instruments",
+                       where=path)
 
 
 async def poll_tickers(ctx: SourceContext, http: RestClient,

@@ -157,6 +157,17 @@ def block_number(payload: Any, where: str = "eth_blockNumber") -> int:
     return hex_int(req(payload, "result", where), "result", where)
 
 
+def block_exists(payload: Any, number: int, where: str = "eth_getBlockByNumber") -> bool:
+    """Whether the proxy eth_getBlockByNumber answer is block `number` (JSON-RPC: the
+    block object, or null for a block the chain does not have yet)."""
+    if isinstance(payload, dict) and payload.get("status") == "0":
+        raise BodyThrottle(f"{payload.get('message')}: {short(payload.get('result'))}")
+    block = req(payload, "result", where)
+    if block is None:
+        return False
+    return hex_int(req(block, "number", where), "number", where) == number
+
+
 def topic_address(topic: Any, where: str) -> str:
     """0x + the last 20 bytes of a 32-byte indexed address topic."""
     if not isinstance(topic, str) or len(topic) != 66 or not topic.startswith("0x"):
@@ -212,17 +223,24 @@ class Cursor:
         self.next_block: dict[str, int] = {}
         self.day = ""
         self.calls = 0
+        self.verified_block = -1  # the newest block seen to exist (eth_getBlockByNumber)
         if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.next_block = {k: int(v) for k, v in data.get("next_block", {}).items()}
-            self.day = str(data.get("day", ""))
-            self.calls = int(data.get("calls", 0))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self.next_block = {str(k): int(v) for k, v in data.get("next_block", {}).items()}
+                self.day = str(data.get("day", ""))
+                self.calls = int(data.get("calls", 0))
+                self.verified_block = int(data.get("verified_block", -1))
+            except (ValueError, TypeError, AttributeError, OSError) as exc:
+                raise ValueError(f"{path}: not an Etherscan cursor ({exc}); move it away to "
+                                 "start again from start_lookback_blocks") from None
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"next_block": self.next_block, "day": self.day,
-                                   "calls": self.calls}), encoding="utf-8")
+                                   "calls": self.calls,
+                                   "verified_block": self.verified_block}), encoding="utf-8")
         os.replace(tmp, self.path)
 
 
@@ -252,6 +270,8 @@ class EtherscanSource:
             try:
                 if params.get("action") == "eth_blockNumber":
                     return block_number(payload, where)
+                if params.get("action") == "eth_getBlockByNumber":
+                    return payload  # read by block_exists (a null result is an answer)
                 return result_rows(payload, where)
             except PayloadError as exc:  # the answer goes with it to the dead letters
                 exc.raw = raw_text(payload) if exc.raw is None else exc.raw
@@ -341,8 +361,38 @@ class EtherscanSource:
             self.cursor.save()
         return sent
 
-    async def poll_once(self) -> int:
+    async def trusted_head(self) -> int | None:
+        """The head from eth_blockNumber, if the chain has the block we would read up to:
+        a bogus head (a glitch, a proxy's error page decoded as a number) would send the
+        cursor through empty ranges past the real head and save it there, and those blocks
+        would never be read. Checked with eth_getBlockByNumber whenever the head moves past
+        the last block checked; None (and an error, and the answer dead-lettered) if not."""
         head = await self.head()
+        last = head - self.options.confirmations
+        if last <= self.cursor.verified_block:
+            return head
+        payload = await self.call({"module": "proxy", "action": "eth_getBlockByNumber",
+                                   "tag": hex(last), "boolean": "false"},
+                                  "eth_getBlockByNumber")
+        try:
+            exists = block_exists(payload, last)
+        except PayloadError as exc:
+            self.ctx.dead_letter(exc.reason, payload, "eth_getBlockByNumber")
+            return None
+        if not exists:
+            reason = (f"eth_blockNumber said {head} ({hex(head)}), but block {last} does not "
+                      "exist: the head is not trusted, nothing read past the last checked "
+                      f"block {self.cursor.verified_block}")
+            self.ctx.error(reason)
+            self.ctx.dead_letter(reason, payload, "eth_getBlockByNumber")
+            return None
+        self.cursor.verified_block = last
+        return head
+
+    async def poll_once(self) -> int:
+        head = await self.trusted_head()
+        if head is None:
+            return 0
         sent = 0
         for token, spec in self.options.tokens.items():
             sent += await self.catch_up(token, spec, head)

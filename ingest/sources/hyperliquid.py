@@ -157,6 +157,7 @@ async def history(ctx: SourceContext, start_ms: int, end_ms: int
             for msg in msgs:
                 if start_ms <= msg["ts"] < end_ms:
                     yield "funding_rates", msg
-            if len(msgs) < HISTORY_PAGE_ROWS:
+            newest = max(m["ts"] for m in msgs) + 1
+            if len(msgs) < HISTORY_PAGE_ROWS or newest <= since:  # the end, or no progress
                 break
-            since = max(m["ts"] for m in msgs) + 1
+            since = newest
