@@ -240,84 +240,16 @@ def _spool_run(item: tuple[int, int, int]) -> Any:
         return got
 
 
-SAMPLE_ALERT = {
-    "alert_id": "BTC:2026-11-20T14:09:00Z:WARNING", "base": "BTC", "level": "WARNING",
-    "previous_level": "INFO", "side": "long", "risk": 62.0, "long_risk": 62.0,
-    "short_risk": 24.0, "funding_pts": 18.0, "oi_buildup_pts": 24.0, "imbalance_pts": 20.0,
-    "liquidation_pts": 0.0, "pressure": -7.9, "confidence": 1.0, "components": "x",
-    "window_start": "2026-11-20 14:09:00", "window_end": "2026-11-20 14:10:00",
-}
-ALERT_VALUES = ["BTC", "币安人生", "<!channel>", "<@U024BE7LH>", "<https://evil|x>",
-                "0001-01-01 00:00:00", "9999-12-31 23:59:00", "0001-01-01T00:00:00Z",
-                "\ud800", "a\r\nb", "x" * 300, "../../x", "ÄÖÜ", "@everyone", None, 1e308]
-
-
 def _notifier_inputs(rng: random.Random, index: int) -> bytes:
     from harness import hostile
 
-    alert = dict(SAMPLE_ALERT)
-    for key in rng.sample(sorted(alert), rng.randint(1, 3)):
-        alert[key] = rng.choice(ALERT_VALUES) if rng.random() < 0.7 else hostile.hostile_value(rng)
-    if rng.random() < 0.5:  # the job builds alert_id from base and window
-        alert["alert_id"] = f"{alert['base']}:{alert['window_start']}:{alert['level']}"
-    return hostile.dumps(alert)
+    return hostile.hostile_alert(rng)
 
 
-_SENDERS: list[Any] = []
+def hostile_notifier_run(raw: bytes) -> Any:
+    from harness import hostile
 
-
-def _notifier_run(raw: bytes) -> Any:
-    """What the notifier does with one alert message: parse (a refusal is a dead letter),
-    then for each channel render it and build the HTTP request it would send."""
-    import httpx
-
-    from notifier import channels as ch
-    from notifier import config as cfg
-    from notifier.message import render
-    from notifier.service import parse_alert
-
-    if not _SENDERS:
-        url = {"url": "http://127.0.0.1:9/hook"}
-        _SENDERS.extend([
-            ch.WebhookSender(cfg.WebhookChannel(name="w", type="webhook", url_env="W"), url),
-            ch.TelegramSender(cfg.TelegramChannel(name="t", type="telegram", token_env="T",
-                                                  chat_id_env="C"),
-                              {"token": "1:x", "chat_id": "1"}),
-            ch.DiscordSender(cfg.DiscordChannel(name="d", type="discord", url_env="D"), url),
-            ch.SlackSender(cfg.SlackChannel(name="s", type="slack", url_env="S"), url),
-        ])
-    try:
-        alert = parse_alert(raw)
-    except ValueError as exc:
-        raise _Refused(str(exc)) from None
-    client = httpx.Client()
-    try:
-        for sender in _SENDERS:
-            for recovery in (False, True):
-                message = render(alert, "http://127.0.0.1:3000/d?var-base={base}"
-                                 "&from={from_ms}&to={to_ms}", recovery)
-                out = sender.request(alert, message)
-                client.build_request("POST", out.url, json=out.json, headers=out.headers,
-                                     params=out.params or None)
-                if isinstance(sender, ch.SlackSender) and _slack_markup(out.json):
-                    raise AssertionError("markup reached Slack")
-    finally:
-        client.close()
-    return None
-
-
-def _slack_markup(payload: dict[str, Any]) -> bool:
-    """An unescaped control sequence in the text Slack renders (<!channel>, <@U..>,
-    <url|label>), outside the one dashboard link the sender writes itself."""
-    texts = [payload.get("text", "")]
-    for block in payload.get("blocks", []):
-        if block.get("type") == "section":
-            texts.append(block["text"]["text"])
-    return any("<!" in t or "<@" in t or "<http" in t for t in texts)
-
-
-class _Refused(Exception):
-    pass
+    return hostile.notifier_path(raw)
 
 
 def components(only: list[str] | None) -> list[tuple[str, Callable[..., Any],
@@ -327,7 +259,7 @@ def components(only: list[str] | None) -> list[tuple[str, Callable[..., Any],
              ("contract: builders", _builder_inputs, _builder_run),
              ("replay reader", _replay_inputs, _replay_run),
              ("spool: crash at any byte, damage", _spool_inputs, _spool_run),
-             ("notifier: one alert", _notifier_inputs, _notifier_run)]
+             ("notifier: one alert", _notifier_inputs, hostile_notifier_run)]
     if not only:
         return every
     return [c for c in every if any(c[0].startswith(o) for o in only)]
@@ -338,7 +270,7 @@ def components(only: list[str] | None) -> list[tuple[str, Callable[..., Any],
 def _refusals() -> tuple[type[BaseException], ...]:
     from harness import hostile
 
-    return (*hostile.refusals(), _Refused)
+    return (*hostile.refusals(), hostile.NotAnAlert)
 
 
 def _child(name: str, only: list[str] | None, seed: int, start: int, stop: int,

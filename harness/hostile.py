@@ -487,3 +487,80 @@ def hostile_input(chain: Chain, rng: random.Random) -> bytes:
     if rng.random() < 0.15:
         return raw_mutations(dumps(chain.payload), rng)
     return dumps(mutate(chain.payload, rng))
+
+
+# ---------------------------------------------------------------- the notifier's path
+
+SAMPLE_ALERT = {
+    "alert_id": "BTC:2026-11-20T14:09:00Z:WARNING", "base": "BTC", "level": "WARNING",
+    "previous_level": "INFO", "side": "long", "risk": 62.0, "long_risk": 62.0,
+    "short_risk": 24.0, "funding_pts": 18.0, "oi_buildup_pts": 24.0, "imbalance_pts": 20.0,
+    "liquidation_pts": 0.0, "pressure": -7.9, "confidence": 1.0, "components": "x",
+    "window_start": "2026-11-20 14:09:00", "window_end": "2026-11-20 14:10:00",
+}
+ALERT_VALUES = ["BTC", "\u5e01\u5b89\u4eba\u751f", "<!channel>", "<@U024BE7LH>",
+                "<https://evil|x>", "0001-01-01 00:00:00", "9999-12-31 23:59:00",
+                "0001-01-01T00:00:00Z", "\ud800", "a\r\nb", "x" * 300, "../../x", "\u00c4",
+                "@everyone", None, 1e308]
+
+
+def hostile_alert(rng: random.Random) -> bytes:
+    """An alert message as the job would write it, with 1-3 fields made hostile; half the
+    time its alert_id is rebuilt from them as the job does (base:window:level)."""
+    alert = dict(SAMPLE_ALERT)
+    for key in rng.sample(sorted(alert), rng.randint(1, 3)):
+        alert[key] = rng.choice(ALERT_VALUES) if rng.random() < 0.7 else hostile_value(rng)
+    if rng.random() < 0.5:
+        alert["alert_id"] = f"{alert['base']}:{alert['window_start']}:{alert['level']}"
+    return dumps(alert)
+
+
+class NotAnAlert(Exception):
+    """The notifier refuses the message (it goes to the dead letters)."""
+
+
+_SENDERS: list[Any] = []
+DASHBOARD = "http://127.0.0.1:3000/d?var-base={base}&from={from_ms}&to={to_ms}"
+
+
+def notifier_path(raw: bytes) -> None:
+    """What the notifier does with one message of the alerts topic: parse it (a refusal is
+    NotAnAlert), then for each channel type render it and build the HTTP request it would
+    send (httpx checks the headers). AssertionError when markup would reach Slack."""
+    import httpx
+
+    from notifier import channels as ch
+    from notifier import config as cfg
+    from notifier.message import render
+    from notifier.service import parse_alert
+
+    if not _SENDERS:
+        url = {"url": "http://127.0.0.1:9/hook"}
+        _SENDERS.extend([
+            ch.WebhookSender(cfg.WebhookChannel(name="w", type="webhook", url_env="W"), url),
+            ch.TelegramSender(cfg.TelegramChannel(name="t", type="telegram", token_env="T",
+                                                  chat_id_env="C"),
+                              {"token": "1:x", "chat_id": "1"}),
+            ch.DiscordSender(cfg.DiscordChannel(name="d", type="discord", url_env="D"), url),
+            ch.SlackSender(cfg.SlackChannel(name="s", type="slack", url_env="S"), url),
+        ])
+    try:
+        alert = parse_alert(raw)
+    except ValueError as exc:
+        raise NotAnAlert(str(exc)) from None
+    with httpx.Client() as client:
+        for sender in _SENDERS:
+            for recovery in (False, True):
+                out = sender.request(alert, render(alert, DASHBOARD, recovery))
+                client.build_request("POST", out.url, json=out.json, headers=out.headers,
+                                     params=out.params or None)
+                if isinstance(sender, ch.SlackSender) and _slack_markup(out.json):
+                    raise AssertionError("markup reached Slack")
+
+
+def _slack_markup(payload: dict[str, Any]) -> bool:
+    """An unescaped control sequence in what Slack renders (<!channel>, <@U..>,
+    <url|label>), besides the one dashboard link the sender writes itself."""
+    texts = [payload.get("text", "")]
+    texts += [b["text"]["text"] for b in payload.get("blocks", []) if b.get("type") == "section"]
+    return any("<!" in t or "<@" in t or "<http" in t for t in texts)
