@@ -342,6 +342,23 @@ def run_component(name: str, only: list[str] | None, seed: int, n: int,
     return tally
 
 
+def spool_open_seconds(segment_mb: int = 16) -> tuple[float, int]:
+    """Seconds to open a spool holding one full segment of `segment_mb` MiB of 300-byte
+    records (the old scan re-read the rest of the file for every record), and records."""
+    from ingest.spool import Spool
+
+    with tempfile.TemporaryDirectory() as d:
+        sp = Spool(Path(d), segment_bytes=segment_mb << 20)
+        value, n = b"v" * 260, 0
+        while sp._fd_size < segment_mb << 20:  # the bench fills it exactly
+            sp.append("prices", b"bybit:BTC", 1_795_183_200_000 + n, -1, value)
+            n += 1
+        sp.close()
+        started = time.perf_counter()
+        Spool(Path(d), segment_bytes=segment_mb << 20).close()
+        return time.perf_counter() - started, n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -350,7 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds an input may take before it counts as frozen")
     parser.add_argument("--only", nargs="*", help="components whose name starts so")
+    parser.add_argument("--spool-open", type=int, default=0, metavar="MIB",
+                        help="also time opening a spool with one full segment of MIB MiB")
     args = parser.parse_args(argv)
+    if args.spool_open:
+        seconds, records = spool_open_seconds(args.spool_open)
+        print(f"spool open: one full {args.spool_open} MiB segment ({records} records): "
+              f"{seconds:.2f} s", flush=True)
     started = time.monotonic()
     print(f"{'component':<38} {'inputs':>7} {'refused':>7} {'escaped':>7} {'slow':>5} "
           f"{'frozen':>6} {'p99 ms':>8} {'worst ms':>9}")

@@ -318,3 +318,26 @@ def test_a_bogus_etherscan_head_never_moves_the_cursor_past_the_chain(
     assert any("does not exist: the head is not trusted" in d["reason"]
                for d in ctx.sink.dead_letters)
     assert ctx.health.errors >= 1
+
+
+def test_bybit_instrument_paging_stops_on_a_cursor_that_does_not_move(
+        http_server: HttpServer) -> None:
+    """Item 9: a nextPageCursor that repeats made 92,050 requests in 3 s."""
+    page = json.loads(recorded.text("bybit", "instruments_linear.json"))
+    page["result"]["nextPageCursor"] = "same"
+    http_server.add("/v5/market/instruments-info", Reply(body=json.dumps(page)))
+    ctx = _context("bybit", bybit, http_server, "ws://127.0.0.1:9")
+
+    async def go() -> str:
+        client = ctx.http()
+        try:
+            await bybit.load_instruments(ctx, client)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            await ctx.aclose()
+        return "returned"
+
+    outcome = asyncio.run(go())
+    assert outcome.startswith("PayloadError") and "repeats" in outcome
+    assert len(http_server.requests) == 2
