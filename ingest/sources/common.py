@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from ingest.contract import PayloadError, funding_msg, oi_msg, price_msg
+from ingest.contract import MAX_ROWS, PayloadError, funding_msg, oi_msg, price_msg
 from ingest.http import HttpError
 from ingest.source import Out, SourceContext
 
@@ -20,9 +20,10 @@ DEFAULT_LOAD_ERRORS: LoadErrors = (HttpError, PayloadError)
 
 def split_data(msg: Any) -> list[Any]:
     """A push whose `data` is an array, as one push per element (same envelope), so a
-    parser rejects only the element it cannot read; anything else is returned whole."""
+    parser rejects only the element it cannot read; anything else is returned whole (an
+    array over MAX_ROWS too: the parser refuses it in one go, not item by item)."""
     data = msg.get("data") if isinstance(msg, dict) else None
-    if not isinstance(data, list) or len(data) < 2:
+    if not isinstance(data, list) or not 2 <= len(data) <= MAX_ROWS:
         return [msg]
     return [{**msg, "data": [item]} for item in data]
 
