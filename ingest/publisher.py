@@ -50,7 +50,7 @@ from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
 
 log = logging.getLogger("ingest.publisher")
 COMMIT_EVERY_S = 0.1
-SPOOL_SOURCE = "spool"  # the spool's own ingest_health record
+SPOOL_SOURCE = "spool"  # the spool's own ingest_health record: spool:<process>
 
 
 def record_ts(msg: dict[str, Any]) -> int:
@@ -69,7 +69,7 @@ class Publisher:
         self.topic_prefix = topic_prefix
         self.spool = Spool(spool_dir, segment_bytes=segment_bytes, max_bytes=max_bytes,
                            fsync_ms=fsync_ms)
-        self.spool_health = SourceHealth(SPOOL_SOURCE, running=True)
+        self.spool_health = SourceHealth(f"{SPOOL_SOURCE}:{Path(spool_dir).name}", running=True)
         self._damage_seen = 0
         self._delivered_at: float | None = None
         self.in_flight = in_flight

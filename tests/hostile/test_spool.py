@@ -360,7 +360,8 @@ def test_a_refused_message_is_counted_and_the_source_goes_on(tmp_path: Path) -> 
 
     asyncio.run(beat())
     (spool_health,) = pub.own_health()
-    assert spool_health.source == "spool" and spool_health.errors >= 41 - ctx.health.messages
+    assert spool_health.source == f"spool:{tmp_path.name}"
+    assert spool_health.errors >= 41 - ctx.health.messages
     pub._stop.set()
     pub.spool.close()
 
