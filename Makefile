@@ -52,8 +52,9 @@ bench: up  ## throughput, latency and memory figures (prints a report)
 notify:  ## run the notifier: alerts topic -> channels in config/notifier.yaml
 	@$(PY) -m notifier
 
-# FROM/TO: ISO-8601 times (default: the last 6 hours); ASSET: e.g. BTC or BTC,ETH (default: all).
-report:  ## PNG charts from the database, no Grafana needed (FROM= TO= ASSET= OUT=report-out)
+# FROM/TO: ISO-8601 times (default: the last 6 hours); ASSET: e.g. BTC or BTC,ETH (default:
+# the assets Overview shows). Opens offline: OUT/index.html.
+report:  ## PNG charts and an HTML page from the database, no Grafana needed (FROM= TO= ASSET= OUT=report-out)
 	@$(PY) -m report $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
 	  $(if $(ASSET),--asset $(ASSET)) --out $(or $(OUT),report-out)
 

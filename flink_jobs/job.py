@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
-from flink_jobs import udfs
+from flink_jobs import liquidation_map, map_udfs, udfs
 from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
@@ -30,8 +31,10 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
-def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") -> dict[str, object]:
+def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "",
+               map_cfg: liquidation_map.MapConfig | None = None) -> dict[str, object]:
     p = cfg.pipeline
+    map_cfg = map_cfg or liquidation_map.load_config()
     jdbc = ",\n  ".join(
         f"'{k}' = '{v}'"
         for k, v in {
@@ -58,17 +61,28 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
         **{f"max_age_ms_{k}": v * 1000 for k, v in p.max_input_age_s.model_dump().items()},
         "state_preceding": cfg.scoring.alerts.state_windows - 1,
         "jdbc": jdbc,
+        **map_udfs.sql_params(map_cfg, p.window_minutes),
     }
 
 
+# The liquidation-level map's files: left out together by --without-liquidation-map.
+LIQUIDATION_MAP_FILES = ("54_liquidation_map_minutes.sql", "55_liquidation_map.sql",
+                         "71_insert_liquidation_levels.sql")
+
+
 def job_statements(
-    params: dict[str, object], overrides: dict[str, Path] | None = None
+    params: dict[str, object], overrides: dict[str, Path] | None = None,
+    skip: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """(DDL and views in file order, INSERT statements) for the whole job.
 
-    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants).
+    overrides maps a file name in sql/flink/ to a replacement file, skip names files to
+    leave out (benchmark variants).
     """
     overrides = overrides or {}
+    unknown = [name for name in skip if not (SQL_DIR / name).is_file()]
+    if unknown:
+        raise ValueError(f"no such file in {SQL_DIR}: {', '.join(unknown)}")
     ddl: list[str] = []
     for topic in (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
         for name in PER_TOPIC_FILES:
@@ -79,7 +93,7 @@ def job_statements(
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
     for path in sorted(SQL_DIR.glob("*.sql")):
-        if path.name in PER_TOPIC_FILES:
+        if path.name in PER_TOPIC_FILES or path.name in skip:
             continue
         for stmt in statements(render(overrides.get(path.name, path), params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
@@ -92,6 +106,7 @@ def build(
     conn: Connections,
     topic_prefix: str = "",
     scoring: str = "udf",
+    with_map: bool = True,
 ) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed)."""
     conf = t_env.get_config()
@@ -103,7 +118,10 @@ def build(
     # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
     t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
     udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix))
+    map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
+    map_udfs.register(t_env, map_cfg)
+    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, map_cfg),
+                                  skip=() if with_map else LIQUIDATION_MAP_FILES)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -142,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
                     help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
                          "UDFs (benchmark baseline only)")
+    ap.add_argument("--without-liquidation-map", action="store_true",
+                    help="leave the liquidation-level map out (benchmark baseline only: "
+                         "python -m bench.pipeline --variants udf,no-map)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
@@ -153,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring).execute()
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring,
+                   with_map=not args.without_liquidation_map).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

@@ -51,6 +51,7 @@ class Dispatcher:
     def __init__(self, config: NotifierConfig, senders: list[Sender], ledger: Ledger,
                  redactor: Redactor, stopping: threading.Event | None = None) -> None:
         self.config = config
+        self.grafana_url = config.drill_down_base()  # fails at start, naming the setting
         self.ledger = ledger
         self.stats = Stats()
         self.stopping = stopping or threading.Event()
@@ -67,8 +68,7 @@ class Dispatcher:
     def _send(self, deliverer: Deliverer, alert: Alert, recovery: bool) -> Outcome:
         name = deliverer.sender.name
         try:
-            outcome = deliverer.deliver(alert, render(alert, self.config.dashboard_url,
-                                                      recovery))
+            outcome = deliverer.deliver(alert, render(alert, self.grafana_url, recovery))
         except Interrupted:
             raise
         except Exception as exc:  # a poison alert fails this channel, never the notifier

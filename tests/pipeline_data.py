@@ -85,7 +85,8 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
         raise RuntimeError(f"replay into the sandbox failed: {stats}")
 
     tables = ("risk_scores", "features_1m", "alerts", "stablecoin_pressure", "dead_letters",
-              "source_health", "topic_events_1m", "liquidations")
+              "source_health", "topic_events_1m", "liquidations", "liquidation_levels",
+              "long_short_ratios")
     counts_sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
     wanted = "SELECT count(DISTINCT base) FROM risk_scores WHERE venue = 'all'"
     deadline = time.monotonic() + timeout_s

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from flink_jobs import liquidation_map
 from flink_jobs.config import load_config
 from flink_jobs.job import job_statements, sql_params
 from flink_jobs.sql_files import render, statements
@@ -50,10 +51,15 @@ def test_whole_job_renders() -> None:
     sinks = sorted(i.split()[2] for i in inserts)
     assert sinks == sorted(["features_1m_sink"] * 2 + ["risk_scores_sink"] * 2 + [
         "stablecoin_pressure_sink", "alerts_sink", "alerts_topic", "liquidations_sink",
-        "dead_letters_sink", "dead_letter_topic", "source_health_sink", "topic_events_sink"])
+        "dead_letters_sink", "dead_letter_topic", "source_health_sink", "topic_events_sink",
+        "liquidation_levels_sink", "long_short_reports_sink"])
     # The configured durations reach the SQL: carry-forward limits, alert state depth.
     p = cfg.pipeline
     assert f"<= {p.max_input_age_s.funding * 1000} THEN funding_last END" in text
     assert f"ROWS BETWEEN {cfg.scoring.alerts.state_windows - 1} PRECEDING" in text
-    for udf in ("LIQUIDATION_RISK(", "STABLECOIN_PRESSURE(", "ALERT_LEVEL(", "ALERT_TRANSITION("):
+    for udf in ("LIQUIDATION_RISK(", "STABLECOIN_PRESSURE(", "ALERT_LEVEL(", "ALERT_TRANSITION(",
+                "LIQUIDATION_LEVELS("):
         assert udf in text
+    # The liquidation map replays its horizon: one row per window of it.
+    horizon = liquidation_map.load_config().window.horizon_minutes
+    assert f"ROWS BETWEEN {horizon // p.window_minutes - 1} PRECEDING" in text

@@ -33,7 +33,7 @@ CREATE TEMPORARY TABLE alerts_sink (
 
 CREATE TEMPORARY TABLE liquidations_sink (
   event_time TIMESTAMP(3), dedup_key STRING, venue STRING, symbol STRING, base STRING,
-  side STRING, price DOUBLE, qty DOUBLE, notional_usd DOUBLE,
+  side STRING, price DOUBLE, qty DOUBLE, notional_usd DOUBLE, sampled BOOLEAN,
   PRIMARY KEY (event_time, dedup_key) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'liquidations');
 

@@ -43,8 +43,11 @@ SELECT alert_id, base, level, previous_level, side, risk, long_risk, short_risk,
   DATE_FORMAT(window_start, 'yyyy-MM-dd HH:mm:ss'), DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')
 FROM alerts;
 
+-- sampled: the venue pushes at most one liquidation per symbol per interval (Binance,
+-- OKX), so its sums are lower bounds; NULL when the producer did not say.
 INSERT INTO liquidations_sink
-SELECT CAST(event_time AS TIMESTAMP(3)), dedup_key, venue, symbol, base, side, price, qty, notional_usd
+SELECT CAST(event_time AS TIMESTAMP(3)), dedup_key, venue, symbol, base, side, price, qty,
+  notional_usd, CASE LOWER(f['sampled']) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END
 FROM liquidations_checked WHERE problem IS NULL;
 
 INSERT INTO dead_letters_sink
