@@ -9,7 +9,7 @@ SELECT window_start, window_end, window_time, venue, base,
   AVG(price) AS price, MIN(price) AS low, MAX(price) AS high, AVG(oi_usd) AS oi_usd,
   COALESCE(SUM(liq_long_usd), 0) + COALESCE(SUM(liq_short_usd), 0) AS liq_usd,
   COUNT(price) + COUNT(oi_usd) AS inputs
-FROM TABLE(TUMBLE(TABLE market_events, DESCRIPTOR(event_time), INTERVAL '${window_minutes}' MINUTE))
+FROM TABLE(TUMBLE(TABLE market_events, DESCRIPTOR(event_time), ${window}))
 GROUP BY window_start, window_end, window_time, venue, base;
 
 -- One row per asset and minute carrying every venue's minute, so the map (55) sees all
@@ -26,5 +26,5 @@ WHERE inputs > 0;
 
 CREATE TEMPORARY VIEW map_asset_minutes AS
 SELECT window_start, window_end, window_time, base, LISTAGG(packed, '|') AS venues
-FROM TABLE(TUMBLE(TABLE map_venue_rows, DESCRIPTOR(venue_time), INTERVAL '${window_minutes}' MINUTE))
+FROM TABLE(TUMBLE(TABLE map_venue_rows, DESCRIPTOR(venue_time), ${window}))
 GROUP BY window_start, window_end, window_time, base;

@@ -4,26 +4,28 @@
 INSERT INTO features_1m_sink
 SELECT base, venue, window_start, window_end, price, funding_8h, oi_usd,
   100 * (oi_usd / oi_ref - 1), 100 * (price / price_ref - 1),
-  long_share, liq_long_usd, liq_short_usd, liq_count, events
+  long_share, liq_long_usd, liq_short_usd, liq_count, events, top_long_share
 FROM venue_lookback;
 
 INSERT INTO features_1m_sink
 SELECT base, 'all', window_start, window_end, price, funding_8h, oi_usd, oi_change_pct,
-  price_change_pct, long_share, liq_long_usd, liq_short_usd, liq_count, events
+  price_change_pct, long_share, liq_long_usd, liq_short_usd, liq_count, events, top_long_share
 FROM asset_features;
 
 -- Venue rows: the instantaneous level (entry thresholds, no hysteresis), for reading only.
 INSERT INTO risk_scores_sink
 SELECT base, venue, window_start, window_end, risk, side, long_risk, short_risk, funding_pts,
   oi_buildup_pts, imbalance_pts, liquidation_pts, confidence, components, data_age_s, pressure,
-  ALERT_LEVEL(risk, pressure, confidence)
+  ALERT_LEVEL(risk, confidence), liquidation_recent_pts, price_move_pts, top_imbalance_pts,
+  pressure_pts
 FROM risk_scores WHERE venue <> 'all';
 
 -- All-venue rows: the asset's alert state (hysteresis, cooldown), the level alerts report.
 INSERT INTO risk_scores_sink
 SELECT base, venue, window_start, window_end, risk, side, long_risk, short_risk, funding_pts,
   oi_buildup_pts, imbalance_pts, liquidation_pts, confidence, components, data_age_s, pressure,
-  CASE WHEN state_level <> 'NONE' THEN state_level END
+  CASE WHEN state_level <> 'NONE' THEN state_level END, liquidation_recent_pts, price_move_pts,
+  top_imbalance_pts, pressure_pts
 FROM asset_alert_state;
 
 INSERT INTO stablecoin_pressure_sink
