@@ -5,6 +5,7 @@ configs whose errors name the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from itertools import pairwise
@@ -85,12 +86,30 @@ def load_yaml_model(path: Path, model: type[Model], what: str = "config",
         raise ConfigError(validation_problems(exc, path, prefix, what=what)) from None
 
 
+def private_env_file(path: Path) -> None:
+    """.env holds passwords and tokens: readable by its owner only, whoever wrote it (make
+    setup does so; a `cp .env.example .env` does not). Tightened when we own it, else a
+    warning says what to run."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return
+    try:
+        path.chmod(0o600)
+        logging.getLogger("lcm.settings").warning(
+            "%s was readable by other users (mode %o): made it 0600", path, mode)
+    except PermissionError:
+        logging.getLogger("lcm.settings").warning(
+            "%s is readable by other users (mode %o) and holds passwords: chmod 600 %s",
+            path, mode, path)
+
+
 def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process environment (or `env`) over the repository's git-ignored .env: where
     ports, passwords, API keys and notifier tokens come from. The environment wins."""
     env = dict(os.environ if env is None else env)
     env_file = REPO_DIR / ".env"
     if env_file.exists():
+        private_env_file(env_file)
         for line in env_file.read_text(encoding="utf-8").splitlines():
             key, sep, value = line.partition("=")
             if sep and not key.lstrip().startswith("#"):

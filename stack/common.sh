@@ -12,6 +12,10 @@ mkdir -p "$STATE_DIR"
 # Secrets and settings: .env is created by stack/setup.sh and git-ignored. A variable
 # already in the environment wins over .env (tests point LCM_DB elsewhere that way).
 if [[ -f "$REPO_DIR/.env" ]]; then
+  # It holds passwords: owner-only, whoever wrote it (cp .env.example .env is 0644).
+  if [[ -n "$(find "$REPO_DIR/.env" -perm /077 2>/dev/null)" ]]; then
+    chmod 600 "$REPO_DIR/.env" && echo "[stack] .env was readable by other users: made it 0600" >&2
+  fi
   while IFS='=' read -r key value; do
     [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ && -z "${!key+set}" ]] && export "$key=$value"
   done <"$REPO_DIR/.env"

@@ -17,6 +17,7 @@ from ingest import contract as builders
 from ingest.health import SourceHealth
 from ingest.replay import replay
 from lcm import contract, kafka_io
+from lcm.deadletter import dead_letter_record
 from lcm.paths import REPO_DIR
 from lcm.topics import (
     ALERTS_TOPIC,
@@ -177,7 +178,7 @@ def _builder_outputs() -> dict[str, list[dict[str, Any]]]:
         HEARTBEAT_TOPIC: [value for _, value in kafka_io.heartbeat_records("ingest", TS)],
         HEALTH_TOPIC: [SourceHealth("bybit").report(TS / 1000, 120, 600),
                        _busy_health().report(TS / 1000 + 1, 120, 600)],
-        DEAD_LETTER_TOPIC: [builders.dead_letter_msg("okx", "price: missing", "{}", "/x")],
+        DEAD_LETTER_TOPIC: [dead_letter_record("okx", "price: missing", "{}", "/x")],
     }
 
 

@@ -152,14 +152,27 @@ def test_discord_content_and_204_answer(tmp_path):
 
 
 def test_slack_blocks(tmp_path):
+    """Slack reads `text` (the notification fallback) and the section as mrkdwn: both are
+    escaped, and the base in the link is percent-encoded. (A base with markup cannot be an
+    alert at all, lcm.names; the escaping is checked on one built without validation.)"""
+    with pytest.raises(ValueError, match="not an asset name"):
+        Alert.model_validate(alert(base="A&B<"))
     with HttpServer(default=Reply.of(SLACK["responses"]["ok"])) as api:
         url = f"{api.url}/services/T000/B000/XXXXSECRET"
-        result = send_one(tmp_path, {"type": "slack", "url_env": "SL", "style": "blocks"},
-                          {"SL": url}, alert(base="A&B<"))
+        config = make_config([{"name": "ch", "min_level": "INFO", "type": "slack",
+                               "url_env": "SL", "style": "blocks"}], tmp_path)
+        redactor = Redactor()
+        dispatcher = Dispatcher(config, build_senders(config, redactor, "test", {"SL": url}),
+                                Ledger(tmp_path / "ledger.sqlite3"), redactor)
+        try:
+            valid = Alert.model_validate(alert())
+            result = dispatcher.handle(valid.model_copy(update={"base": "A&B<"}))
+        finally:
+            dispatcher.close()
         body = only(api).json
     assert result["ch"].delivered
     assert set(body) <= set(SLACK["payload_fields"])
-    assert body["text"].startswith("🟠 A&B< WARNING")  # the notification fallback: plain
+    assert body["text"].startswith("🟠 A&amp;B&lt; WARNING")  # the fallback: escaped too
     section, context = body["blocks"]
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
     assert section["text"]["text"].startswith("*🟠 A&amp;B&lt; WARNING · long cascade*\n")

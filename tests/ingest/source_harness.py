@@ -26,6 +26,7 @@ class CollectSink:
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.dead_letters: list[dict[str, Any]] = []
+        self.healths: list[dict[str, Any]] = []
 
     def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
                 partition: int = -1) -> None:
@@ -34,6 +35,19 @@ class CollectSink:
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         self.dead_letters.append({"source": source, "reason": reason, "raw": raw,
                                   "where": where})
+
+    def health(self, record: dict[str, Any]) -> None:
+        self.healths.append(record)
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        pass  # the job clock is not under test here
+
+    @property
+    def backlog(self) -> int:
+        return 0
+
+    def own_health(self) -> list[Any]:
+        return []
 
     def close(self, timeout_s: float = 30) -> None:
         pass

@@ -13,8 +13,8 @@ import pytest
 from harness.local_servers import HttpServer, Reply, WsServer
 from harness.recorded import frames, lines, load, text
 from ingest.contract import PayloadError
-from ingest.sources import cex_io as io
 from ingest.sources import okx
+from ingest.sources.common import split_data
 from tests.ingest.source_harness import CollectSink, context, run_until
 
 W = "test"
@@ -274,7 +274,7 @@ def test_live_funding_falls_back_to_per_instrument_when_any_is_refused() -> None
 def test_one_unknown_instrument_does_not_cost_the_rest_of_the_push() -> None:
     frame = lines("okx", "ws_liquidation_orders.jsonl")[2]
     frame["data"][0]["instId"] = "NEW-USD-SWAP"
-    parts = io.split_data(frame)
+    parts = split_data(frame)
     assert len(parts) == 2
     with pytest.raises(PayloadError):
         okx.parse_liquidation_orders(parts[0], instruments(), W)
