@@ -79,10 +79,9 @@ Append = tuple[str, dict[str, Any], bytes | None, int]  # topic, message, key, p
 def heartbeat_appends(ts: int) -> list[Append]:
     """The spool appends of one heartbeat, as the ingest publisher makes them."""
     out: list[Append] = []
-    for rec in kafka_io.heartbeat_records(HEARTBEAT_SOURCE, ts):
-        topic, partition, value = rec if len(rec) == 3 else ("ingest_heartbeat", *rec)
-        value = {**value, "ingest_ts": ts}  # deterministic: the same bytes every run
-        out.append((topic, value, HEARTBEAT_SOURCE.encode(), partition))
+    for beat in kafka_io.heartbeat_records(HEARTBEAT_SOURCE, ts):
+        value = {**beat.value, "ingest_ts": ts}  # deterministic: the same bytes every run
+        out.append((beat.topic, value, beat.key, beat.partition))
     return out
 
 

@@ -35,8 +35,11 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
     jdbc = ",\n  ".join(
         f"'{k}' = '{v}'"
         for k, v in {
-            "connector": "jdbc",
-            "url": conn.jdbc_url,
+            # Flink's JDBC sink whose shutdown never kills the TaskManager, through a driver
+            # that waits out a PostgreSQL outage (flink_jobs/java, docs/operations.md).
+            "connector": "lcm-jdbc",
+            "driver": "io.lcm.flink.PatientPostgresDriver",
+            "url": f"{conn.jdbc_url}?lcmConnectWaitSeconds={p.db_outage_wait_s}",
             "username": conn.writer_user,
             "password": conn.writer_password,
             "sink.buffer-flush.max-rows": "500",
@@ -48,6 +51,10 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
         "kafka_bootstrap": conn.kafka_bootstrap,
         "topic_prefix": topic_prefix,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
+        "heartbeat_key": kafka_io.HEARTBEAT_KEY.decode(),
+        # The alerts sink's Kafka transactions: one prefix per job name, the same across its
+        # restarts, so a restarted job aborts what its previous run left open.
+        "transactional_id_prefix": f"{topic_prefix}{JOB_NAME}-alerts",
         "startup_mode": p.startup_mode,
         "watermark_delay_s": p.watermark_delay_s,
         "idle_timeout_s": p.idle_timeout_s,

@@ -59,9 +59,10 @@ if ! stamp_ok "$STATE_DIR/jars.stamp" "$want"; then
 fi
 
 # --- The job's Java function (flink_jobs/java), into the same lib dir --------------------
-want=$(hash_of "$REPO_DIR/flink_jobs/java/pom.xml" "$REPO_DIR"/flink_jobs/java/src/main/java/io/lcm/flink/*.java)
+want=$(hash_of "$REPO_DIR/flink_jobs/java/pom.xml" "$REPO_DIR"/flink_jobs/java/src/main/java/io/lcm/flink/*.java \
+        "$REPO_DIR"/flink_jobs/java/src/main/resources/META-INF/services/*)
 if ! stamp_ok "$STATE_DIR/functions.stamp" "$want" || [[ ! -f "$LIB_DIR/flink/lcm-flink-functions.jar" ]]; then
-  log "building the job's Java function (flink_jobs/java) with Maven"
+  log "building the job's Java code (flink_jobs/java) with Maven"
   if ! out=$(mvn -B -q -f "$REPO_DIR/flink_jobs/java/pom.xml" package 2>&1); then
     echo "$out" | grep -E "ERROR" | head -5 >&2
     die "building flink_jobs/java failed (see above)"

@@ -62,3 +62,6 @@ FROM ingest_health_checked WHERE problem IS NULL;
 
 INSERT INTO topic_events_sink
 SELECT topic, window_start, events, dead_letters FROM topic_events_1m;
+
+INSERT INTO late_records_sink
+SELECT topic, window_start, records FROM late_records_1m;
