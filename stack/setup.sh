@@ -84,6 +84,26 @@ if ! stamp_ok "$STATE_DIR/npm-harness.stamp" "$want"; then
   fi
 fi
 
+# --- the service user Kafka and Flink run as when the stack is started as root ---------
+# Flink runs code that anyone who reaches its REST API submits, so not as root. The user
+# must be able to run the project's Python (Flink starts the Python UDF workers with it);
+# if it cannot (an interpreter under a private home directory), the stack warns and runs
+# as root: install Python where the service user can read it, e.g. PYTHON=/usr/bin/python3.11.
+if [[ $EUID -eq 0 ]]; then
+  svc="${LCM_SERVICE_USER:-lcm}"
+  if ! id -u "$svc" >/dev/null 2>&1; then
+    log "creating the service user '$svc' (Kafka and Flink run as it)"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$svc" \
+      || die "useradd $svc failed"
+  fi
+  if runuser -u "$svc" -- "$PY" -c 'import pyflink, flink_jobs' >/dev/null 2>&1; then
+    echo "$svc" >"$STATE_DIR/service-user"
+  else
+    echo root >"$STATE_DIR/service-user"
+    log "warning: user '$svc' cannot run $PY (its interpreter $(readlink -f "$PY") is not readable by it); Kafka and Flink run as root. See docs/security.md."
+  fi
+fi
+
 # --- .env with generated secrets --------------------------------------------------------
 if [[ ! -f "$REPO_DIR/.env" ]]; then
   log "writing .env with generated passwords (git-ignored)"
