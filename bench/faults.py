@@ -293,6 +293,7 @@ class Outcome:
     extra: int = 0
     different: int = 0
     per_table: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
     alerts_on_topic: int = 0
     duplicate_alerts: int = 0
     alerts_not_on_topic: int = 0
@@ -395,16 +396,25 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def compare(base: dict, run: dict) -> dict[str, tuple[int, int, int]]:
-    """Per table: (missing, extra, different) rows of `run` against `base`."""
+def compare(base: dict, run: dict, examples: dict[str, list[str]] | None = None,
+            ) -> dict[str, tuple[int, int, int]]:
+    """Per table: (missing, extra, different) rows of `run` against `base`. `examples`
+    receives a few of each kind per table, for the report."""
     out = {}
     for table in TABLES:
         b, r = base[table], run[table]
-        missing = len(b.keys() - r.keys())
-        extra = len(r.keys() - b.keys())
-        different = sum(1 for k in b.keys() & r.keys()
-                        if any(not _same(b[k][c], r[k].get(c)) for c in b[k]))
-        out[table] = (missing, extra, different)
+        missing = sorted(b.keys() - r.keys(), key=str)
+        extra = sorted(r.keys() - b.keys(), key=str)
+        different = sorted((k for k in b.keys() & r.keys()
+                            if any(not _same(b[k][c], r[k].get(c)) for c in b[k])), key=str)
+        out[table] = (len(missing), len(extra), len(different))
+        if examples is not None:
+            ex = examples.setdefault(table, [])
+            ex += [f"missing {k}" for k in missing[:2]] + [f"extra {k}" for k in extra[:2]]
+            for k in different[:2]:
+                cols = [c for c in b[k] if not _same(b[k][c], r[k].get(c))]
+                ex.append(f"different {k}: " + ", ".join(
+                    f"{c} {b[k][c]!r} -> {r[k].get(c)!r}" for c in cols[:3]))
     return out
 
 
@@ -470,7 +480,7 @@ def run_one(fault: str, conn: Connections, feed_args: list[str], at: float,
         out.alerts_on_topic, out.duplicate_alerts, ids = alerts_on_topic(box, n_alerts)
         out.alerts_not_on_topic = len({r["alert_id"] for r in rows["alerts"].values()} - ids)
         if baseline is not None:
-            out.per_table = compare(baseline, rows)
+            out.per_table = compare(baseline, rows, out.examples)
             out.missing, out.extra, out.different = (
                 sum(v[i] for v in out.per_table.values()) for i in range(3))
         out.detail = ", ".join(f"{t} {len(v)}" for t, v in rows.items())
@@ -512,6 +522,9 @@ def run_all(conn: Connections, faults: list[str], args: argparse.Namespace,
         if out.missing or out.extra or out.different:
             log("  differences per table (missing, extra, different): "
                 + ", ".join(f"{t} {v}" for t, v in out.per_table.items() if any(v)))
+            for t, ex in out.examples.items():
+                for line in ex:
+                    log(f"    {t}: {str(line)[:300]}")
     return outcomes
 
 
