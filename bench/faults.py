@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 from collections import Counter
@@ -297,6 +298,7 @@ class Outcome:
     alerts_on_topic: int = 0
     duplicate_alerts: int = 0
     alerts_not_on_topic: int = 0
+    alert_latency_s: list[float] = field(default_factory=list)
     detail: str = ""
 
 
@@ -371,6 +373,40 @@ def wait_recovered(box: Sandbox, feeder: Feeder, conn: Connections, since: float
             return time.time() - since
         time.sleep(1)
     return None
+
+
+class AlertWatch(threading.Thread):
+    """When each alert id first becomes visible on the alerts topic to a reader of committed
+    records (the notifier): wall-clock arrival per id."""
+
+    def __init__(self, box: Sandbox) -> None:
+        super().__init__(daemon=True)
+        self.box, self.seen, self.stop = box, {}, threading.Event()
+
+    def run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        consumer = kafka_io.make_consumer(
+            self.box.conn.kafka_bootstrap, f"{self.box.prefix}latency",
+            **{"enable.auto.commit": False, "isolation.level": "read_committed"})
+        try:
+            consumer.assign([TopicPartition(self.box.prefix + "alerts", 0, OFFSET_BEGINNING)])
+            while not self.stop.is_set():
+                for m in consumer.consume(100, 0.2):
+                    if m.error() is None:
+                        aid = orjson.loads(m.value())["alert_id"]
+                        self.seen.setdefault(aid, time.time())
+        finally:
+            consumer.close()
+
+
+def alert_latency(box: Sandbox, seen: dict[str, float]) -> list[float]:
+    """Seconds from an alert's score row being written (risk_scores.written_at of the
+    all-venue row of its window) to the alert being visible on the topic."""
+    rows = box.query("SELECT a.alert_id, extract(epoch FROM r.written_at) AS w FROM alerts a "
+                     "JOIN risk_scores r ON r.base = a.base AND r.venue = 'all' "
+                     "AND r.window_start = a.window_start")
+    return sorted(seen[r["alert_id"]] - float(r["w"]) for r in rows if r["alert_id"] in seen)
 
 
 # --- results -------------------------------------------------------------------------------
@@ -456,6 +492,8 @@ def run_one(fault: str, conn: Connections, feed_args: list[str], at: float,
     try:
         workers_before = {w.pid for w in stack.udf_workers()}
         box.submit_job()
+        watch = AlertWatch(box)
+        watch.start()
         feeder.start()
         started = time.monotonic()
         while fault != "none":
@@ -475,6 +513,9 @@ def run_one(fault: str, conn: Connections, feed_args: list[str], at: float,
                 out.actions = restore(box, feeder, conn)
                 log(f"  not recovered in {recover_s:.0f} s; restored by hand: {out.actions}")
         settle(box, feeder, 900)
+        watch.stop.set()
+        watch.join(10)
+        out.alert_latency_s = alert_latency(box, watch.seen)
         rows = dump(box)
         n_alerts = len(rows["alerts"])
         out.alerts_on_topic, out.duplicate_alerts, ids = alerts_on_topic(box, n_alerts)
@@ -566,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = run_all(conn, faults, args, log=lambda s: print(s, flush=True))
     print()
     print(table(outcomes))
+    lat = outcomes[0].alert_latency_s
+    if lat:
+        print(f"\nalert latency without faults (score row written -> alert visible to a "
+              f"read_committed reader), {len(lat)} alerts: p50 {lat[len(lat) // 2]:.1f} s, "
+              f"p90 {lat[int(0.9 * (len(lat) - 1))]:.1f} s, max {lat[-1]:.1f} s")
     return 0
 
 
