@@ -121,7 +121,8 @@ def read_topic(bootstrap: str, topic: str | Iterable[str], want: int, *,
     yet is waited for (within timeout_s). `keep` filters records (those it rejects do not
     count)."""
     consumer = make_consumer(bootstrap, f"read-{time.time_ns()}",
-                             **{"enable.auto.commit": False, "enable.partition.eof": False})
+                             **{"enable.auto.commit": False, "enable.partition.eof": False,
+                                "isolation.level": "read_committed"})
     out: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
