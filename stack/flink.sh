@@ -59,13 +59,13 @@ run() {
 start() {
   supervised || die "the supervisor is not running; start the stack with 'make up'."
   "$REPO_DIR/stack/supervise.sh" ctl start jobmanager taskmanager >/dev/null || true
-  for _ in $(seq 180); do
+  for _ in $(seq 480); do
     if [[ "$(taskmanagers)" -ge 1 ]] 2>/dev/null; then
       log "ready: Flink UI at http://127.0.0.1:$FLINK_REST_PORT"; return
     fi
     sleep 0.5
   done
-  die "Flink did not come up with a TaskManager within 90 s; see $FDIR/log and 'make status'"
+  die "Flink did not come up with a TaskManager within 240 s; see $FDIR/log and 'make status'"
 }
 
 stop() {

@@ -61,7 +61,8 @@ run() {
 start() {
   supervised || die "the supervisor is not running; start the stack with 'make up'."
   "$REPO_DIR/stack/supervise.sh" ctl start kafka >/dev/null || true
-  wait_for_port "$KAFKA_PORT" 90 Kafka "$LOG"
+  # A loaded machine takes its time: a broker with many partitions needs a minute or two.
+  wait_for_port "$KAFKA_PORT" 240 Kafka "$LOG"
   log "ready"
 }
 
