@@ -35,6 +35,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -302,6 +303,9 @@ class Outcome:
     detail: str = ""
 
 
+HELD: set[str] = set()  # services a fault holds down right now: started again, whatever happens
+
+
 def inject(fault: str, box: Sandbox, feeder: Feeder, workers_before: set[int]) -> tuple[float, str]:
     """Inject one fault; return (when the harness stopped interfering, what it did)."""
     if fault == "udf-worker":
@@ -318,16 +322,21 @@ def inject(fault: str, box: Sandbox, feeder: Feeder, workers_before: set[int]) -
             stack.kill9(pid)
         return time.time(), f"killed {fault} {killed}"
     if fault == "broker":
+        HELD.add("kafka")
         killed = stack.kill_and_hold("kafka")
         time.sleep(15)
         stack.start("kafka")
+        HELD.discard("kafka")
         return time.time(), f"killed Kafka {killed}, 15 s down"
     if fault == "postgres":
+        HELD.add("postgres")
         stack.stop("postgres")
         time.sleep(30)
         stack.start("postgres")
+        HELD.discard("postgres")
         return time.time(), "PostgreSQL stopped 30 s"
     if fault == "ingest-kafka-down":
+        HELD.add("kafka")
         killed = stack.kill_and_hold("kafka")
         time.sleep(3)
         victims = feeder.pids()
@@ -335,6 +344,7 @@ def inject(fault: str, box: Sandbox, feeder: Feeder, workers_before: set[int]) -
             stack.kill9(pid)
         time.sleep(12)
         stack.start("kafka")
+        HELD.discard("kafka")
         return time.time(), f"killed Kafka {killed}, then ingest {victims}, Kafka back 15 s later"
     raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
 
@@ -527,6 +537,10 @@ def run_one(fault: str, conn: Connections, feed_args: list[str], at: float,
         out.detail = ", ".join(f"{t} {len(v)}" for t, v in rows.items())
         return out, rows
     finally:
+        for service in sorted(HELD):  # interrupted mid-fault: give the stack back first
+            with contextlib.suppress(Exception):
+                stack.start(service)
+            HELD.discard(service)
         feeder.stop()
         box.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -599,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         ap.error(f"unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}")
+    # Stopped (timeout, kill): unwind like Ctrl-C, so a held service is started again and
+    # the sandbox, its topics, database and feed program are removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     conn = Connections.from_env()
     _, n_events = build_input(args.assets, args.minutes, args.prices_per_minute, args.broken)
     print(f"input: {n_events:,} events ({args.assets} assets x 4 venues x {args.minutes} min, "
