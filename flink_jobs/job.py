@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
-from flink_jobs import udfs
+from flink_jobs import liquidation_map, map_udfs, udfs
 from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
@@ -30,25 +31,66 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
-def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") -> dict[str, object]:
+MODES = ("streaming", "batch")
+# Flink accepts a day-time interval literal of at most 99 days 23:59 (DAY(2) TO MINUTE).
+MAX_INTERVAL_MINUTES = 99 * 1440 + 23 * 60 + 59
+
+
+def interval(minutes: int) -> str:
+    """A Flink interval literal of `minutes` that holds up to 99 days (INTERVAL '1440'
+    MINUTE does not: MINUTE(2) ends at 99)."""
+    if not 0 <= minutes <= MAX_INTERVAL_MINUTES:
+        raise ValueError(f"{minutes} minutes: Flink interval literals end at 99 days 23:59 "
+                         f"({MAX_INTERVAL_MINUTES} minutes)")
+    days, rest = divmod(minutes, 1440)
+    return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}' DAY TO MINUTE"
+
+
+def span(minutes: int, mode: str, what: str) -> str:
+    """The RANGE of an OVER window over `minutes`: an interval on the rowtime in streaming;
+    in batch a number of minutes on window_minute, because Flink's batch runtime cannot
+    order a RANGE frame by a timestamp ('Unsupported temporal arithmetic')."""
+    if mode == "batch":
+        return str(minutes)
+    if minutes > MAX_INTERVAL_MINUTES:
+        raise ValueError(
+            f"pipeline: {what} spans {minutes} minutes; a streaming job's OVER window ends "
+            f"at 99 days 23:59 ({MAX_INTERVAL_MINUTES} minutes): use fewer windows, or run "
+            "this span in batch mode (python -m backtest)")
+    return interval(minutes)
+
+
+def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix: str = "",
+               mode: str = "streaming",
+               map_cfg: liquidation_map.MapConfig | None = None) -> dict[str, object]:
+    """The ${name} parameters of sql/flink/ for one runtime mode (streaming on Kafka, or
+    batch over recorded files for the backtest): the same statements, only the OVER
+    windows' order key and ranges are spelled per mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     p = cfg.pipeline
-    jdbc = ",\n  ".join(
-        f"'{k}' = '{v}'"
-        for k, v in {
-            # Flink's JDBC sink whose shutdown never kills the TaskManager, through a driver
-            # that waits out a PostgreSQL outage (flink_jobs/java, docs/operations.md).
-            "connector": "lcm-jdbc",
-            "driver": "io.lcm.flink.PatientPostgresDriver",
-            "url": f"{conn.jdbc_url}?lcmConnectWaitSeconds={p.db_outage_wait_s}",
-            "username": conn.writer_user,
-            "password": conn.writer_password,
-            "sink.buffer-flush.max-rows": "500",
-            "sink.buffer-flush.interval": "500ms",
-            "sink.max-retries": "5",
-        }.items()
-    )
+    wm = p.window_minutes
+    map_cfg = map_cfg or liquidation_map.load_config()
+    jdbc = "'connector' = 'blackhole'"
+    if conn is not None:
+        jdbc = ",\n  ".join(
+            f"'{k}' = '{v}'"
+            for k, v in {
+                # Flink's JDBC sink whose shutdown never kills the TaskManager, through a
+                # driver that waits out a PostgreSQL outage (flink_jobs/java,
+                # docs/operations.md).
+                "connector": "lcm-jdbc",
+                "driver": "io.lcm.flink.PatientPostgresDriver",
+                "url": f"{conn.jdbc_url}?lcmConnectWaitSeconds={p.db_outage_wait_s}",
+                "username": conn.writer_user,
+                "password": conn.writer_password,
+                "sink.buffer-flush.max-rows": "500",
+                "sink.buffer-flush.interval": "500ms",
+                "sink.max-retries": "5",
+            }.items()
+        )
     return {
-        "kafka_bootstrap": conn.kafka_bootstrap,
+        "kafka_bootstrap": conn.kafka_bootstrap if conn else "",
         "topic_prefix": topic_prefix,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
         "heartbeat_key": kafka_io.HEARTBEAT_KEY.decode(),
@@ -58,39 +100,75 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
         "startup_mode": p.startup_mode,
         "watermark_delay_s": p.watermark_delay_s,
         "idle_timeout_s": p.idle_timeout_s,
-        "window_minutes": p.window_minutes,
-        "oi_lookback_minutes": p.oi_lookback_windows * p.window_minutes,
-        "baseline_minutes": p.baseline_windows * p.window_minutes,
-        "window_ms": p.window_minutes * 60_000,
+        "window": interval(wm),
+        "window_ms": wm * 60_000,
+        "window_minutes": wm,
+        "time_order": "window_time" if mode == "streaming" else "window_minute",
+        "oi_lookback_range": span(p.oi_lookback_windows * wm, mode, "oi_lookback_windows"),
+        "baseline_range": span(p.baseline_windows * wm, mode, "baseline_windows"),
+        "recent_range": span((p.recent_windows - 1) * wm, mode, "recent_windows"),
+        "history_range": span(p.history_windows * wm, mode, "history_windows"),
         **{f"max_age_ms_{k}": v * 1000 for k, v in p.max_input_age_s.model_dump().items()},
         "state_preceding": cfg.scoring.alerts.state_windows - 1,
         "jdbc": jdbc,
+        **map_udfs.sql_params(map_cfg, p.window_minutes),
     }
 
 
+# The liquidation-level map's files: left out together by --without-liquidation-map.
+LIQUIDATION_MAP_FILES = ("54_liquidation_map_minutes.sql", "55_liquidation_map.sql",
+                         "71_insert_liquidation_levels.sql")
+
+
 def job_statements(
-    params: dict[str, object], overrides: dict[str, Path] | None = None
+    params: dict[str, object], overrides: dict[str, Path] | None = None,
+    skip: Collection[str] = (),
+    extra: tuple[Path, ...] = (),
 ) -> tuple[list[str], list[str]]:
     """(DDL and views in file order, INSERT statements) for the whole job.
 
-    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants).
+    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants;
+    the backtest's file sources and sinks); skip names files to leave out (benchmark
+    variants, the backtest); `extra` files are rendered first, before the per-topic sources
+    (the backtest's recording table).
     """
     overrides = overrides or {}
+    unknown = [name for name in skip if not (SQL_DIR / name).is_file()]
+    if unknown:
+        raise ValueError(f"no such file in {SQL_DIR}: {', '.join(unknown)}")
     ddl: list[str] = []
+    for path in extra:
+        ddl.extend(statements(render(path, params)))
     for topic in (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
         for name in PER_TOPIC_FILES:
             if topic not in DATA_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
-            ddl.extend(statements(render(SQL_DIR / name,
+            ddl.extend(statements(render(overrides.get(name, SQL_DIR / name),
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
     for path in sorted(SQL_DIR.glob("*.sql")):
-        if path.name in PER_TOPIC_FILES:
+        if path.name in PER_TOPIC_FILES or path.name in skip:
             continue
         for stmt in statements(render(overrides.get(path.name, path), params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
     return ddl, inserts
+
+
+def configure(t_env: TableEnvironment, cfg: MonitorConfig, name: str,
+              scoring: str = "udf", map_cfg: liquidation_map.MapConfig | None = None) -> None:
+    """Session settings and functions every run of the job's SQL needs, streaming or batch."""
+    conf = t_env.get_config()
+    conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
+    conf.set("pipeline.name", name)
+    # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
+    # identical sub-plans as one block parses every record once instead of once per INSERT.
+    conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
+    # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
+    t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
+    udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf",
+                  window_minutes=cfg.pipeline.window_minutes)
+    map_udfs.register(t_env, map_cfg or liquidation_map.load_config())
 
 
 def build(
@@ -99,18 +177,13 @@ def build(
     conn: Connections,
     topic_prefix: str = "",
     scoring: str = "udf",
+    with_map: bool = True,
 ) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed)."""
-    conf = t_env.get_config()
-    conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
-    conf.set("pipeline.name", f"{topic_prefix}{JOB_NAME}")
-    # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
-    # identical sub-plans as one block parses every record once instead of once per INSERT.
-    conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
-    # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
-    t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
-    udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix))
+    map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
+    configure(t_env, cfg, f"{topic_prefix}{JOB_NAME}", scoring, map_cfg)
+    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, map_cfg=map_cfg),
+                                  skip=() if with_map else LIQUIDATION_MAP_FILES)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -149,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
                     help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
                          "UDFs (benchmark baseline only)")
+    ap.add_argument("--without-liquidation-map", action="store_true",
+                    help="leave the liquidation-level map out (benchmark baseline only: "
+                         "python -m bench.pipeline --variants udf,no-map)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
@@ -160,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring).execute()
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring,
+                   with_map=not args.without_liquidation_map).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)
