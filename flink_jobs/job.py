@@ -83,8 +83,12 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
         jdbc = ",\n  ".join(
             f"'{k}' = '{v}'"
             for k, v in {
-                "connector": "jdbc",
-                "url": conn.jdbc_url,
+                # Flink's JDBC sink whose shutdown never kills the TaskManager, through a
+                # driver that waits out a PostgreSQL outage (flink_jobs/java,
+                # docs/operations.md).
+                "connector": "lcm-jdbc",
+                "driver": "io.lcm.flink.PatientPostgresDriver",
+                "url": f"{conn.jdbc_url}?lcmConnectWaitSeconds={p.db_outage_wait_s}",
                 "username": conn.writer_user,
                 "password": conn.writer_password,
                 "sink.buffer-flush.max-rows": "500",
@@ -98,11 +102,16 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
         "alerts_topic": ALERTS_TOPIC,  # the job's own output topics (lcm/topics.txt)
         "dead_letter_topic": DEAD_LETTER_TOPIC,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
+        "heartbeat_key": kafka_io.HEARTBEAT_KEY.decode(),
+        # The alerts sink's Kafka transactions: one prefix per job name, the same across its
+        # restarts, so a restarted job aborts what its previous run left open.
+        "transactional_id_prefix": f"{topic_prefix}{JOB_NAME}-alerts",
         "startup_mode": p.startup_mode,
         "watermark_delay_s": p.watermark_delay_s,
         "idle_timeout_s": p.idle_timeout_s,
         "window": interval(wm),
         "window_ms": wm * 60_000,
+        "window_minutes": wm,
         "time_order": "window_time" if mode == "streaming" else "window_minute",
         "oi_lookback_range": span(p.oi_lookback_windows * wm, mode, "oi_lookback_windows"),
         "baseline_range": span(p.baseline_windows * wm, mode, "baseline_windows"),

@@ -46,7 +46,7 @@ from ingest.health import SourceHealth
 from ingest.spool import Record, Spool, SpoolRefused
 from lcm import kafka_io
 from lcm.deadletter import dead_letter_record
-from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC
+from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC
 
 log = logging.getLogger("ingest.publisher")
 COMMIT_EVERY_S = 0.1
@@ -89,6 +89,9 @@ class Publisher:
         self._skip: set[int] = set()  # acknowledged before a rebuild: not sent again
         self._stop = threading.Event()
         self._cursor_at = time.monotonic()
+        # Partitions per clock topic, as the broker has them (refreshed by the sender).
+        self.clock_partitions: dict[str, int] = {}
+        self._counts_at = 0.0
         self._thread = threading.Thread(target=self._run, name="spool-sender", daemon=True)
         self._thread.start()
 
@@ -112,10 +115,10 @@ class Publisher:
         self.publish(DEAD_LETTER_TOPIC, record, key=record["source"].encode())
 
     def heartbeat(self, source: str, ts: int) -> None:
-        """The job's clock, to every heartbeat partition, behind any spooled data."""
-        for partition, value in kafka_io.heartbeat_records(source, ts):
-            self.publish(HEARTBEAT_TOPIC, value, key=source.encode(),
-                         partition=partition)
+        """The job's clock, to every partition of the heartbeat and data topics, behind any
+        spooled data (so it never vouches for records still waiting in the spool)."""
+        for beat in kafka_io.heartbeat_records(source, ts, self.clock_partitions):
+            self.publish(beat.topic, beat.value, key=beat.key, partition=beat.partition)
 
     def health(self, record: dict[str, Any]) -> None:
         self.publish(HEALTH_TOPIC, record, key=str(record["source"]).encode())
@@ -254,9 +257,18 @@ class Publisher:
         # would keep its threads (and their reconnect attempts) alive until a collection.
         self.producer = None
 
+    def _refresh_partitions(self) -> None:
+        """Heartbeats go to every partition a topic has on the broker, which may be more than
+        lcm/topics.txt says (a widened topic); looked up every 30 s while Kafka is up."""
+        now = time.monotonic()
+        if self.broker_up and now - self._counts_at >= kafka_io.PARTITION_COUNTS_TTL_S:
+            self._counts_at = now
+            self.clock_partitions = kafka_io.partition_counts(self.producer, self.topic_prefix)
+
     def _step(self) -> None:
         if self._rebuild:
             self._do_rebuild()
+        self._refresh_partitions()
         room = self.in_flight - len(self._pending)
         records = self.spool.read(min(room, 10_000)) if room > 0 else []
         for rec in records:

@@ -149,6 +149,10 @@ class Service:
             "auto.offset.reset": config.consumer.auto_offset_reset,
             # Offsets are committed by hand, after every channel handled the alert.
             "enable.auto.commit": False,
+            # The job writes alerts in Kafka transactions (exactly once): read only what a
+            # completed checkpoint committed, never an aborted attempt (librdkafka's
+            # default too; said here because it is what makes an alert arrive once).
+            "isolation.level": "read_committed",
             "session.timeout.ms": config.consumer.session_timeout_s * 1000,
             # An alert's retries may take minutes: do not let the group drop us meanwhile.
             "max.poll.interval.ms": int(max(300_000, 2_000 * max(

@@ -11,9 +11,11 @@ mkdir -p "$STATE_DIR"
 
 # Secrets and settings: .env is created by stack/setup.sh and git-ignored. A variable
 # already in the environment wins over .env (tests point LCM_DB elsewhere that way).
-if [[ -f "$REPO_DIR/.env" ]]; then
+# (A service the supervisor runs as another user cannot read .env, which is the project
+# user's only: it gets the same settings from the supervisor's environment.)
+if [[ -r "$REPO_DIR/.env" ]]; then
   # It holds passwords: owner-only, whoever wrote it (cp .env.example .env is 0644).
-  if [[ -n "$(find "$REPO_DIR/.env" -perm /077 2>/dev/null)" ]]; then
+  if [[ -O "$REPO_DIR/.env" && -n "$(find "$REPO_DIR/.env" -perm /077 2>/dev/null)" ]]; then
     chmod 600 "$REPO_DIR/.env" && echo "[stack] .env was readable by other users: made it 0600" >&2
   fi
   while IFS='=' read -r key value; do
@@ -67,3 +69,23 @@ flink_home() {
   [[ -x "$PY" ]] || die "no virtualenv at $VENV; run 'make setup' first."
   "$PY" -c 'import os, pyflink; print(os.path.dirname(os.path.abspath(pyflink.__file__)))'
 }
+
+# The user Kafka and Flink run as. Started as root, they run as an unprivileged service user
+# (LCM_SERVICE_USER, default 'lcm', created by stack/setup.sh) when that user can run the
+# project's Python (Flink starts the Python UDF workers); stack/setup.sh records the choice.
+service_user() {
+  if [[ $EUID -ne 0 ]]; then id -un; return; fi
+  local f="$STATE_DIR/service-user"
+  if [[ -s "$f" ]]; then cat "$f"; else echo root; fi
+}
+
+# Give the service user the state directories its services write to.
+own_service_dirs() {
+  local user; user=$(service_user)
+  [[ $EUID -eq 0 && "$user" != root ]] || return 0
+  mkdir -p "$STATE_DIR/kafka" "$STATE_DIR/flink"/{log,run,checkpoints,savepoints,jobs}
+  chown -R "$user:" "$STATE_DIR/kafka" "$STATE_DIR/flink/log" "$STATE_DIR/flink/run" \
+    "$STATE_DIR/flink/checkpoints" "$STATE_DIR/flink/savepoints"
+}
+
+supervised() { "$REPO_DIR/stack/supervise.sh" ctl pid >/dev/null 2>&1; }

@@ -327,6 +327,7 @@ def test_pipeline_panels():
                          ("Events per minute by topic", "topic_events_1m"),
                          ("Dead letters per minute by topic", "topic_events_1m"),
                          ("Dead letters in range", "dead_letters"),
+                         ("Late records per minute by topic", "late_records_1m"),
                          ("Flink job up", "risk_scores")):
         assert f"FROM {table}" in p[title]["targets"][0]["rawSql"], title
     assert "written_at" in p["Flink job up"]["targets"][0]["rawSql"]

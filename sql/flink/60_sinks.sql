@@ -49,6 +49,11 @@ CREATE TEMPORARY TABLE dead_letters_sink (
 -- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in
 -- order. The value is the flat JSON object of docs/contract.md, fields in this order; times
 -- are strings 'YYYY-MM-DD HH:MM:SS' (UTC), a missing value is null.
+-- Exactly once: written in Kafka transactions committed when a checkpoint completes, so a
+-- job restarted from a checkpoint never publishes an alert twice to a reader of committed
+-- records (the notifier). The cost: an alert becomes visible up to one checkpoint interval
+-- later. The transaction timeout is the broker's maximum (15 min), well above a checkpoint
+-- interval plus a restart.
 CREATE TEMPORARY TABLE alerts_topic (
   alert_id STRING, base STRING, level STRING, previous_level STRING, side STRING,
   risk DOUBLE, long_risk DOUBLE, short_risk DOUBLE, funding_pts DOUBLE,
@@ -62,7 +67,9 @@ CREATE TEMPORARY TABLE alerts_topic (
   'key.fields' = 'base',
   'value.format' = 'json',
   'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${transactional_id_prefix}',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 -- Ingest sources' health reports (ingest_health topic) and per-topic record counts.
@@ -76,6 +83,12 @@ CREATE TEMPORARY TABLE topic_events_sink (
   topic STRING, window_start TIMESTAMP(3), events BIGINT, dead_letters BIGINT,
   PRIMARY KEY (topic, window_start) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'topic_events_1m');
+
+-- Records read after their minute had closed (34_late_records.sql), per topic and minute.
+CREATE TEMPORARY TABLE late_records_sink (
+  topic STRING, window_start TIMESTAMP(3), records BIGINT,
+  PRIMARY KEY (topic, window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'late_records_1m');
 
 -- Refused records with their raw text, for whoever fixes the producer.
 CREATE TEMPORARY TABLE dead_letter_topic (
