@@ -14,97 +14,34 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import statistics
-import threading
 import time
-from pathlib import Path
 
+from bench.profile import (
+    JobWatcher,
+    StackSampler,
+    print_flame_summary,
+    print_task_table,
+    print_usage,
+)
 from bench.workload import events
 from flink_jobs.config import load_config
 from harness.sandbox import Sandbox
 from lcm.kafka_io import heartbeat, make_producer, poll_until
-from lcm.paths import REPO_DIR
 from lcm.settings import Connections
-
-STATE = Path(os.environ.get("LCM_STATE_DIR", REPO_DIR / ".state"))
-
-
-# --- memory -------------------------------------------------------------------------------
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    return kids
-
-
-def _rss_mib(pid: int, kids: dict[int, list[int]]) -> float:
-    """RSS of a process and all its descendants, MiB."""
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-        stack.extend(kids.get(p, []))
-    return total / 1024
-
-
-def _pid_of(pattern: str) -> int | None:
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if pattern in (d / "cmdline").read_bytes().decode(errors="replace"):
-                    return int(d.name)
-            except OSError:
-                continue
-    return None
-
-
-def service_pids() -> dict[str, int]:
-    pids = {
-        "kafka": int((STATE / "kafka" / "kafka.pid").read_text()),
-        "flink-jobmanager": _pid_of("StandaloneSessionClusterEntrypoint"),
-        "flink-taskmanager+python": _pid_of("TaskManagerRunner"),
-        "postgresql": int((STATE / "postgres" / "data" / "postmaster.pid").read_text().split()[0]),
-    }
-    return {k: v for k, v in pids.items() if v}
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, interval_s: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.interval_s, self.peak, self.peak_total = interval_s, {}, 0.0
-        self.stop = threading.Event()
-        self.pids = service_pids()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            kids = _children()
-            now = {name: _rss_mib(pid, kids) for name, pid in self.pids.items()}
-            for name, mib in now.items():
-                self.peak[name] = max(self.peak.get(name, 0.0), mib)
-            self.peak_total = max(self.peak_total, sum(now.values()))
-            self.stop.wait(self.interval_s)
 
 
 # --- one variant ----------------------------------------------------------------------
 def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
-                scoring: str, rate: float | None = None) -> dict:
+                scoring: str, rate: float | None = None, flames: int = 0) -> dict:
     cfg = load_config().pipeline
     box = Sandbox.create(conn, "bench")
     try:
-        box.submit_job("--scoring", scoring)
-        sampler = RssSampler()
+        job_id = box.submit_job("--scoring", scoring)
+        sampler = StackSampler()
         sampler.start()
+        watcher = JobWatcher(conn, job_id, flames)
+        watcher.start()
         producer = make_producer(conn.kafka_bootstrap)
         beats: list[tuple[int, float]] = []  # (heartbeat ts, wall time it was produced)
         next_beat = 0
@@ -141,7 +78,8 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
             time.sleep(0.5)
         else:
             raise SystemExit(f"{scoring}: only {n} of {expected} score rows after 30 min")
-        sampler.stop.set()
+        usage = sampler.stop()
+        tasks = watcher.stop()
         rows = box.query("SELECT window_end, extract(epoch FROM written_at) AS w FROM risk_scores "
                          "WHERE venue = 'all'")
         t_done = max(float(r["w"]) for r in rows)
@@ -155,7 +93,7 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
             if i < len(beats):
                 latencies.append(float(r["w"]) - beats[i][1])
         latencies.sort()
-        state = box.job_state(box.jobs[-1])
+        state = box.job_state(job_id)
         return {
             "scoring": scoring,
             "events": len(workload),
@@ -165,8 +103,9 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
             "produce_per_s": len(workload) / (t_produced - t0),
             "p50_s": statistics.median(latencies),
             "p99_s": latencies[int(0.99 * (len(latencies) - 1))],
-            "rss": sampler.peak,
-            "rss_total": sampler.peak_total,
+            "usage": usage,
+            "tasks": tasks,
+            "flames": watcher.graphs,
             "job": state,
         }
     finally:
@@ -184,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float,
                     help="offer this many events/s instead of as fast as possible "
                          "(latency at a live-like load)")
+    ap.add_argument("--flames", type=int, default=0, metavar="N",
+                    help="sample on-CPU flame graphs of the N busiest tasks under load "
+                         "(needs rest.flamegraph.enabled, on in flink-conf/config.yaml)")
     args = ap.parse_args(argv)
     conn = Connections.from_env()
 
@@ -196,18 +138,21 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.minutes} min, generated in {time.time() - t:.1f} s")
     print("  mix: " + ", ".join(f"{k}={v:,}" for k, v in sorted(mix.items())))
 
-    results = [run_variant(conn, workload, args.assets, args.minutes, v, args.rate)
+    results = [run_variant(conn, workload, args.assets, args.minutes, v, args.rate, args.flames)
                for v in args.variants.split(",")]
     print()
     print(f"{'scoring':8} {'events/s e2e':>13} {'produce/s':>10} {'total s':>8} "
           f"{'p50 s':>6} {'p99 s':>6} {'RSS MiB':>8}  job")
     for r in results:
         print(f"{r['scoring']:8} {r['events_per_s']:13,.0f} {r['produce_per_s']:10,.0f} "
-              f"{r['total_s']:8.1f} {r['p50_s']:6.2f} {r['p99_s']:6.2f} {r['rss_total']:8.0f}  "
+              f"{r['total_s']:8.1f} {r['p50_s']:6.2f} {r['p99_s']:6.2f} "
+              f"{r['usage'].peak_total_mib:8.0f}  "
               f"{r['job']['state']}, {r['job']['failures']} failures")
     for r in results:
-        print(f"peak RSS ({r['scoring']}): " + ", ".join(f"{k} {v:.0f} MiB"
-                                                       for k, v in r["rss"].items()))
+        print_usage(r["usage"], r["scoring"])
+        print_task_table(r["tasks"], r["scoring"])
+        for name, graph in r["flames"]:
+            print_flame_summary(name, graph)
     if len(results) == 2:
         ratio = results[0]["events_per_s"] / results[1]["events_per_s"]
         print(f"\nratio {results[0]['scoring']}/{results[1]['scoring']} events/s: {ratio:.2f}")
