@@ -18,8 +18,11 @@ import statistics
 import time
 
 from bench.profile import (
+    STATE,
+    CpuProfile,
     JobWatcher,
     StackSampler,
+    collapsed_summary,
     print_flame_summary,
     print_task_table,
     print_usage,
@@ -33,7 +36,8 @@ from lcm.settings import Connections
 
 # --- one variant ----------------------------------------------------------------------
 def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
-                scoring: str, rate: float | None = None, flames: int = 0) -> dict:
+                scoring: str, rate: float | None = None, flames: int = 0,
+                cpu_profile: bool = False) -> dict:
     cfg = load_config().pipeline
     box = Sandbox.create(conn, "bench")
     try:
@@ -42,6 +46,12 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
         sampler.start()
         watcher = JobWatcher(conn, job_id, flames)
         watcher.start()
+        profiler = None
+        if cpu_profile:
+            out = STATE / "bench" / f"{scoring}-{time.strftime('%Y%m%d-%H%M%S')}.collapsed"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            profiler = CpuProfile(out)
+            profiler.start()
         producer = make_producer(conn.kafka_bootstrap)
         beats: list[tuple[int, float]] = []  # (heartbeat ts, wall time it was produced)
         next_beat = 0
@@ -79,6 +89,7 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
         else:
             raise SystemExit(f"{scoring}: only {n} of {expected} score rows after 30 min")
         usage = sampler.stop()
+        profile = profiler.stop() if profiler else None
         tasks = watcher.stop()
         rows = box.query("SELECT window_end, extract(epoch FROM written_at) AS w FROM risk_scores "
                          "WHERE venue = 'all'")
@@ -106,6 +117,7 @@ def run_variant(conn: Connections, workload: list, n_assets: int, minutes: int,
             "usage": usage,
             "tasks": tasks,
             "flames": watcher.graphs,
+            "cpu_profile": profile,
             "job": state,
         }
     finally:
@@ -126,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--flames", type=int, default=0, metavar="N",
                     help="sample on-CPU flame graphs of the N busiest tasks under load "
                          "(needs rest.flamegraph.enabled, on in flink-conf/config.yaml)")
+    ap.add_argument("--cpu-profile", action="store_true",
+                    help="attach async-profiler to the TaskManager for each run and print "
+                         "CPU per thread and the hottest frames (fetched with Maven once)")
     args = ap.parse_args(argv)
     conn = Connections.from_env()
 
@@ -138,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.minutes} min, generated in {time.time() - t:.1f} s")
     print("  mix: " + ", ".join(f"{k}={v:,}" for k, v in sorted(mix.items())))
 
-    results = [run_variant(conn, workload, args.assets, args.minutes, v, args.rate, args.flames)
+    results = [run_variant(conn, workload, args.assets, args.minutes, v, args.rate, args.flames,
+                           args.cpu_profile)
                for v in args.variants.split(",")]
     print()
     print(f"{'scoring':8} {'events/s e2e':>13} {'produce/s':>10} {'total s':>8} "
@@ -153,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         print_task_table(r["tasks"], r["scoring"])
         for name, graph in r["flames"]:
             print_flame_summary(name, graph)
+        if r["cpu_profile"]:
+            print(f"\n{r['scoring']}: async-profiler, {r['cpu_profile']}")
+            collapsed_summary(r["cpu_profile"])
     if len(results) == 2:
         ratio = results[0]["events_per_s"] / results[1]["events_per_s"]
         print(f"\nratio {results[0]['scoring']}/{results[1]['scoring']} events/s: {ratio:.2f}")

@@ -339,3 +339,118 @@ class JobWatcher(threading.Thread):
         flink_rest(f"/jobs/{self.job_id}", self.conn)  # ask the JobManager to fetch anew
         time.sleep(11)  # metrics.fetcher.update-interval is 10 s
         return task_table(self.conn, self.job_id)
+
+
+# --- async-profiler on the TaskManager ------------------------------------------------------
+ASYNC_PROFILER = "tools.profiler:async-profiler:4.1"  # Maven coordinates (bench only)
+
+
+def async_profiler_lib(state: Path = STATE) -> Path:
+    """The async-profiler agent for this machine, fetched once with Maven into .state/."""
+    import platform
+    import subprocess
+    import zipfile
+
+    arch = {"x86_64": "linux-x64", "aarch64": "linux-arm64"}.get(platform.machine())
+    if arch is None:
+        raise SystemExit(f"async-profiler: no agent for {platform.machine()}")
+    lib = state / "lib" / "async-profiler" / arch / "libasyncProfiler.so"
+    if not lib.exists():
+        out = lib.parent.parent
+        out.mkdir(parents=True, exist_ok=True)
+        run = subprocess.run(["mvn", "-B", "-q", "dependency:copy", f"-Dartifact={ASYNC_PROFILER}",
+                              f"-DoutputDirectory={out}"], capture_output=True, text=True)
+        jars = sorted(out.glob("async-profiler-*.jar"))
+        if run.returncode != 0 or not jars:
+            raise SystemExit(f"async-profiler: mvn dependency:copy {ASYNC_PROFILER} failed:\n"
+                             f"{run.stdout[-2000:]}{run.stderr[-2000:]}")
+        with zipfile.ZipFile(jars[-1]) as z:
+            z.extract(f"{arch}/libasyncProfiler.so", out)
+    return lib
+
+
+class CpuProfile:
+    """async-profiler attached to the TaskManager JVM (jcmd JVMTI.agent_load): CPU samples of
+    every thread (task threads, Kafka fetchers, network, GC, JIT), written as collapsed
+    stacks with the thread name as the root frame."""
+
+    def __init__(self, out: Path, interval_ms: int = 10) -> None:
+        self.pid = service_pids().get("flink-taskmanager")
+        self.lib = async_profiler_lib()
+        self.out = out
+        self.interval_ms = interval_ms
+
+    def _agent(self, options: str) -> str:
+        import subprocess
+
+        # Quoted: jcmd would read "start,event=cpu" as an option named "start,event".
+        run = subprocess.run(["jcmd", str(self.pid), "JVMTI.agent_load", str(self.lib),
+                              f'"{options}"'], capture_output=True, text=True, timeout=60)
+        if "return code: 0" not in run.stdout:
+            raise RuntimeError(f"async-profiler {options}: {run.stdout}{run.stderr}")
+        return run.stdout
+
+    def start(self) -> None:
+        if self.pid is None:
+            raise SystemExit("async-profiler: no TaskManager of this checkout is running")
+        # cpu = perf events where the kernel allows them, else a CPU timer (async-profiler
+        # chooses); its messages go to the TaskManager's .out file.
+        self._agent(f"start,event=cpu,interval={self.interval_ms}ms,threads")
+
+    def stop(self) -> Path:
+        self._agent(f"stop,file={self.out},collapsed")
+        return self.out
+
+
+_THREAD_GROUPS = (
+    (re.compile(r"Kafka Fetcher|SourceFetcher|kafka-coordinator|kafka-producer", re.I),
+     "Kafka client threads (fetch, produce)"),
+    (re.compile(r"^(GC|G1|VM Thread|VM Periodic)"), "JVM: garbage collection, VM"),
+    (re.compile(r"^C[12] CompilerThread"), "JVM: JIT compiler"),
+    (re.compile(r"Flink Netty|OutputFlusher|Netty"), "Flink network (Netty, output flusher)"),
+    (re.compile(r"grpc|beam|python", re.I), "Python UDF bridge (gRPC/Beam, JVM side)"),
+    (re.compile(r"jdbc|Postgre", re.I), "JDBC"),
+)
+
+
+def _thread_group(thread: str) -> str:
+    name = re.sub(r"\s*tid=\d+$", "", thread).strip()
+    if " (1/1)" in name or re.search(r"\(\d+/\d+\)#\d+", name):
+        return "task: " + short_name(re.sub(r"\s*\(\d+/\d+\)#\d+$", "", name), 60)
+    for pattern, group in _THREAD_GROUPS:
+        if pattern.search(name):
+            return group
+    if name.startswith(("C1 CompilerThre", "C2 CompilerThre", "Sweeper")):
+        return "JVM: JIT compiler"
+    return "other: " + re.sub(r"[-#]?\d+$", "", name)[:40]
+
+
+def collapsed_summary(path: Path, top_groups: int = 14, top_frames: int = 10,
+                      groups_with_frames: int = 4) -> None:
+    """Print CPU share per thread group, then the hottest frames of the busiest groups."""
+    per_group: dict[str, int] = {}
+    frames: dict[str, dict[str, int]] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        parts = stack.split(";")
+        group = _thread_group(parts[0].strip("[]"))
+        total += n
+        per_group[group] = per_group.get(group, 0) + n
+        leaf = _frame(parts[-1]) if len(parts) > 1 else "?"
+        g = frames.setdefault(group, {})
+        g[leaf] = g.get(leaf, 0) + n
+    if not total:
+        print("  (no samples)")
+        return
+    print(f"  {total:,} CPU samples in the TaskManager JVM, by thread:")
+    ranked = sorted(per_group.items(), key=lambda kv: -kv[1])
+    for group, n in ranked[:top_groups]:
+        print(f"    {100 * n / total:5.1f} %  {group}")
+    for group, n in ranked[:groups_with_frames]:
+        print(f"  hottest frames in '{group}' ({100 * n / total:.1f} % of samples):")
+        for frame, m in sorted(frames[group].items(), key=lambda kv: -kv[1])[:top_frames]:
+            print(f"    {100 * m / n:5.1f} %  {frame[:110]}")
