@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lcm import settings
 from flink_jobs.config import DEFAULT_CONFIG, MonitorConfig, load_config
+from lcm import settings
 from lcm.settings import ConfigError, Connections
 
 SHIPPED = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
