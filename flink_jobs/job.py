@@ -61,27 +61,40 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
     }
 
 
+def variant_overrides(directory: Path) -> dict[str, Path]:
+    """A variant's SQL files by name: each replaces the file of that name in sql/flink/
+    (or adds one); an empty file leaves that step out."""
+    if not directory.is_dir():
+        raise SystemExit(f"--sql-variant {directory}: not a directory")
+    files = {p.name: p for p in directory.glob("*.sql")}
+    if not files:
+        raise SystemExit(f"--sql-variant {directory}: no .sql files in it")
+    return files
+
+
 def job_statements(
     params: dict[str, object], overrides: dict[str, Path] | None = None
 ) -> tuple[list[str], list[str]]:
     """(DDL and views in file order, INSERT statements) for the whole job.
 
-    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants).
+    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants,
+    variant_overrides).
     """
     overrides = overrides or {}
+    files = {p.name: p for p in SQL_DIR.glob("*.sql")} | overrides
     ddl: list[str] = []
     for topic in (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
         for name in PER_TOPIC_FILES:
             if topic not in DATA_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
-            ddl.extend(statements(render(SQL_DIR / name,
+            ddl.extend(statements(render(files[name],
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        if path.name in PER_TOPIC_FILES:
+    for name in sorted(files):
+        if name in PER_TOPIC_FILES:
             continue
-        for stmt in statements(render(overrides.get(path.name, path), params)):
+        for stmt in statements(render(files[name], params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
     return ddl, inserts
 
@@ -92,8 +105,13 @@ def build(
     conn: Connections,
     topic_prefix: str = "",
     scoring: str = "udf",
+    overrides: dict[str, Path] | None = None,
+    extra_conf: dict[str, str] | None = None,
 ) -> StatementSet:
-    """Declare everything on t_env and return the statement set (not yet executed)."""
+    """Declare everything on t_env and return the statement set (not yet executed).
+
+    overrides and extra_conf are for benchmark variants: SQL files replaced by name
+    (job_statements) and Flink options set on this job only."""
     conf = t_env.get_config()
     conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
     conf.set("pipeline.name", f"{topic_prefix}{JOB_NAME}")
@@ -101,9 +119,14 @@ def build(
     # identical sub-plans as one block parses every record once instead of once per INSERT.
     conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
+    # JSON_FIELDS is the map-shaped parse the job used before JSON_ROW; registered for the
+    # job's SQL at older revisions (python -m bench.pipeline --variants @REV).
+    t_env.create_java_temporary_system_function("JSON_ROW", "io.lcm.flink.JsonRow")
     t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
     udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix))
+    for key, value in (extra_conf or {}).items():
+        conf.set(key, value)
+    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix), overrides)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -142,10 +165,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
                     help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
                          "UDFs (benchmark baseline only)")
+    ap.add_argument("--sql-variant", type=Path, metavar="DIR",
+                    help="benchmark variants: each .sql file in DIR replaces the file of that "
+                         "name in sql/flink/ (an empty file leaves the step out)")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a Flink option for this job only (benchmark variants; repeatable)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
 
+    extra_conf = {}
+    for item in args.conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--conf {item!r}: expected KEY=VALUE")
+        extra_conf[key.strip()] = value.strip()
+    overrides = variant_overrides(args.sql_variant) if args.sql_variant else None
     cfg = load_config(args.config)
     conn = Connections.from_env()
     preflight(conn, args.topic_prefix)
@@ -153,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring).execute()
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
+                   extra_conf).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

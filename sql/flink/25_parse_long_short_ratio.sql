@@ -6,6 +6,6 @@ SELECT *,
     WHEN long_share < 0 OR long_share > 1 THEN 'long_share: outside 0..1'
   END) AS problem
 FROM (
-  SELECT *, TRY_CAST(f['long_share'] AS DOUBLE) AS long_share
+  SELECT *, j.long_share AS long_share
   FROM long_short_ratio_envelope
 );
