@@ -18,7 +18,8 @@ figure is the job's own catch-up speed, with no producer on the same cores.
 Variants: udf (vectorized pandas UDFs, the monitor), udf-row (row-at-a-time UDFs), sql (the
 scores as SQL expressions, bench/sql/, checked against udf's rows when both ran),
 @REV (the job's SQL as of git revision REV, e.g. @main: before/after in one run), and any
-of them with +KEY=VALUE suffixes (a Flink option for that job only).
+of them with +KEY=VALUE suffixes (a Flink option for that job only) and ~SECTION.KEY=VALUE
+suffixes (a changed config/monitor.yaml, e.g. udf~pipeline.idle_timeout_s=2).
 Figures, not assertions: this machine is noisy, so compare ratios from one run.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import math
+import re
 import statistics
 import subprocess
 import tarfile
@@ -34,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+
+import yaml
 
 from bench.profile import (
     STATE,
@@ -46,11 +50,12 @@ from bench.profile import (
     print_usage,
 )
 from bench.workload import Event, events
-from flink_jobs.config import load_config
+from flink_jobs.config import DEFAULT_CONFIG, load_config
 from flink_jobs.sql_files import SQL_DIR
 from harness.sandbox import Sandbox
 from lcm.kafka_io import heartbeat, make_producer, poll_until
 from lcm.paths import REPO_DIR
+from lcm.pipeline import Pipeline
 from lcm.settings import Connections
 
 SQL_VARIANT = Path(__file__).resolve().parent / "sql"
@@ -65,6 +70,30 @@ SCORE_COLUMNS = ("risk", "side", "long_risk", "short_risk", "funding_pts", "oi_b
 class Variant:
     name: str
     job_args: list[str] = field(default_factory=list)
+    config: Path | None = None  # a changed copy of config/monitor.yaml (~KEY=VALUE)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return load_config(self.config).pipeline
+
+
+def changed_config(name: str, changes: list[str]) -> Path:
+    """config/monitor.yaml with `section.key=value` changes, validated like the real one."""
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    for change in changes:
+        key, _, value = change.partition("=")
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise SystemExit(f"variant {name!r}: {key} is not a key of {DEFAULT_CONFIG.name}")
+        node[leaf] = yaml.safe_load(value)
+    out = STATE / "bench" / f"config-{abs(hash(name)):x}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    load_config(out)  # a bad value fails here, naming the file and the key
+    return out
 
 
 def sql_at_revision(rev: str) -> Path:
@@ -92,7 +121,9 @@ def sql_at_revision(rev: str) -> Path:
 
 
 def parse_variant(spec: str) -> Variant:
-    base, *confs = spec.split("+")
+    base, *rest = re.split(r"(?=[+~])", spec)
+    confs = [r[1:] for r in rest if r.startswith("+")]
+    changes = [r[1:] for r in rest if r.startswith("~")]
     args: list[str] = []
     if base == "udf":
         pass
@@ -105,11 +136,15 @@ def parse_variant(spec: str) -> Variant:
     else:
         raise SystemExit(f"variant {spec!r}: expected udf, udf-row, sql or @REV, "
                          "optionally with +KEY=VALUE")
-    for conf in confs:
+    for conf in [*confs, *changes]:
         if "=" not in conf:
             raise SystemExit(f"variant {spec!r}: {conf!r} is not KEY=VALUE")
+    for conf in confs:
         args += ["--conf", conf]
-    return Variant(spec, args)
+    config = changed_config(spec, changes) if changes else None
+    if config:
+        args += ["--config", str(config)]
+    return Variant(spec, args, config)
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -147,7 +182,7 @@ def produce(box: Sandbox, conn: Connections, workload: list[Event], rate: float 
 def run_variant(conn: Connections, workload: list[Event], n_assets: int, minutes: int,
                 variant: Variant, rate: float | None = None, flames: int = 0,
                 cpu_profile: bool = False, backlog: bool = False) -> dict:
-    cfg = load_config().pipeline
+    cfg = variant.pipeline
     box = Sandbox.create(conn, "bench")
     try:
         if backlog:
@@ -328,9 +363,11 @@ def main(argv: list[str] | None = None) -> None:
             collapsed_summary(r["cpu_profile"])
     print("\nlatency = first write of a minute's score row minus the moment the heartbeat "
           "that moved the watermark past that minute was produced (in backlog mode: minus "
-          "the job's start); watermark delay "
-          f"{load_config().pipeline.watermark_delay_s} s, idle timeout "
-          f"{load_config().pipeline.idle_timeout_s} s")
+          "the job's start)")
+    for v in variants:
+        p = v.pipeline
+        print(f"  {v.name}: watermark delay {p.watermark_delay_s} s, idle timeout "
+              f"{p.idle_timeout_s} s")
 
 
 if __name__ == "__main__":
