@@ -18,7 +18,8 @@ figure is the job's own catch-up speed, with no producer on the same cores.
 Variants: udf (vectorized pandas UDFs, the monitor), udf-row (row-at-a-time UDFs), sql (the
 scores as SQL expressions, bench/sql/, checked against udf's rows when both ran),
 @REV (the job's SQL as of git revision REV, e.g. @main: before/after in one run), and any
-of them with +KEY=VALUE suffixes (a Flink option for that job only) and ~SECTION.KEY=VALUE
+of them with +KEY=VALUE suffixes (a Flink option for that job only; +jdbc:KEY=VALUE a JDBC
+sink option, +jdbc:url.NAME=VALUE a JDBC URL property) and ~SECTION.KEY=VALUE
 suffixes (a changed config/monitor.yaml, e.g. udf~pipeline.idle_timeout_s=2).
 Figures, not assertions: this machine is noisy, so compare ratios from one run.
 """
@@ -140,7 +141,10 @@ def parse_variant(spec: str) -> Variant:
         if "=" not in conf:
             raise SystemExit(f"variant {spec!r}: {conf!r} is not KEY=VALUE")
     for conf in confs:
-        args += ["--conf", conf]
+        if conf.startswith("jdbc:"):
+            args += ["--jdbc", conf[5:]]
+        else:
+            args += ["--conf", conf]
     config = changed_config(spec, changes) if changes else None
     if config:
         args += ["--config", str(config)]

@@ -30,18 +30,40 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
-def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") -> dict[str, object]:
+# The JDBC sinks' connection and flush options (60_sinks.sql: ${jdbc}).
+JDBC_FLUSH = {
+    "sink.buffer-flush.max-rows": "500",
+    "sink.buffer-flush.interval": "500ms",
+    "sink.max-retries": "5",
+}
+
+
+def _sql_number(value: object) -> str:
+    """A config number as an SQL literal: floats in E notation, which Flink reads as DOUBLE
+    (a plain 0.0001 would be an exact DECIMAL), so SQL arithmetic on them is float's."""
+    if isinstance(value, float):
+        text = repr(value).upper()
+        return text if "E" in text else f"{text}E0"
+    return str(value)
+
+
+def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "",
+               jdbc_options: dict[str, str] | None = None) -> dict[str, object]:
+    """Every ${name} the job's SQL may use. jdbc_options override the JDBC sink options;
+    a key url.NAME sets a property of the JDBC URL (benchmark variants)."""
     p = cfg.pipeline
+    options = {**JDBC_FLUSH, **(jdbc_options or {})}
+    url_props = {k[4:]: v for k, v in options.items() if k.startswith("url.")}
+    url = conn.jdbc_url + ("?" + "&".join(f"{k}={v}" for k, v in url_props.items())
+                           if url_props else "")
     jdbc = ",\n  ".join(
         f"'{k}' = '{v}'"
         for k, v in {
             "connector": "jdbc",
-            "url": conn.jdbc_url,
+            "url": url,
             "username": conn.writer_user,
             "password": conn.writer_password,
-            "sink.buffer-flush.max-rows": "500",
-            "sink.buffer-flush.interval": "500ms",
-            "sink.max-retries": "5",
+            **{k: v for k, v in options.items() if not k.startswith("url.")},
         }.items()
     )
     return {
@@ -57,6 +79,10 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "") ->
         "window_ms": p.window_minutes * 60_000,
         **{f"max_age_ms_{k}": v * 1000 for k, v in p.max_input_age_s.model_dump().items()},
         "state_preceding": cfg.scoring.alerts.state_windows - 1,
+        # Every scoring value as ${section_key} (the benchmark's pure-SQL scores use them).
+        **{f"{section}_{key}": _sql_number(value)
+           for section, values in cfg.scoring.model_dump().items()
+           for key, value in values.items()},
         "jdbc": jdbc,
     }
 
@@ -107,11 +133,12 @@ def build(
     scoring: str = "udf",
     overrides: dict[str, Path] | None = None,
     extra_conf: dict[str, str] | None = None,
+    jdbc_options: dict[str, str] | None = None,
 ) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed).
 
-    overrides and extra_conf are for benchmark variants: SQL files replaced by name
-    (job_statements) and Flink options set on this job only."""
+    overrides, extra_conf and jdbc_options are for benchmark variants: SQL files replaced
+    by name (job_statements), Flink options and JDBC sink options of this job only."""
     conf = t_env.get_config()
     conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
     conf.set("pipeline.name", f"{topic_prefix}{JOB_NAME}")
@@ -126,7 +153,7 @@ def build(
     udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
     for key, value in (extra_conf or {}).items():
         conf.set(key, value)
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix), overrides)
+    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, jdbc_options), overrides)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -157,6 +184,16 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
         raise SystemExit(f"missing Kafka topics {', '.join(missing)}; run 'make topics'.")
 
 
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", help="scoring/pipeline YAML (default config/monitor.yaml)")
@@ -170,16 +207,15 @@ def main(argv: list[str] | None = None) -> None:
                          "name in sql/flink/ (an empty file leaves the step out)")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                     help="a Flink option for this job only (benchmark variants; repeatable)")
+    ap.add_argument("--jdbc", action="append", default=[], metavar="KEY=VALUE",
+                    help="a JDBC sink option for this job only, url.NAME for a JDBC URL "
+                         "property (benchmark variants; repeatable)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
 
-    extra_conf = {}
-    for item in args.conf:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"--conf {item!r}: expected KEY=VALUE")
-        extra_conf[key.strip()] = value.strip()
+    extra_conf = _pairs("--conf", args.conf)
+    jdbc_options = _pairs("--jdbc", args.jdbc)
     overrides = variant_overrides(args.sql_variant) if args.sql_variant else None
     cfg = load_config(args.config)
     conn = Connections.from_env()
@@ -189,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
     result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
-                   extra_conf).execute()
+                   extra_conf, jdbc_options).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

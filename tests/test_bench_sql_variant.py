@@ -55,13 +55,10 @@ def _flow_rows() -> list[tuple]:
     rows = []
     for m in range(80):
         start = T0 + timedelta(minutes=m)
-        quiet = rng.random() < 0.2
-
-        def flow() -> float | None:
-            return None if quiet else rng.choice([0.0, rng.uniform(0, 5e7)])
-
+        inflow, outflow = (None, None) if rng.random() < 0.2 else (
+            rng.choice([0.0, rng.uniform(0, 5e7)]), rng.choice([0.0, rng.uniform(0, 5e7)]))
         rows.append((start, start + timedelta(minutes=1),
-                     start + timedelta(minutes=1, milliseconds=-1), flow(), flow(),
+                     start + timedelta(minutes=1, milliseconds=-1), inflow, outflow,
                      0.0, rng.randrange(0, 8), rng.choice([None, 0.0, rng.uniform(0, 3e7)])))
     return rows
 

@@ -43,21 +43,3 @@ SELECT *,
                        COALESCE(oi_age_ms, -1), COALESCE(long_share_age_ms, -1)), -1)
        AS DOUBLE) / 1000 AS data_age_s
 FROM venue_carried;
-
--- Per-venue liquidation baseline over baseline_windows. A minute without liquidations is
--- a 0 only if this venue's liquidation feed delivered anything within the baseline;
--- otherwise (e.g. Hyperliquid, no public feed) the input is missing.
-CREATE TEMPORARY VIEW venue_inputs AS
-SELECT *,
-  CASE WHEN liq_seen > 0 THEN COALESCE(liq_long_usd, 0) END AS liq_long_in,
-  CASE WHEN liq_seen > 0 THEN COALESCE(liq_short_usd, 0) END AS liq_short_in
-FROM (
-  SELECT *,
-    SUM(liq_count) OVER b AS liq_seen,
-    AVG(COALESCE(liq_long_usd, 0) + COALESCE(liq_short_usd, 0)) OVER b AS liq_baseline_usd
-  FROM venue_lookback
-  WINDOW b AS (
-    PARTITION BY venue, base ORDER BY window_time
-    RANGE BETWEEN INTERVAL '${baseline_minutes}' MINUTE PRECEDING AND CURRENT ROW
-  )
-);

@@ -16,7 +16,7 @@ FROM asset_features;
 INSERT INTO risk_scores_sink
 SELECT base, venue, window_start, window_end, risk, side, long_risk, short_risk, funding_pts,
   oi_buildup_pts, imbalance_pts, liquidation_pts, confidence, components, data_age_s, pressure,
-  ALERT_LEVEL(risk, pressure, confidence)
+  level_now
 FROM risk_scores WHERE venue <> 'all';
 
 -- All-venue rows: the asset's alert state (hysteresis, cooldown), the level alerts report.
