@@ -30,11 +30,17 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
-# The JDBC sinks' connection and flush options (60_sinks.sql: ${jdbc}).
-JDBC_FLUSH = {
+# The JDBC sinks' flush options (60_sinks.sql: ${jdbc}); url.NAME: a JDBC URL property.
+JDBC_OPTIONS = {
     "sink.buffer-flush.max-rows": "500",
     "sink.buffer-flush.interval": "500ms",
     "sink.max-retries": "5",
+    # The driver sends a flushed batch as multi-row INSERT ... ON CONFLICT statements
+    # instead of one statement per row. The sink's buffer keeps one row per key, so no
+    # statement touches a row twice. On plain PostgreSQL each statement fires the rollup
+    # triggers once (sql/timescale/06), so this cut the database's work per row several
+    # times: 3.8x the job's events/s (README, Performance).
+    "url.reWriteBatchedInserts": "true",
 }
 
 
@@ -52,7 +58,7 @@ def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "",
     """Every ${name} the job's SQL may use. jdbc_options override the JDBC sink options;
     a key url.NAME sets a property of the JDBC URL (benchmark variants)."""
     p = cfg.pipeline
-    options = {**JDBC_FLUSH, **(jdbc_options or {})}
+    options = {**JDBC_OPTIONS, **(jdbc_options or {})}
     url_props = {k[4:]: v for k, v in options.items() if k.startswith("url.")}
     url = conn.jdbc_url + ("?" + "&".join(f"{k}={v}" for k, v in url_props.items())
                            if url_props else "")
