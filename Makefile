@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SPEED ?= 60
 
 .PHONY: help setup up down status topics db-init submit-job cancel-job replay demo test \
-        test-unit bench lint clean notify report
+        test-unit bench lint clean notify report backtest
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,10 +52,16 @@ bench: up  ## throughput, latency and memory figures (prints a report)
 notify:  ## run the notifier: alerts topic -> channels in config/notifier.yaml
 	@$(PY) -m notifier
 
-# FROM/TO: ISO-8601 times (default: the last 6 hours); ASSET: e.g. BTC or BTC,ETH (default: all).
-report:  ## PNG charts from the database, no Grafana needed (FROM= TO= ASSET= OUT=report-out)
+# FROM/TO: ISO-8601 times (default: the last 6 hours); ASSET: e.g. BTC or BTC,ETH (default:
+# the assets Overview shows). Opens offline: OUT/index.html.
+report:  ## PNG charts and an HTML page from the database, no Grafana needed (FROM= TO= ASSET= OUT=report-out)
 	@$(PY) -m report $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
 	  $(if $(ASSET),--asset $(ASSET)) --out $(or $(OUT),report-out)
+
+# IN: recordings / backfills / csv_import output (JSONL, .gz); OUT: report directory.
+backtest: setup  ## the job's SQL in batch over recorded files: report, figures (IN= OUT= ARGS=)
+	@test -n "$(IN)" || { echo "usage: make backtest IN='rec/*.jsonl.gz' OUT=bt [ARGS='--window-minutes 1440']"; exit 2; }
+	@$(PY) -m backtest $(IN) --out $(or $(OUT),backtest-out) $(ARGS)
 
 lint:  ## ruff
 	@$(PY) -m ruff check .

@@ -24,11 +24,10 @@ from flink_jobs.config import load_config
 from harness.sandbox import flink_rest
 from lcm.settings import Connections
 
-# (column, min, max, null rate): both liquidation sides come from one feed, never half NULL.
-COLUMNS = [("funding_8h", -0.001, 0.001, 0.1), ("oi_change_pct", -12, 8, 0.1),
-           ("price_change_pct", -3, 3, 0.1), ("long_share", 0, 1, 0.1),
-           ("liq_long_usd", 0, 2e6, 0.0), ("liq_short_usd", 0, 2e6, 0.0),
-           ("oi_usd", 1e8, 3e10, 0.1), ("liq_baseline_usd", 0, 1e6, 0.1)]
+# (column, min, max, null rate): each signal now and its history (count, sum, sum of squares).
+COLUMNS = [c for s in scoring.SIGNALS for c in (
+    (s, -3, 3, 0.1), (f"{s}_n", 0, 1440, 0.0), (f"{s}_sum", -200, 200, 0.0),
+    (f"{s}_sumsq", 0, 6000, 0.0))]
 VARIANTS = ("none", "vectorized", "row-at-a-time")
 
 

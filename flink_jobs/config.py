@@ -7,74 +7,53 @@ inside a running job.
 from __future__ import annotations
 
 import os
+from typing import Self
 
 from pydantic import Field, model_validator
 
 from lcm.pipeline import DEFAULT_MONITOR_CONFIG, Pipeline, monitor_config_path
-from lcm.settings import Strict, load_yaml_model
+from lcm.settings import Strict, load_yaml_model, ordered
 
 DEFAULT_CONFIG = DEFAULT_MONITOR_CONFIG
 
-
-class Funding(Strict):
-    neutral_8h: float = Field(ge=0, le=0.01)
-    extreme_8h: float = Field(gt=0, le=0.05)
-    max_points: float = Field(ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Funding:
-        if self.extreme_8h <= self.neutral_8h:
-            raise ValueError("extreme_8h must be greater than neutral_8h")
-        return self
+# The components of a side's score, in the order of the UDF's outputs. Each is an input
+# judged against the asset's own trailing history (docs/scoring.md).
+COMPONENTS = ("liquidations", "liquidations_recent", "price_move", "oi_buildup", "funding",
+              "imbalance", "top_imbalance", "pressure")
 
 
-class OiBuildup(Strict):
-    start_pct: float = Field(ge=0, le=100)
-    full_pct: float = Field(gt=0, le=100)
-    price_flat_pct: float = Field(ge=0, le=100)
-    price_moved_pct: float = Field(gt=0, le=100)
-    moved_discount: float = Field(ge=0, le=1)
-    max_points: float = Field(ge=0, le=100)
+class Component(Strict):
+    """One component's weight in the side's combined score (a z-score times its weight)."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> OiBuildup:
-        if self.full_pct <= self.start_pct:
-            raise ValueError("full_pct must be greater than start_pct")
-        if self.price_moved_pct <= self.price_flat_pct:
-            raise ValueError("price_moved_pct must be greater than price_flat_pct")
-        return self
+    weight: float = Field(ge=-10, le=10)
 
 
-class Imbalance(Strict):
-    start_ratio: float = Field(ge=1, le=100)
-    full_ratio: float = Field(gt=1, le=100)
-    max_points: float = Field(ge=0, le=100)
+class Components(Strict):
+    liquidations: Component
+    liquidations_recent: Component
+    price_move: Component
+    oi_buildup: Component
+    funding: Component
+    imbalance: Component
+    top_imbalance: Component
+    pressure: Component
 
     @model_validator(mode="after")
-    def _ordered(self) -> Imbalance:
-        if self.full_ratio <= self.start_ratio:
-            raise ValueError("full_ratio must be greater than start_ratio")
+    def _some_weight(self) -> Self:
+        if not any(getattr(self, name).weight for name in COMPONENTS):
+            raise ValueError("at least one component needs a non-zero weight")
         return self
 
+    def weights(self) -> dict[str, float]:
+        return {name: getattr(self, name).weight for name in COMPONENTS}
 
-class Liquidations(Strict):
-    start_bp_of_oi: float = Field(ge=0, le=10000)
-    full_bp_of_oi: float = Field(gt=0, le=10000)
-    start_surge: float = Field(ge=1, le=1000)
-    full_surge: float = Field(gt=1, le=1000)
-    oi_drop_start_pct: float = Field(ge=0, le=100)
-    oi_drop_full_pct: float = Field(gt=0, le=100)
-    max_points: float = Field(ge=0, le=100)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Liquidations:
-        if self.full_bp_of_oi <= self.start_bp_of_oi:
-            raise ValueError("full_bp_of_oi must be greater than start_bp_of_oi")
-        if self.full_surge <= self.start_surge:
-            raise ValueError("full_surge must be greater than start_surge")
-        if self.oi_drop_full_pct <= self.oi_drop_start_pct:
-            raise ValueError("oi_drop_full_pct must be greater than oi_drop_start_pct")
-        return self
+class History(Strict):
+    """How each input is judged against the asset's own trailing history."""
+
+    min_windows: int = Field(ge=2, le=100_000)   # warm-up: fewer past values = not judged
+    z_clip: float = Field(gt=0, le=20)           # |z| beyond this counts as this
+    min_sd: float = Field(gt=0, le=10)           # floor of the history's spread (input units)
 
 
 class Pressure(Strict):
@@ -83,51 +62,45 @@ class Pressure(Strict):
 
 
 class Alerts(Strict):
-    critical_risk: float = Field(ge=0, le=100)
-    critical_pressure: float = Field(ge=-100, le=100)
-    warning_risk: float = Field(ge=0, le=100)
-    warning_pressure: float = Field(ge=-100, le=100)
     info_risk: float = Field(ge=0, le=100)
+    warning_risk: float = Field(ge=0, le=100)
+    critical_risk: float = Field(ge=0, le=100)
     min_confidence: float = Field(ge=0, le=1)
     risk_margin: float = Field(ge=0, le=50)
-    pressure_margin: float = Field(ge=0, le=100)
-    cooldown_minutes: int = Field(ge=0, le=1440)
+    cooldown_windows: int = Field(ge=0, le=1440)
     state_windows: int = Field(ge=1, le=1440)
 
     @model_validator(mode="after")
-    def _ordered(self) -> Alerts:
-        if not self.info_risk <= self.warning_risk <= self.critical_risk:
-            raise ValueError("need info_risk <= warning_risk <= critical_risk")
-        if self.state_windows <= self.cooldown_minutes:
-            raise ValueError("state_windows must be greater than cooldown_minutes, so the "
+    def _ordered(self) -> Self:
+        ordered(self, ("info_risk", "warning_risk", "critical_risk"), strict=False)
+        if self.state_windows <= self.cooldown_windows:
+            raise ValueError("state_windows must be greater than cooldown_windows, so the "
                              "replayed state sees the whole cooldown")
         return self
 
 
 class Scoring(Strict):
-    funding: Funding
-    oi_buildup: OiBuildup
-    imbalance: Imbalance
-    liquidations: Liquidations
+    history: History
+    components: Components
+    # risk = 100 x Phi(S / risk_spread): S of several aligned components reaches 5 to 9,
+    # which Phi(S) would squeeze into 99.99..100 (ties at the top, the saturation this
+    # replaced); dividing by the spread keeps the top of the scale ordered.
+    risk_spread: float = Field(gt=0, le=10)
     pressure: Pressure
     alerts: Alerts
-
-    @model_validator(mode="after")
-    def _points_sum_to_100(self) -> Scoring:
-        total = (
-            self.funding.max_points
-            + self.oi_buildup.max_points
-            + self.imbalance.max_points
-            + self.liquidations.max_points
-        )
-        if abs(total - 100) > 1e-9:
-            raise ValueError(f"the risk components' max_points must add up to 100, not {total:g}")
-        return self
 
 
 class MonitorConfig(Strict):
     pipeline: Pipeline
     scoring: Scoring
+
+    @model_validator(mode="after")
+    def _warm_up_within_history(self) -> Self:
+        if self.scoring.history.min_windows >= self.pipeline.history_windows:
+            raise ValueError(
+                f"scoring.history.min_windows ({self.scoring.history.min_windows}) must be "
+                f"less than pipeline.history_windows ({self.pipeline.history_windows})")
+        return self
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:

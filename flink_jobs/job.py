@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
-from flink_jobs import udfs
+from flink_jobs import liquidation_map, map_udfs, udfs
 from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
@@ -44,52 +45,82 @@ JDBC_OPTIONS = {
 }
 
 
-def _sql_number(value: object) -> str:
-    """A config number as an SQL literal: floats in E notation, which Flink reads as DOUBLE
-    (a plain 0.0001 would be an exact DECIMAL), so SQL arithmetic on them is float's."""
-    if isinstance(value, float):
-        text = repr(value).upper()
-        return text if "E" in text else f"{text}E0"
-    return str(value)
+MODES = ("streaming", "batch")
+# Flink accepts a day-time interval literal of at most 99 days 23:59 (DAY(2) TO MINUTE).
+MAX_INTERVAL_MINUTES = 99 * 1440 + 23 * 60 + 59
 
 
-def sql_params(cfg: MonitorConfig, conn: Connections, topic_prefix: str = "",
+def interval(minutes: int) -> str:
+    """A Flink interval literal of `minutes` that holds up to 99 days (INTERVAL '1440'
+    MINUTE does not: MINUTE(2) ends at 99)."""
+    if not 0 <= minutes <= MAX_INTERVAL_MINUTES:
+        raise ValueError(f"{minutes} minutes: Flink interval literals end at 99 days 23:59 "
+                         f"({MAX_INTERVAL_MINUTES} minutes)")
+    days, rest = divmod(minutes, 1440)
+    return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}' DAY TO MINUTE"
+
+
+def span(minutes: int, mode: str, what: str) -> str:
+    """The RANGE of an OVER window over `minutes`: an interval on the rowtime in streaming;
+    in batch a number of minutes on window_minute, because Flink's batch runtime cannot
+    order a RANGE frame by a timestamp ('Unsupported temporal arithmetic')."""
+    if mode == "batch":
+        return str(minutes)
+    if minutes > MAX_INTERVAL_MINUTES:
+        raise ValueError(
+            f"pipeline: {what} spans {minutes} minutes; a streaming job's OVER window ends "
+            f"at 99 days 23:59 ({MAX_INTERVAL_MINUTES} minutes): use fewer windows, or run "
+            "this span in batch mode (python -m backtest)")
+    return interval(minutes)
+
+
+def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix: str = "",
+               mode: str = "streaming",
+               map_cfg: liquidation_map.MapConfig | None = None,
                jdbc_options: dict[str, str] | None = None) -> dict[str, object]:
-    """Every ${name} the job's SQL may use. jdbc_options override the JDBC sink options;
-    a key url.NAME sets a property of the JDBC URL (benchmark variants)."""
+    """The ${name} parameters of sql/flink/ for one runtime mode (streaming on Kafka, or
+    batch over recorded files for the backtest): the same statements, only the OVER
+    windows' order key and ranges are spelled per mode. jdbc_options override the JDBC
+    sink options; a key url.NAME sets a property of the JDBC URL (benchmark variants)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     p = cfg.pipeline
-    options = {**JDBC_OPTIONS, **(jdbc_options or {})}
-    url_props = {k[4:]: v for k, v in options.items() if k.startswith("url.")}
-    url = conn.jdbc_url + ("?" + "&".join(f"{k}={v}" for k, v in url_props.items())
-                           if url_props else "")
-    jdbc = ",\n  ".join(
-        f"'{k}' = '{v}'"
-        for k, v in {
-            "connector": "jdbc",
-            "url": url,
-            "username": conn.writer_user,
-            "password": conn.writer_password,
-            **{k: v for k, v in options.items() if not k.startswith("url.")},
-        }.items()
-    )
+    wm = p.window_minutes
+    map_cfg = map_cfg or liquidation_map.load_config()
+    jdbc = "'connector' = 'blackhole'"
+    if conn is not None:
+        options = {**JDBC_OPTIONS, **(jdbc_options or {})}
+        url_props = {k[4:]: v for k, v in options.items() if k.startswith("url.")}
+        url = conn.jdbc_url + ("?" + "&".join(f"{k}={v}" for k, v in url_props.items())
+                               if url_props else "")
+        jdbc = ",\n  ".join(
+            f"'{k}' = '{v}'"
+            for k, v in {
+                "connector": "jdbc",
+                "url": url,
+                "username": conn.writer_user,
+                "password": conn.writer_password,
+                **{k: v for k, v in options.items() if not k.startswith("url.")},
+            }.items()
+        )
     return {
-        "kafka_bootstrap": conn.kafka_bootstrap,
+        "kafka_bootstrap": conn.kafka_bootstrap if conn else "",
         "topic_prefix": topic_prefix,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
         "startup_mode": p.startup_mode,
         "watermark_delay_s": p.watermark_delay_s,
         "idle_timeout_s": p.idle_timeout_s,
-        "window_minutes": p.window_minutes,
-        "oi_lookback_minutes": p.oi_lookback_windows * p.window_minutes,
-        "baseline_minutes": p.baseline_windows * p.window_minutes,
-        "window_ms": p.window_minutes * 60_000,
+        "window": interval(wm),
+        "window_ms": wm * 60_000,
+        "time_order": "window_time" if mode == "streaming" else "window_minute",
+        "oi_lookback_range": span(p.oi_lookback_windows * wm, mode, "oi_lookback_windows"),
+        "baseline_range": span(p.baseline_windows * wm, mode, "baseline_windows"),
+        "recent_range": span((p.recent_windows - 1) * wm, mode, "recent_windows"),
+        "history_range": span(p.history_windows * wm, mode, "history_windows"),
         **{f"max_age_ms_{k}": v * 1000 for k, v in p.max_input_age_s.model_dump().items()},
         "state_preceding": cfg.scoring.alerts.state_windows - 1,
-        # Every scoring value as ${section_key} (the benchmark's pure-SQL scores use them).
-        **{f"{section}_{key}": _sql_number(value)
-           for section, values in cfg.scoring.model_dump().items()
-           for key, value in values.items()},
         "jdbc": jdbc,
+        **map_udfs.sql_params(map_cfg, p.window_minutes),
     }
 
 
@@ -104,17 +135,31 @@ def variant_overrides(directory: Path) -> dict[str, Path]:
     return files
 
 
+# The liquidation-level map's files: left out together by --without-liquidation-map.
+LIQUIDATION_MAP_FILES = ("54_liquidation_map_minutes.sql", "55_liquidation_map.sql",
+                         "71_insert_liquidation_levels.sql")
+
+
 def job_statements(
-    params: dict[str, object], overrides: dict[str, Path] | None = None
+    params: dict[str, object], overrides: dict[str, Path] | None = None,
+    skip: Collection[str] = (),
+    extra: tuple[Path, ...] = (),
 ) -> tuple[list[str], list[str]]:
     """(DDL and views in file order, INSERT statements) for the whole job.
 
     overrides maps a file name in sql/flink/ to a replacement file (benchmark variants,
-    variant_overrides).
+    variant_overrides, which may also add files; the backtest's file sources and sinks);
+    skip names files to leave out (benchmark variants, the backtest); `extra` files are
+    rendered first, before the per-topic sources (the backtest's recording table).
     """
     overrides = overrides or {}
+    unknown = [name for name in skip if not (SQL_DIR / name).is_file()]
+    if unknown:
+        raise ValueError(f"no such file in {SQL_DIR}: {', '.join(unknown)}")
     files = {p.name: p for p in SQL_DIR.glob("*.sql")} | overrides
     ddl: list[str] = []
+    for path in extra:
+        ddl.extend(statements(render(path, params)))
     for topic in (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC):
         for name in PER_TOPIC_FILES:
             if topic not in DATA_TOPICS and name != "10_source_topic.sql":
@@ -124,11 +169,30 @@ def job_statements(
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
     for name in sorted(files):
-        if name in PER_TOPIC_FILES:
+        if name in PER_TOPIC_FILES or name in skip:
             continue
         for stmt in statements(render(files[name], params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
     return ddl, inserts
+
+
+def configure(t_env: TableEnvironment, cfg: MonitorConfig, name: str,
+              scoring: str = "udf", map_cfg: liquidation_map.MapConfig | None = None) -> None:
+    """Session settings and functions every run of the job's SQL needs, streaming or batch."""
+    conf = t_env.get_config()
+    conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
+    conf.set("pipeline.name", name)
+    # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
+    # identical sub-plans as one block parses every record once instead of once per INSERT.
+    conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
+    # Java: one typed JSON parse per record (flink_jobs/java); Python: scores on window
+    # rows. JSON_FIELDS is the map-shaped parse: the backtest's recording envelope
+    # (sql/backtest/05) and the job's SQL at older revisions (bench.pipeline @REV) use it.
+    t_env.create_java_temporary_system_function("JSON_ROW", "io.lcm.flink.JsonRow")
+    t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
+    udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf",
+                  window_minutes=cfg.pipeline.window_minutes)
+    map_udfs.register(t_env, map_cfg or liquidation_map.load_config())
 
 
 def build(
@@ -140,26 +204,20 @@ def build(
     overrides: dict[str, Path] | None = None,
     extra_conf: dict[str, str] | None = None,
     jdbc_options: dict[str, str] | None = None,
+    with_map: bool = True,
 ) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed).
 
     overrides, extra_conf and jdbc_options are for benchmark variants: SQL files replaced
     by name (job_statements), Flink options and JDBC sink options of this job only."""
+    map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
+    configure(t_env, cfg, f"{topic_prefix}{JOB_NAME}", scoring, map_cfg)
     conf = t_env.get_config()
-    conf.set("table.local-time-zone", "UTC")  # window bounds in UTC whatever the host says
-    conf.set("pipeline.name", f"{topic_prefix}{JOB_NAME}")
-    # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
-    # identical sub-plans as one block parses every record once instead of once per INSERT.
-    conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
-    # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
-    # JSON_FIELDS is the map-shaped parse the job used before JSON_ROW; registered for the
-    # job's SQL at older revisions (python -m bench.pipeline --variants @REV).
-    t_env.create_java_temporary_system_function("JSON_ROW", "io.lcm.flink.JsonRow")
-    t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
-    udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf")
     for key, value in (extra_conf or {}).items():
         conf.set(key, value)
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, jdbc_options), overrides)
+    ddl, inserts = job_statements(
+        sql_params(cfg, conn, topic_prefix, map_cfg=map_cfg, jdbc_options=jdbc_options),
+        overrides, skip=() if with_map else LIQUIDATION_MAP_FILES)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -216,6 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jdbc", action="append", default=[], metavar="KEY=VALUE",
                     help="a JDBC sink option for this job only, url.NAME for a JDBC URL "
                          "property (benchmark variants; repeatable)")
+    ap.add_argument("--without-liquidation-map", action="store_true",
+                    help="leave the liquidation-level map out (benchmark baseline only: "
+                         "python -m bench.pipeline --variants udf,no-map)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
@@ -231,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
     result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
-                   extra_conf, jdbc_options).execute()
+                   extra_conf, jdbc_options,
+                   with_map=not args.without_liquidation_map).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

@@ -19,7 +19,7 @@ from pyflink.table import DataTypes, TableEnvironment
 from pyflink.table.udf import ScalarFunction, udaf, udf
 
 from flink_jobs import scoring
-from flink_jobs.config import Scoring
+from flink_jobs.config import COMPONENTS, Scoring
 
 D, S = DataTypes.DOUBLE(), DataTypes.STRING()
 RISK_ROW = DataTypes.ROW([DataTypes.FIELD(name, S if name in ("side", "components") else D)
@@ -47,24 +47,25 @@ class LevelFrame(ScalarFunction):
     def __init__(self, cfg: Scoring) -> None:
         self.cfg = cfg.alerts
 
-    def eval(self, risk: pd.Series, pressure: pd.Series, confidence: pd.Series) -> pd.Series:
-        return pd.Series(scoring.level_frame(risk, pressure, confidence, self.cfg), dtype=object)
+    def eval(self, risk: pd.Series, confidence: pd.Series) -> pd.Series:
+        return pd.Series(scoring.level_frame(risk, confidence, self.cfg), dtype=object)
 
 
 class AlertTransition:
     """Pandas UDAF over a bounded ROWS window of one asset's all-venue rows: replays the
     state machine over them and returns '<level>|<previous level>' for the last row."""
 
-    def __init__(self, cfg: Scoring) -> None:
+    def __init__(self, cfg: Scoring, window_minutes: int) -> None:
         self.cfg = cfg.alerts
+        self.window = pd.Timedelta(minutes=window_minutes)
 
-    def __call__(self, window_start: pd.Series, risk: pd.Series, pressure: pd.Series,
+    def __call__(self, window_start: pd.Series, risk: pd.Series,
                  confidence: pd.Series) -> str:
-        # Whatever unit Arrow hands over (pandas 2 keeps milliseconds), in whole minutes.
+        # Whatever unit Arrow hands over (pandas 2 keeps milliseconds), in whole windows.
         since_epoch = pd.to_datetime(window_start) - pd.Timestamp(0)
-        minutes = (since_epoch // pd.Timedelta(minutes=1)).tolist()
-        return scoring.alert_transition(minutes, _nan_list(risk), _nan_list(pressure),
-                                        _nan_list(confidence), self.cfg)
+        windows = (since_epoch // self.window).tolist()
+        return scoring.alert_transition(windows, _nan_list(risk), _nan_list(confidence),
+                                        self.cfg)
 
 
 def _nan_list(s: pd.Series) -> list[float | None]:
@@ -78,10 +79,10 @@ class RiskRow(ScalarFunction):
         self.cfg = cfg
 
     def eval(self, *values: float | None) -> Row:
-        s = scoring.liquidation_risk(**dict(zip(scoring.RISK_INPUTS, values, strict=True)),
-                                     cfg=self.cfg)
-        return Row(s.risk, s.side, s.long_risk, s.short_risk, s.funding, s.oi_buildup,
-                   s.imbalance, s.liquidations, s.confidence, s.present)
+        s = scoring.liquidation_risk(dict(zip(scoring.RISK_INPUTS, values, strict=True)),
+                                     self.cfg)
+        return Row(s.risk, s.side, s.long_risk, s.short_risk,
+                   *(s.points[c] for c in COMPONENTS), s.confidence, s.present)
 
 
 class PressureRow(ScalarFunction):
@@ -97,12 +98,12 @@ class LevelRow(ScalarFunction):
     def __init__(self, cfg: Scoring) -> None:
         self.cfg = cfg.alerts
 
-    def eval(self, risk: float | None, pressure: float | None,
-             confidence: float | None) -> str | None:
-        return scoring.alert_level(risk, pressure, confidence, self.cfg)
+    def eval(self, risk: float | None, confidence: float | None) -> str | None:
+        return scoring.alert_level(risk, confidence, self.cfg)
 
 
-def register(t_env: TableEnvironment, cfg: Scoring, vectorized: bool = True) -> None:
+def register(t_env: TableEnvironment, cfg: Scoring, vectorized: bool = True,
+             window_minutes: int = 1) -> None:
     """Register the scoring UDFs under the names the SQL in sql/flink/ uses."""
     kind = "pandas" if vectorized else "general"
     risk, pressure, level = ((RiskFrame, PressureFrame, LevelFrame) if vectorized
@@ -112,8 +113,8 @@ def register(t_env: TableEnvironment, cfg: Scoring, vectorized: bool = True) -> 
                                result_type=RISK_ROW, func_type=kind))
     fn("STABLECOIN_PRESSURE", udf(pressure(cfg), input_types=[D] * 3, result_type=D,
                                   func_type=kind))
-    fn("ALERT_LEVEL", udf(level(cfg), input_types=[D] * 3, result_type=S, func_type=kind))
+    fn("ALERT_LEVEL", udf(level(cfg), input_types=[D] * 2, result_type=S, func_type=kind))
     # The alert state is always the pandas UDAF: it needs the window's rows at once.
-    fn("ALERT_TRANSITION", udaf(AlertTransition(cfg), result_type=S,
-                                input_types=[DataTypes.TIMESTAMP(3), D, D, D],
+    fn("ALERT_TRANSITION", udaf(AlertTransition(cfg, window_minutes), result_type=S,
+                                input_types=[DataTypes.TIMESTAMP(3), D, D],
                                 func_type="pandas"))

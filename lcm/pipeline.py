@@ -18,6 +18,9 @@ from lcm.paths import CONFIG_DIR
 from lcm.settings import Strict, load_yaml_model
 
 DEFAULT_MONITOR_CONFIG = CONFIG_DIR / "monitor.yaml"
+# The shipped config with a history short enough for the 15-minute recorded sample (make
+# demo, the end-to-end test and the dashboard fixture replay it).
+SAMPLE_MONITOR_CONFIG = CONFIG_DIR / "monitor-sample.yaml"
 
 
 def monitor_config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -29,18 +32,24 @@ class MaxInputAge(Strict):
     """How long a periodic input may be carried forward (seconds since its last event,
     measured at the window end). Beyond this it is missing, never a stale value."""
 
-    price: int = Field(ge=0, le=86400)
-    funding: int = Field(ge=0, le=86400)
-    open_interest: int = Field(ge=0, le=86400)
-    long_short: int = Field(ge=0, le=86400)
+    price: int = Field(ge=0, le=604800)
+    funding: int = Field(ge=0, le=604800)
+    open_interest: int = Field(ge=0, le=604800)
+    long_short: int = Field(ge=0, le=604800)
 
 
 class Pipeline(Strict):
-    window_minutes: int = Field(1, ge=1, le=60)
+    # One minute to one day: live minute scores and backtests of hourly or daily history
+    # run the same SQL with the same config, only this number differs.
+    window_minutes: int = Field(1, ge=1, le=1440)
     watermark_delay_s: int = Field(5, ge=0, le=600)
     idle_timeout_s: int = Field(10, ge=1, le=3600)
     oi_lookback_windows: int = Field(15, ge=1, le=1440)
     baseline_windows: int = Field(60, ge=2, le=10080)
+    # Liquidations "recently": the side's liquidations summed over the last this many windows.
+    recent_windows: int = Field(5, ge=1, le=1440)
+    # Each input is judged against the asset's own values over the last this many windows.
+    history_windows: int = Field(1440, ge=10, le=100_000)
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     consumer_group: str = Field("lcm-monitor", min_length=1)
     max_input_age_s: MaxInputAge

@@ -5,17 +5,16 @@ environment variables that hold them."""
 from __future__ import annotations
 
 import os
-import string
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lcm import links
 from lcm.paths import REPO_DIR
 from lcm.settings import load_yaml_model
 
 DEFAULT_CONFIG = REPO_DIR / "config" / "notifier.yaml"
-DASHBOARD_FIELDS = frozenset({"base", "from_ms", "to_ms"})
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)]
 
 
@@ -98,19 +97,29 @@ class NotifierConfig(_Strict):
     consumer: Consumer = Consumer()
     state_dir: Path = Path(".state/notifier")
     ledger_retention_days: int = Field(14, ge=1, le=3650)
-    # Placeholders: {base}, {from_ms}, {to_ms} (epoch ms around the alert's window).
-    dashboard_url: str = Field(pattern=r"^https?://\S+$")
+    # Where Grafana is; each message links to the asset drill-down around the alert's
+    # window. None: LCM_GRAFANA_URL from the environment or .env, else 127.0.0.1 (lcm.links).
+    grafana_url: str | None = None
     retry: RetryPolicy = RetryPolicy()
     channels: list[Channel] = Field(min_length=1)
 
-    @field_validator("dashboard_url")
+    @model_validator(mode="before")
     @classmethod
-    def _known_placeholders(cls, value: str) -> str:
-        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        if unknown := used - DASHBOARD_FIELDS:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: "
-                             f"{sorted(DASHBOARD_FIELDS)}")
-        return value
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "dashboard_url" in data:
+            raise ValueError("dashboard_url was replaced by grafana_url: the Grafana address "
+                             "only, e.g. http://127.0.0.1:3000 (links go to the asset "
+                             "drill-down at the alert's window)")
+        return data
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _grafana_url(cls, value: str | None) -> str | None:
+        return None if value is None else links.check_grafana_url(value)
+
+    def drill_down_base(self) -> str:
+        """The Grafana address the links use: this config's, else the environment's."""
+        return self.grafana_url or links.grafana_url()
 
     @model_validator(mode="after")
     def _unique_names(self) -> NotifierConfig:

@@ -3,10 +3,9 @@ that format richer messages (Discord embeds, Slack blocks) lay out themselves.""
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass
-from datetime import timedelta
 
+from lcm import links
 from notifier.alert import Alert
 
 MARKERS = {"CRITICAL": "🔴", "WARNING": "🟠", "INFO": "🔵", "NONE": "✅"}
@@ -14,7 +13,7 @@ MARKERS = {"CRITICAL": "🔴", "WARNING": "🟠", "INFO": "🔵", "NONE": "✅"}
 COLOURS = {"CRITICAL": 0xD32F2F, "WARNING": 0xF57C00, "INFO": 0x1976D2, "NONE": 0x388E3C}
 SIDES = {"long": "long cascade", "short": "short squeeze"}
 # The dashboard link shows an hour either side of the alert's window.
-LINK_MARGIN = timedelta(hours=1)
+LINK_MARGIN = links.LINK_MARGIN
 
 
 @dataclass(frozen=True)
@@ -29,12 +28,10 @@ class Message:
         return "\n".join((self.title, *self.lines, self.link))
 
 
-def dashboard_link(template: str, alert: Alert) -> str:
-    return template.format(
-        base=urllib.parse.quote(alert.base, safe=""),
-        from_ms=int((alert.window_start - LINK_MARGIN).timestamp() * 1000),
-        to_ms=int((alert.window_end + LINK_MARGIN).timestamp() * 1000),
-    )
+def dashboard_link(grafana_url: str, alert: Alert) -> str:
+    """The asset drill-down (/d/lcm-asset), an hour either side of the alert's window."""
+    return links.drill_down_url(grafana_url, alert.base, alert.window_start, alert.window_end,
+                                LINK_MARGIN)
 
 
 def _num(value: float | None, fmt: str = ".1f", missing: str = "n/a") -> str:
@@ -42,7 +39,7 @@ def _num(value: float | None, fmt: str = ".1f", missing: str = "n/a") -> str:
     return missing if value is None else format(value, fmt).replace("-", "\u2212")
 
 
-def render(alert: Alert, dashboard_template: str, recovery: bool = False) -> Message:
+def render(alert: Alert, grafana_url: str, recovery: bool = False) -> Message:
     """recovery: this channel is told the asset fell below the level it subscribes to."""
     marker = MARKERS[alert.level]
     side = SIDES.get(alert.side or "", "")
@@ -65,5 +62,5 @@ def render(alert: Alert, dashboard_template: str, recovery: bool = False) -> Mes
     lines.append(f"Confidence {confidence}")
     start, end = alert.window_start, alert.window_end
     lines.append(f"Window {start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC")
-    return Message(title=title, lines=tuple(lines), link=dashboard_link(dashboard_template, alert),
+    return Message(title=title, lines=tuple(lines), link=dashboard_link(grafana_url, alert),
                    level="NONE" if recovery else alert.level)

@@ -50,6 +50,7 @@ class Dispatcher:
     def __init__(self, config: NotifierConfig, senders: list[Sender], ledger: Ledger,
                  redactor: Redactor, stopping: threading.Event | None = None) -> None:
         self.config = config
+        self.grafana_url = config.drill_down_base()  # fails at start, naming the setting
         self.ledger = ledger
         self.stats = Stats()
         self.stopping = stopping or threading.Event()
@@ -64,7 +65,7 @@ class Dispatcher:
 
     def _send(self, deliverer: Deliverer, alert: Alert, recovery: bool) -> Outcome:
         name = deliverer.sender.name
-        outcome = deliverer.deliver(alert, render(alert, self.config.dashboard_url, recovery))
+        outcome = deliverer.deliver(alert, render(alert, self.grafana_url, recovery))
         # Recorded the moment the channel answers: a crash after this line does not resend.
         self.ledger.record(name, alert.alert_id, "sent" if outcome.delivered else "failed",
                            outcome.attempts, outcome.error)

@@ -1,4 +1,5 @@
-"""python -m report: PNG charts for a time range straight from the database (read-only role).
+"""python -m report: PNG charts and an HTML page for a time range straight from the database
+(read-only role).
 
   python -m report --from 2026-11-20T14:00Z --to 2026-11-20T14:15Z --asset BTC --out report-out
 """
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import psycopg
 
+from lcm import links
 from lcm.settings import ConfigError, Connections
-from report.charts import NoData, render
+from report import page
+from report.charts import NoData, PanelReader, render
 from report.grafana_sql import GrafanaSqlError, TimeRange
 
 
@@ -28,19 +31,25 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     p = argparse.ArgumentParser(
         prog="python -m report",
-        description="Draw the monitor's charts for a time range as PNG files, from the same "
-                    "SQL the Grafana panels run, with the read-only database role: price with "
-                    "alerts, risk with its components, liquidations long vs short (per asset) "
-                    "and the market-wide Stablecoin Pressure.")
+        description="Draw the monitor's charts for a time range as PNG files and an HTML page "
+                    "(index.html, opens offline) from the same SQL the Grafana panels run, "
+                    "with the read-only database role: price with alerts, risk with its "
+                    "components, liquidations long vs short and the estimated liquidation "
+                    "levels (per asset), the market-wide Stablecoin Pressure, the latest "
+                    "scores and the alert history with links to Grafana.")
     p.add_argument("--from", dest="start", type=_time, default=None,
                    help="start, ISO-8601, UTC unless it says otherwise (default: 6 h before --to)")
     p.add_argument("--to", dest="end", type=_time, default=now,
                    help="end, ISO-8601 (default: now)")
     p.add_argument("--asset", action="append", default=None,
                    help="asset to draw, e.g. BTC; repeat or comma-separate for several "
-                        "(default: every asset with scores)")
+                        "(default: the assets Overview shows: the top 20 by open interest "
+                        "and any in WARNING or above)")
     p.add_argument("--out", type=Path, default=Path("report-out"),
-                   help="directory for the PNG files (default: report-out)")
+                   help="directory for the PNG files and index.html (default: report-out)")
+    p.add_argument("--grafana-url", default=None,
+                   help="Grafana address the page links to (default: LCM_GRAFANA_URL from "
+                        "the environment or .env, else http://127.0.0.1:$GRAFANA_PORT)")
     p.add_argument("--database", default=None,
                    help="database name (default: LCM_DB from the environment or .env)")
     args = p.parse_args(argv)
@@ -48,13 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     assets = [a.strip() for item in args.asset or [] for a in item.split(",") if a.strip()]
     try:
         rng = TimeRange(start, args.end)
+        grafana = (links.grafana_url() if args.grafana_url is None
+                   else links.check_grafana_url(args.grafana_url))
         conn = Connections.from_env()
         dsn = conn.dsn("reader")
         if args.database:
             dsn = dsn.replace(f"dbname={conn.pg_db}", f"dbname={args.database}")
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as db:
             paths = render(db, rng, assets or None, args.out)
-    except (NoData, GrafanaSqlError, ConfigError) as exc:
+            reader = PanelReader(db, rng)
+            paths.append(page.write(reader, assets or reader.assets(), paths, args.out,
+                                    grafana))
+    except (NoData, GrafanaSqlError, ConfigError, ValueError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:

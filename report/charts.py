@@ -5,7 +5,10 @@ the numbers Grafana would.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 
+import matplotlib.colors as mcolors
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import numpy as np
 import psycopg
 
 from report import dashboards as dash
@@ -31,6 +36,10 @@ PANELS = {
     "risk": ("lcm-asset", "Risk components ($asset, $venue)"),
     "liquidations": ("lcm-asset", "Liquidations, long vs short ($asset, $venue)"),
     "pressure": ("lcm-overview", "Stablecoin Pressure (market-wide)"),
+    "levels": ("lcm-asset", "Liquidation map: estimated levels ($asset)"),
+    "levels_now": ("lcm-asset", "Largest estimated liquidation levels now ($asset)"),
+    "scores": ("lcm-overview", "Risk and pressure per asset (latest)"),
+    "alert_history": ("lcm-overview", "Latest alerts"),
 }
 
 
@@ -56,15 +65,20 @@ class PanelReader:
         self.dashboards = dash.load_dashboards()
 
     def assets(self) -> list[str]:
+        """The assets Overview shows for the range (its $asset variable, All)."""
         d = self.dashboards["lcm-overview"]
-        return list(dash.resolve_variables(self.db, d, self.rng)["asset"].options)
+        return sorted(dash.resolve_variables(self.db, d, self.rng)["asset"].options)
 
-    def read(self, key: str, asset: str) -> Series:
+    def read(self, key: str, asset: str | list[str]) -> Series:
+        """The panel's rows for one asset (or, on Overview, several)."""
         uid, title = PANELS[key]
         d = self.dashboards[uid]
         (query,) = [q for q in dash.panel_queries(d) if f"{title}'" in q.label]
-        chosen = {"asset": [asset]} if uid == "lcm-overview" else {"asset": asset,
-                                                                  "venue": "all"}
+        if uid == "lcm-overview":
+            chosen: dict[str, str | list[str]] = {
+                "asset": asset if isinstance(asset, list) else [asset]}
+        else:
+            chosen = {"asset": str(asset), "venue": "all"}
         variables = dash.resolve_variables(self.db, d, self.rng, chosen)
         cur = self.db.execute(dash.expand_query(query, self.rng, variables))
         return Series([c.name for c in cur.description or []], cur.fetchall())
@@ -150,6 +164,44 @@ def liquidations(reader: PanelReader, asset: str, out: Path) -> Path:
                    out / f"{asset}_liquidations.png")
 
 
+def liquidation_map(reader: PanelReader, asset: str, out: Path) -> Path:
+    """The estimated liquidation levels over price and time (the drill-down's heatmap), with
+    the all-venue price on top."""
+    s = reader.read("levels", asset)
+    price = reader.read("price", asset)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    if s.rows:
+        times = sorted(set(s.col("time")))
+        lows = sorted({float(m) for m in s.col("metric")})
+        # The buckets are a log grid: the smallest ratio of neighbours is one bucket.
+        ratio = min((b / a for a, b in itertools.pairwise(lows) if b > a),
+                    default=1.0025)
+        index = {low: round(math.log(low / lows[0]) / math.log(ratio)) for low in lows}
+        rows = max(index.values()) + 1
+        grid = np.full((rows, len(times)), np.nan)
+        col = {t: i for i, t in enumerate(times)}
+        for t, m, n in zip(s.col("time"), s.col("metric"), s.col("notional"), strict=True):
+            grid[index[float(m)], col[t]] = n
+        step = times[1] - times[0] if len(times) > 1 else timedelta(minutes=1)
+        x = [*times, times[-1] + step]
+        y = [lows[0] * ratio ** k for k in range(rows + 1)]
+        mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(grid), cmap="inferno",
+                             norm=mcolors.PowerNorm(0.5), shading="flat")
+        cbar = fig.colorbar(mesh, ax=ax, pad=0.01)
+        cbar.set_label("estimated notional, USD")
+        ax.set_facecolor("#111")
+    else:
+        ax.text(0.5, 0.5, "no estimated levels in this range", ha="center",
+                transform=ax.transAxes)
+    if price.rows:
+        ax.plot(price.col("time"), price.col("price"), color="cyan", lw=1.3,
+                label=f"{asset} price (all venues)")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_ylabel("price, USD")
+    return _finish(fig, ax, f"{asset}: estimated liquidation levels (longs below the price, "
+                   "shorts above)", reader.rng, out / f"{asset}_liquidation_map.png")
+
+
 def stablecoin_pressure(reader: PanelReader, out: Path) -> Path:
     s = reader.read("pressure", "")
     if not s.rows:
@@ -169,14 +221,17 @@ def stablecoin_pressure(reader: PanelReader, out: Path) -> Path:
 
 def render(db: psycopg.Connection, rng: TimeRange, assets: list[str] | None,
            out: Path) -> list[Path]:
-    """Every chart for the range: per asset price+alerts, risk, liquidations; one pressure."""
+    """Every chart for the range: per asset price+alerts, risk, liquidations, estimated
+    liquidation levels; one pressure. Default assets: those Overview shows (top N by open
+    interest and any in WARNING or above)."""
     out.mkdir(parents=True, exist_ok=True)
     reader = PanelReader(db, rng)
+    paths = [stablecoin_pressure(reader, out)]
     chosen = assets or reader.assets()
     if not chosen:
-        raise NoData("no asset has risk scores in this database: is the pipeline writing?")
-    paths = [stablecoin_pressure(reader, out)]
+        raise NoData(f"no asset has scores between {rng.start:%Y-%m-%d %H:%M} and "
+                     f"{rng.end:%Y-%m-%d %H:%M} UTC: is the pipeline writing?")
     for asset in chosen:
         paths += [price_with_alerts(reader, asset, out), risk_components(reader, asset, out),
-                  liquidations(reader, asset, out)]
+                  liquidations(reader, asset, out), liquidation_map(reader, asset, out)]
     return paths

@@ -33,6 +33,19 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
   fi
 fi
 
+# --- Chromium, headless: the report page test opens make report's HTML in it ------------
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
+    && [[ -z "${LCM_CHROMIUM:-}" ]]; then
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Chromium (Debian package chromium) for the report page test"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+      || die "apt-get install chromium failed"
+  else
+    log "warning: Chromium not found; tests/test_report_browser.py fails until it is installed (sudo apt-get install chromium)"
+  fi
+fi
+
 # --- Python virtualenv ------------------------------------------------------------------
 if [[ ! -x "$PY" ]]; then
   log "creating virtualenv .venv with $PYTHON ($pyver)"

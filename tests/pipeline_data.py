@@ -17,6 +17,7 @@ from flink_jobs.config import load_config
 from harness.sandbox import Sandbox
 from ingest import replay
 from lcm import kafka_io
+from lcm.pipeline import SAMPLE_MONITOR_CONFIG
 from lcm.topics import HEALTH_TOPIC
 
 SAMPLE = Path(__file__).resolve().parents[1] / "ingest" / "samples" / "sample.jsonl"
@@ -69,9 +70,9 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
     """Run the job in the sandbox, replay, wait until every table it writes is settled, then
     cancel the job: the tests only read the database, and the task slot is free for others
     (the monitor job and the end-to-end test's own job)."""
-    cfg = load_config()
+    cfg = load_config(SAMPLE_MONITOR_CONFIG)
     health, assets, first, last = _health_reports()
-    box.submit_job()
+    box.submit_job("--config", str(SAMPLE_MONITOR_CONFIG))
     producer = kafka_io.make_producer(box.conn.kafka_bootstrap)
     for report in health:
         kafka_io.produce(producer, box.prefix + HEALTH_TOPIC, report,
@@ -85,7 +86,8 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
         raise RuntimeError(f"replay into the sandbox failed: {stats}")
 
     tables = ("risk_scores", "features_1m", "alerts", "stablecoin_pressure", "dead_letters",
-              "source_health", "topic_events_1m", "liquidations")
+              "source_health", "topic_events_1m", "liquidations", "liquidation_levels",
+              "long_short_ratios")
     counts_sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
     wanted = "SELECT count(DISTINCT base) FROM risk_scores WHERE venue = 'all'"
     deadline = time.monotonic() + timeout_s

@@ -49,7 +49,8 @@ def valid(topic: str, m: dict[str, Any]) -> bool:
         "liquidations": lambda: str(m.get("side", "")).lower() in ("long", "short")
         and (_num(m.get("notional_usd")) or -1) >= 0,
         "long_short_ratio": lambda: _num(m.get("long_share")) is not None
-        and 0 <= _num(m["long_share"]) <= 1,
+        and 0 <= _num(m["long_share"]) <= 1
+        and str(m.get("population", "")).lower() in ("accounts", "top_positions"),
         "stablecoin_flows": lambda: (_num(m.get("amount_usd")) or -1) >= 0
         and str(m.get("direction", "")).lower() in ("inflow", "outflow", "internal")
         and m.get("tx_hash") is not None and isinstance(m.get("log_index"), int),
@@ -96,7 +97,8 @@ def _pct(now: float | None, ref: float | None) -> float | None:
 
 
 CARRIED = {"price": "price", "funding_8h": "funding", "oi_usd": "open_interest",
-           "long_share": "long_short"}  # feature -> key of pipeline.max_input_age_s
+           "long_share": "long_short", "top_long_share": "long_short"}
+# feature -> key of pipeline.max_input_age_s
 
 
 def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
@@ -107,6 +109,9 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
     lookback, baseline_min = p.oi_lookback_windows, p.baseline_windows
     max_age_ms = {k: v * 1000 for k, v in p.max_input_age_s.model_dump().items()}
     window_ms = p.window_minutes * MINUTE_MS
+    wm = p.window_minutes
+    if wm != 1:
+        raise NotImplementedError("the reference model is written for one-minute windows")
     venue_acc: dict[tuple[str, str, datetime], dict[str, list]] = defaultdict(
         lambda: defaultdict(list))
     liqs: dict[tuple[datetime, str], dict[str, Any]] = {}
@@ -137,8 +142,9 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
         acc = venue_acc[(venue, base, w)]
         acc["events"].append(1)
         acc["ts"].append(m["ts"])
-        field = {"prices": "price", "open_interest": "oi_usd",
-                 "long_short_ratio": "long_share"}.get(topic)
+        field = {"prices": "price", "open_interest": "oi_usd"}.get(topic)
+        if topic == "long_short_ratio":  # the two populations never mix
+            field = "long_share" if m["population"] == "accounts" else "top_long_share"
         if topic == "funding_rates":
             acc["funding_8h"].append(float(m["funding_rate"]) * 8 / float(m["interval_hours"]))
             acc["funding_8h_ts"].append(m["ts"])
@@ -208,6 +214,7 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
                                     / sum(r["oi_ref"] for r in oi_pairs) - 1) if oi_pairs else None,
             "price_change_pct": _mean(px),
             "long_share": _mean(vals("long_share_cf")),
+            "top_long_share": _mean(vals("top_long_share_cf")),
             "liq_long_usd": sum(vals("liq_long_usd")) if vals("liq_long_usd") else None,
             "liq_short_usd": sum(vals("liq_short_usd")) if vals("liq_short_usd") else None,
             "liq_count": sum(r["liq_count"] for r in rows),
@@ -233,34 +240,73 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
                                                     cfg.scoring.pressure),
         }
 
-    def score(rows: dict[datetime, dict], w: datetime, inputs: dict[str, str]) -> dict:
-        """Risk of row w, with the liquidation baseline over rows (a venue's or the asset's)."""
-        r = rows[w]
-        frame = [rows[v] for v in rows if _in_range(w, v, baseline_min)]
-        seen = sum(x["liq_count"] for x in frame) > 0
-        s = scoring.liquidation_risk(
-            **{arg: r[col] for arg, col in inputs.items()},
-            liq_long_usd=(r["liq_long_usd"] or 0) if seen else None,
-            liq_short_usd=(r["liq_short_usd"] or 0) if seen else None,
-            liq_baseline_usd=fmean((x["liq_long_usd"] or 0) + (x["liq_short_usd"] or 0)
-                                   for x in frame),
-            cfg=cfg.scoring)
-        return {"risk": s.risk, "side": s.side, "long_risk": s.long_risk,
-                "short_risk": s.short_risk, "funding_pts": s.funding,
-                "oi_buildup_pts": s.oi_buildup, "imbalance_pts": s.imbalance,
-                "liquidation_pts": s.liquidations, "confidence": s.confidence,
+    def signals(rows: dict[datetime, dict], cols: dict[str, str]) -> dict[datetime, dict]:
+        """Each row's signals (docs/scoring.md), from its inputs and its recent windows."""
+        out = {}
+        for w, r in rows.items():
+            frame = [rows[v] for v in rows if _in_range(w, v, baseline_min)]
+            seen = sum(x["liq_count"] for x in frame) > 0
+            recent = [rows[v] for v in rows if _in_range(w, v, p.recent_windows - 1)]
+            oi = r[cols["oi_usd"]]
+            sig: dict[str, float | None] = {}
+            for side in ("long", "short"):
+                now = (r[f"liq_{side}_usd"] or 0) if seen else None
+                sig[f"liq_{side}"] = (math.log1p(1e4 * now / oi)
+                                      if now is not None and oi and oi > 0 else None)
+                # recent windows whose own feed was seen (the SQL's liq_*_in per row)
+                past = [x for x in recent if x["_seen"]]
+                total = sum(x[f"liq_{side}_usd"] or 0 for x in past)
+                sig[f"liq_{side}_recent"] = (math.log1p(1e4 * total / len(past) / oi)
+                                             if past and oi and oi > 0 else None)
+            for name, col, scale in (("price", "price_change_pct", 1), ("oi", "oi_change_pct", 1),
+                                     ("funding", "funding_8h", 1e4)):
+                x = r[cols[col]]
+                sig[name] = None if x is None else math.asinh(scale * x)
+            for name, col in (("ls", "long_share"), ("top_ls", "top_long_share")):
+                x = r[cols[col]]
+                sig[name] = (None if x is None else
+                             math.log(max(x, 1e-6) / max(1 - x, 1e-6)))
+            pv = pressure.get(w, {}).get("pressure")
+            sig["pressure"] = None if pv is None else pv / 100
+            out[w] = sig
+        return out
+
+    def score(rows: dict[datetime, dict], cols: dict[str, str]) -> dict[datetime, dict]:
+        for w, r in rows.items():  # liquidation feed seen within the baseline, per row
+            r["_seen"] = sum(rows[v]["liq_count"] for v in rows
+                             if _in_range(w, v, baseline_min)) > 0
+        sig = signals(rows, cols)
+        scored = {}
+        for w, r in rows.items():
+            inputs: dict[str, float | None] = {}
+            past = [sig[v] for v in rows if v != w and _in_range(w, v, p.history_windows)]
+            for name in scoring.SIGNALS:
+                values = [x[name] for x in past if x[name] is not None]
+                inputs[name] = sig[w][name]
+                inputs[f"{name}_n"] = float(len(values))
+                inputs[f"{name}_sum"] = math.fsum(values) if values else None
+                inputs[f"{name}_sumsq"] = math.fsum(v * v for v in values) if values else None
+            s = scoring.liquidation_risk(inputs, cfg.scoring)
+            pts = s.points
+            scored[w] = {
+                "risk": s.risk, "side": s.side, "long_risk": s.long_risk,
+                "short_risk": s.short_risk, "funding_pts": pts["funding"],
+                "oi_buildup_pts": pts["oi_buildup"], "imbalance_pts": pts["imbalance"],
+                "liquidation_pts": pts["liquidations"],
+                "liquidation_recent_pts": pts["liquidations_recent"],
+                "price_move_pts": pts["price_move"], "top_imbalance_pts": pts["top_imbalance"],
+                "pressure_pts": pts["pressure"], "confidence": s.confidence,
                 "components": s.present, "data_age_s": r["data_age_s"],
                 "pressure": pressure.get(w, {}).get("pressure")}
+        return scored
 
     risk: dict[tuple[str, str, datetime], dict[str, Any]] = {}
     venue_cols = {"funding_8h": "funding_8h_cf", "oi_change_pct": "oi_change_cf",
                   "price_change_pct": "price_change_cf", "long_share": "long_share_cf",
-                  "oi_usd": "oi_usd_cf"}
+                  "top_long_share": "top_long_share_cf", "oi_usd": "oi_usd_cf"}
     for (venue, base), rows in venue_inputs.items():
-        for w in rows:
-            row = score(rows, w, venue_cols)
-            row["level"] = scoring.alert_level(row["risk"], row["pressure"], row["confidence"],
-                                               cfg.scoring.alerts)
+        for w, row in score(rows, venue_cols).items():
+            row["level"] = scoring.alert_level(row["risk"], row["confidence"], cfg.scoring.alerts)
             risk[(base, venue, w)] = row
 
     # All-venue rows: the alert state, replayed over the last state_windows rows.
@@ -269,13 +315,13 @@ def expected(messages: list[tuple[str, dict[str, Any]]], cfg: MonitorConfig,
     asset_cols = {k: k for k in venue_cols}
     for base, rows in asset_rows.items():
         order = sorted(rows)
-        for w in order:
-            risk[(base, "all", w)] = score(rows, w, asset_cols)
+        for w, row in score(rows, asset_cols).items():
+            risk[(base, "all", w)] = row
         for i, w in enumerate(order):
             span = order[max(0, i - a.state_windows + 1): i + 1]
             got = [risk[(base, "all", v)] for v in span]
-            states = scoring.alert_states([v.timestamp() / 60 for v in span],
-                                          [g["risk"] for g in got], [g["pressure"] for g in got],
+            states = scoring.alert_states([v.timestamp() / 60 / wm for v in span],
+                                          [g["risk"] for g in got],
                                           [g["confidence"] for g in got], a)
             level, previous = states[-1], states[-2] if len(states) > 1 else scoring.NONE
             row = risk[(base, "all", w)]

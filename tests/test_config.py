@@ -51,15 +51,14 @@ def test_shipped_config_loads() -> None:
     assert cfg.pipeline.window_minutes == 1
     assert cfg.pipeline.startup_mode == "earliest-offset"
     s = cfg.scoring
-    total = (
-        s.funding.max_points
-        + s.oi_buildup.max_points
-        + s.imbalance.max_points
-        + s.liquidations.max_points
-    )
-    assert total == 100
-    assert s.funding.extreme_8h > s.funding.neutral_8h
+    weights = s.components.weights()
+    # Recent liquidations are the dominant input (docs/scoring.md): the two liquidation
+    # components outweigh all others together.
+    liq = weights["liquidations"] + weights["liquidations_recent"]
+    assert liq > sum(abs(w) for c, w in weights.items() if not c.startswith("liquidations"))
+    assert weights["pressure"] == 0  # sign not measured on real data: no weight
     assert s.alerts.info_risk <= s.alerts.warning_risk <= s.alerts.critical_risk
+    assert s.history.min_windows < cfg.pipeline.history_windows
 
 
 def test_default_path_is_shipped_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +75,7 @@ def test_lcm_config_env_selects_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_config_is_frozen() -> None:
     cfg = load_config(DEFAULT_CONFIG)
     with pytest.raises(ValueError):
-        cfg.scoring.funding.max_points = 50  # type: ignore[misc]
+        cfg.scoring.history.z_clip = 5  # type: ignore[misc]
 
 
 # --- invalid values ---------------------------------------------------------------------
@@ -85,26 +84,26 @@ def test_config_is_frozen() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "problem"),
     [
-        ("scoring.funding.extreme_8h", 0.1, "less than or equal to 0.05"),
-        ("scoring.funding.extreme_8h", "lots", "valid number"),
-        ("scoring.funding.neutral_8h", -0.0001, "greater than or equal to 0"),
-        ("scoring.oi_buildup.moved_discount", 1.5, "less than or equal to 1"),
-        ("scoring.imbalance.start_ratio", 0.5, "greater than or equal to 1"),
-        ("scoring.liquidations.full_surge", 1.0, "greater than 1"),
+        ("scoring.components.funding.weight", 11, "less than or equal to 10"),
+        ("scoring.components.funding.weight", "lots", "valid number"),
+        ("scoring.history.min_windows", 1, "greater than or equal to 2"),
+        ("scoring.history.z_clip", 0, "greater than 0"),
+        ("scoring.history.min_sd", -1, "greater than 0"),
         ("scoring.pressure.min_baseline_usd", 0, "greater than 0"),
         ("scoring.pressure.softness", 0, "greater than 0"),
         ("scoring.alerts.min_confidence", 1.5, "less than or equal to 1"),
-        ("scoring.alerts.critical_pressure", -101, "greater than or equal to -100"),
+        ("scoring.alerts.critical_risk", 101, "less than or equal to 100"),
         ("pipeline.window_minutes", 0, "greater than or equal to 1"),
+        ("pipeline.window_minutes", 1441, "less than or equal to 1440"),
+        ("pipeline.history_windows", 5, "greater than or equal to 10"),
+        ("pipeline.recent_windows", 0, "greater than or equal to 1"),
         ("pipeline.startup_mode", "newest", "'earliest-offset'"),
         ("pipeline.consumer_group", "", "at least 1 character"),
         ("pipeline.max_input_age_s.funding", -1, "greater than or equal to 0"),
         ("scoring.alerts.risk_margin", 51, "less than or equal to 50"),
-        ("scoring.alerts.pressure_margin", -1, "greater than or equal to 0"),
-        ("scoring.alerts.cooldown_minutes", 2000, "less than or equal to 1440"),
-        ("scoring.alerts.cooldown_minutes", 2.5, "valid integer"),
+        ("scoring.alerts.cooldown_windows", 2000, "less than or equal to 1440"),
+        ("scoring.alerts.cooldown_windows", 2.5, "valid integer"),
         ("scoring.alerts.state_windows", 0, "greater than or equal to 1"),
-        ("scoring.liquidations.oi_drop_full_pct", 0, "greater than 0"),
     ],
 )
 def test_invalid_value_names_file_key_and_problem(
@@ -119,26 +118,26 @@ def test_invalid_value_names_file_key_and_problem(
 
 
 def test_missing_key_is_reported(tmp_path: Path) -> None:
-    path = write_variant(tmp_path, {"scoring.funding.neutral_8h": _DELETE})
+    path = write_variant(tmp_path, {"scoring.history.z_clip": _DELETE})
     msg = load_error(path)
     assert str(path) in msg
-    assert "scoring.funding.neutral_8h" in msg
+    assert "scoring.history.z_clip" in msg
     assert "Field required" in msg
 
 
 def test_every_problem_is_listed(tmp_path: Path) -> None:
     path = write_variant(
-        tmp_path, {"scoring.funding.extreme_8h": 0.1, "pipeline.window_minutes": 0}
+        tmp_path, {"scoring.history.z_clip": 0, "pipeline.window_minutes": 0}
     )
     msg = load_error(path)
-    assert "scoring.funding.extreme_8h" in msg
+    assert "scoring.history.z_clip" in msg
     assert "pipeline.window_minutes" in msg
 
 
 @pytest.mark.parametrize(
     "key",
     [
-        "scoring.funding.extrem_8h",  # typo next to the real key
+        "scoring.history.z_clp",  # typo next to the real key
         "scoring.alerts.emergency_risk",
         "pipeline.parallelism",
         "scorng",  # top level
@@ -152,71 +151,45 @@ def test_unknown_keys_rejected(tmp_path: Path, key: str) -> None:
     assert "Extra inputs are not permitted" in msg
 
 
-@pytest.mark.parametrize(
-    ("changes", "total"),
-    [
-        ({"scoring.funding.max_points": 40}, "110"),
-        ({"scoring.imbalance.max_points": 10}, "90"),
-        ({"scoring.liquidations.max_points": 0}, "80"),
-    ],
-)
-def test_max_points_must_add_up_to_100(tmp_path: Path, changes: dict[str, Any], total: str) -> None:
-    path = write_variant(tmp_path, changes)
+def test_all_zero_weights_rejected(tmp_path: Path) -> None:
+    from flink_jobs.config import COMPONENTS
+    path = write_variant(tmp_path, {f"scoring.components.{c}.weight": 0 for c in COMPONENTS})
     msg = load_error(path)
     assert str(path) in msg
-    assert "scoring:" in msg
-    assert f"must add up to 100, not {total}" in msg
+    assert "scoring.components:" in msg
+    assert "at least one component needs a non-zero weight" in msg
 
 
-def test_rebalanced_max_points_accepted(tmp_path: Path) -> None:
-    path = write_variant(
-        tmp_path, {"scoring.funding.max_points": 25, "scoring.liquidations.max_points": 25}
-    )
-    assert load_config(path).scoring.funding.max_points == 25
+def test_negative_weight_accepted(tmp_path: Path) -> None:
+    """A measured negative effect (e.g. of stablecoin inflows) is a valid weight."""
+    path = write_variant(tmp_path, {"scoring.components.pressure.weight": -0.5})
+    assert load_config(path).scoring.components.pressure.weight == -0.5
 
 
 @pytest.mark.parametrize(
     ("changes", "key", "problem"),
     [
-        ({"scoring.funding.extreme_8h": 0.0001}, "scoring.funding", "extreme_8h must be greater"),
-        ({"scoring.funding.extreme_8h": 0.00005}, "scoring.funding", "extreme_8h must be greater"),
-        ({"scoring.oi_buildup.full_pct": 0.5}, "scoring.oi_buildup", "full_pct must be greater"),
         (
-            {"scoring.oi_buildup.price_moved_pct": 0.2},
-            "scoring.oi_buildup",
-            "price_moved_pct must be greater",
-        ),
-        ({"scoring.imbalance.full_ratio": 1.2}, "scoring.imbalance", "full_ratio must be greater"),
-        (
-            {"scoring.liquidations.full_bp_of_oi": 0.4},
-            "scoring.liquidations",
-            "full_bp_of_oi must be greater",
-        ),
-        (
-            {"scoring.liquidations.full_surge": 3.0},
-            "scoring.liquidations",
-            "full_surge must be greater",
-        ),
-        (
-            {"scoring.alerts.warning_risk": 80},
+            {"scoring.alerts.warning_risk": 99.9},
             "scoring.alerts",
-            "info_risk <= warning_risk <= critical_risk",
-        ),
-        (
-            {"scoring.liquidations.oi_drop_full_pct": 1.0},
-            "scoring.liquidations",
-            "oi_drop_full_pct must be greater than oi_drop_start_pct",
+            "need info_risk <= warning_risk <= critical_risk, got info_risk = 85, "
+            "warning_risk = 99.9, critical_risk = 99.5",
         ),
         (
             {"scoring.alerts.state_windows": 5},
             "scoring.alerts",
-            "state_windows must be greater than cooldown_minutes",
+            "state_windows must be greater than cooldown_windows",
         ),
         (
             {"pipeline.max_input_age_s.long_short": 901},
             "pipeline",
             "max_input_age_s.long_short = 901 must be at most oi_lookback_windows x "
             "window_minutes x 60 = 900 s",
+        ),
+        (
+            {"scoring.history.min_windows": 1440},
+            "(top level)",
+            "scoring.history.min_windows (1440) must be less than pipeline.history_windows",
         ),
     ],
 )

@@ -6,6 +6,8 @@ the real schema filled by the real pipeline and returns rows (DESIGN.md §4).
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,8 +292,12 @@ def test_overview_panels():
         "NONE": "green", "INFO": "blue", "WARNING": "orange", "CRITICAL": "red"}
     assert p["Latest alerts"]["type"] == "table"
     assert p["Risk and pressure per asset (latest)"]["type"] == "table"
-    (asset,) = d["templating"]["list"]
+    top, asset = d["templating"]["list"]
     assert asset["name"] == "asset" and asset["multi"] and asset["includeAll"]
+    # Not every perpetual: the top N by open interest (N a variable, default 20) and every
+    # asset in WARNING or above (checked on real rows below).
+    assert top["name"] == "top" and top["current"]["value"] == "20" and not top["multi"]
+    assert "LIMIT $top" in asset["query"] and "'WARNING', 'CRITICAL'" in asset["query"]
     # long ranges read the rollups: every time series over a 1-minute table has the tiers
     for title in ("Liquidation Risk by asset", "Stablecoin Pressure (market-wide)",
                   "Liquidations, long vs short (USD)"):
@@ -452,3 +458,233 @@ def test_reader_role_cannot_write(stack: Connections, pipeline_data):
           pytest.raises((psycopg.errors.ReadOnlySqlTransaction,
                          psycopg.errors.InsufficientPrivilege))):
         db.execute("DELETE FROM alerts")
+
+
+# ---------------------------------------------------------------- the trader panels (issue 16)
+
+OVERVIEW_TRADER = {
+    "Liquidation feed (latest)": "table",
+    "Liquidations 1 h / 4 h / 24 h by asset and venue": "table",
+    "Open interest by venue (stacked) and OI change": "timeseries",
+    "Price change over the range by asset (%)": "timeseries",
+    "Funding heatmap: 8-hour rate (%)": "table",
+    "Funding heatmap: annualized (%)": "table",
+    "Long/short by venue and population (latest)": "table",
+}
+ASSET_TRADER = {
+    "Liquidation map: estimated levels ($asset)": "heatmap",
+    "Largest estimated liquidation levels now ($asset)": "table",
+    "Open interest by venue (stacked) and OI change ($asset)": "timeseries",
+    "Price by venue ($asset)": "timeseries",
+    "Long/short by venue and population ($asset)": "timeseries",
+    "Liquidation feed ($asset, $venue)": "table",
+    "Liquidations 1 h / 4 h / 24 h per venue ($asset)": "table",
+}
+
+
+def test_trader_panels_are_provisioned():
+    for uid, want in (("lcm-overview", OVERVIEW_TRADER), ("lcm-asset", ASSET_TRADER)):
+        p = _by_title(uid)
+        for title, kind in want.items():
+            assert p[title]["type"] == kind, (uid, title)
+    o = _by_title("lcm-overview")
+    feed = o["Liquidation feed (latest)"]["targets"][0]["rawSql"]
+    for column in ('"time"', "venue", "asset", "side", '"size USD"', "price", "sampled"):
+        assert column in feed
+    for title in ("Funding heatmap: 8-hour rate (%)", "Funding heatmap: annualized (%)"):
+        (t,) = o[title]["transformations"]
+        assert t["id"] == "groupingToMatrix" and t["options"]["rowField"] == "asset"
+        assert t["options"]["columnField"] == "venue"
+    for title in ("Open interest by venue (stacked) and OI change",):
+        panel = o[title]
+        assert panel["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+        assert [t["refId"] for t in panel["targets"]] == ["A", "B"]
+        change = panel["fieldConfig"]["overrides"][0]
+        assert change["matcher"]["options"] == "OI change %"
+        assert {"id": "custom.stacking", "value": {"mode": "none", "group": "B"}} in (
+            change["properties"])
+    heat = _by_title("lcm-asset")["Liquidation map: estimated levels ($asset)"]
+    assert heat["options"]["calculate"] is False
+    assert heat["options"]["rowsFrame"] == {"layout": "ge", "value": "notional"}
+    assert "FROM liquidation_levels" in heat["targets"][0]["rawSql"]
+
+
+def _panel_rows(db: psycopg.Connection, uid: str, title: str, rng: TimeRange,
+                chosen: dict | None = None, ref: str = "A") -> list[dict]:
+    d = dash.load_dashboards()[uid]
+    (q,) = [q for q in dash.panel_queries(d) if f"{title!r} {ref}" in q.label]
+    variables = dash.resolve_variables(db, d, rng, chosen)
+    cur = db.execute(dash.expand_query(q, rng, variables))
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _range(name: str) -> TimeRange:
+    return TimeRange(SAMPLE_END - RANGES[name], SAMPLE_END)
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("name", list(RANGES))
+def test_overview_shows_the_top_n_by_oi_and_every_asset_in_warning(reader, name):
+    rng = _range(name)
+    d = dash.load_dashboards()["lcm-overview"]
+    oi = dict(reader.execute(
+        "SELECT DISTINCT ON (base) base, oi_usd FROM features_1m WHERE venue = 'all' AND "
+        "oi_usd IS NOT NULL AND window_start BETWEEN %s AND %s ORDER BY base, window_start DESC",
+        (rng.start, rng.end)).fetchall())
+    warned = {b for (b,) in reader.execute(
+        "SELECT base FROM alerts WHERE level IN ('WARNING', 'CRITICAL') "
+        "AND window_start BETWEEN %s AND %s", (rng.start, rng.end)).fetchall()}
+    assert len(oi) == 3 and warned == {"BTC", "ETH"}  # the sample's cascade
+    for n in (1, 2, 20):
+        v = dash.resolve_variables(reader, d, rng, {"top": str(n)})
+        top = sorted(oi, key=lambda b: -oi[b])[:n]
+        assert set(v["asset"].options) == set(top) | warned, n
+        assert v["asset"].value == ALL  # the saved default: every option shown
+    assert dash.resolve_variables(reader, d, rng)["top"].value == "20"
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("name", list(RANGES))
+def test_liquidation_feed_is_the_newest_liquidations(reader, name):
+    rng = _range(name)
+    rows = _panel_rows(reader, "lcm-overview", "Liquidation feed (latest)", rng)
+    want = reader.execute(
+        "SELECT event_time, venue, base, side, notional_usd, price, sampled FROM liquidations "
+        "WHERE event_time BETWEEN %s AND %s ORDER BY event_time DESC, dedup_key LIMIT 200",
+        (rng.start, rng.end)).fetchall()
+    assert [tuple(r.values()) for r in rows] == want and len(rows) == 200
+    assert {r["sampled"] for r in rows} == {True, False}
+    asset = _panel_rows(reader, "lcm-asset", "Liquidation feed ($asset, $venue)", rng,
+                        {"asset": "ETH", "venue": "okx"})
+    assert asset and {(r["asset"], r["venue"]) for r in asset} == {("ETH", "okx")}
+    assert all(r["sampled"] for r in asset)
+
+
+@pytest.mark.stack
+def test_liquidation_totals_add_up_the_liquidations_table(reader):
+    """1 h / 4 h / 24 h totals per asset and venue, from the one-minute features, against
+    the liquidations table itself (a different path through the job)."""
+    for end in (SAMPLE_END, datetime(2026, 11, 20, 14, 10, tzinfo=UTC)):
+        rng = TimeRange(end - timedelta(hours=1), end)
+        rows = _panel_rows(reader, "lcm-overview",
+                           "Liquidations 1 h / 4 h / 24 h by asset and venue", rng)
+        got = {(r["asset"], r["venue"]): r for r in rows}
+        raw = reader.execute(
+            "SELECT base, venue, side, sum(notional_usd) FROM liquidations "
+            "WHERE event_time < %s GROUP BY ROLLUP (base, venue), side", (end,)).fetchall()
+        want: dict[tuple[str, str], dict[str, float]] = {}
+        for base, venue, side, total in raw:
+            if base is None:
+                continue
+            want.setdefault((base, venue or "all"), {})[side] = total
+        assert set(got) == set(want)
+        for key, sides in want.items():
+            for span in ("1h", "4h", "24h"):  # the sample is shorter than an hour
+                for side in ("long", "short"):
+                    g = got[key][f"{side}s {span}"]
+                    assert math.isclose(g or 0.0, sides.get(side, 0.0), rel_tol=1e-9), (
+                        key, span, side, g)
+        per_venue = _panel_rows(reader, "lcm-asset",
+                                "Liquidations 1 h / 4 h / 24 h per venue ($asset)", rng,
+                                {"asset": "BTC"})
+        assert {r["venue"]: r["longs 1h"] for r in per_venue} == pytest.approx({
+            v: r["longs 1h"] for (b, v), r in got.items() if b == "BTC"}, rel=1e-12)
+
+
+@pytest.mark.stack
+def test_funding_heatmap_is_the_newest_rate_per_asset_and_venue(reader):
+    rng = _range("1h")
+    eight = _panel_rows(reader, "lcm-overview", "Funding heatmap: 8-hour rate (%)", rng)
+    apr = _panel_rows(reader, "lcm-overview", "Funding heatmap: annualized (%)", rng)
+    want = reader.execute(
+        "SELECT DISTINCT ON (base, venue) base, venue, funding_8h FROM features_1m "
+        "WHERE funding_8h IS NOT NULL AND window_start <= %s ORDER BY base, venue, "
+        "window_start DESC", (rng.end,)).fetchall()
+    assert len(want) == 3 * 5  # BTC, ETH, SOL x four venues and 'all'
+    assert {(r["asset"], r["venue"]): r["funding 8h %"] for r in eight} == pytest.approx(
+        {(b, v): 100 * f for b, v, f in want}, rel=1e-12)
+    assert {(r["asset"], r["venue"]): r["funding APR %"] for r in apr} == pytest.approx(
+        {(b, v): 100 * f * 3 * 365 for b, v, f in want}, rel=1e-12)
+
+
+@pytest.mark.stack
+def test_long_short_by_venue_and_population(reader):
+    rng = _range("1h")
+    latest = _panel_rows(reader, "lcm-overview", "Long/short by venue and population (latest)",
+                         rng)
+    assert {(r["asset"], r["venue"], r["population"]) for r in latest} == {
+        (a, v, "accounts") for a in ("BTC", "ETH", "SOL") for v in ("binance", "bybit", "okx")}
+    for r in latest:
+        (newest,) = reader.execute(
+            "SELECT long_share FROM long_short_ratios WHERE base = %s AND venue = %s "
+            "AND population = %s ORDER BY reported_at DESC LIMIT 1",
+            (r["asset"], r["venue"], r["population"])).fetchone()
+        assert r["long share"] == newest
+        assert math.isclose(r["long/short"], newest / (1 - newest))
+    series = _panel_rows(reader, "lcm-asset", "Long/short by venue and population ($asset)",
+                         rng, {"asset": "BTC"})
+    assert {r["metric"] for r in series} == {"binance accounts", "bybit accounts",
+                                             "okx accounts"}
+    assert all(0.5 < r["long share"] < 0.8 for r in series)  # the sample's crowded longs
+
+
+@pytest.mark.stack
+def test_liquidation_heatmap_draws_the_map_at_each_interval(reader):
+    # 1 minute: every minute's whole map
+    rng = _range("1h")
+    rows = _panel_rows(reader, "lcm-asset", "Liquidation map: estimated levels ($asset)", rng,
+                       {"asset": "BTC"})
+    want = reader.execute(
+        "SELECT window_start, price_low, sum(notional_usd) FROM liquidation_levels "
+        "WHERE base = 'BTC' GROUP BY 1, 2").fetchall()
+    assert {(r["time"], float(r["metric"])): r["notional"] for r in rows} == pytest.approx(
+        {(t, p): n for t, p, n in want}, rel=1e-12)
+    # 10 minutes (3 days): each interval holds its newest minute's map, not a sum
+    rng = _range("3d")
+    rows = _panel_rows(reader, "lcm-asset", "Liquidation map: estimated levels ($asset)", rng,
+                       {"asset": "BTC"})
+    starts = sorted({r["time"] for r in rows})
+    assert starts == [datetime(2026, 11, 20, 14, 0, tzinfo=UTC),
+                      datetime(2026, 11, 20, 14, 10, tzinfo=UTC)]
+    newest = reader.execute(
+        "SELECT price_low, sum(notional_usd) FROM liquidation_levels WHERE base = 'BTC' AND "
+        "window_start = '2026-11-20 14:09:00+00' GROUP BY 1").fetchall()
+    assert {float(r["metric"]): r["notional"] for r in rows if r["time"] == starts[0]} == (
+        pytest.approx(dict(newest), rel=1e-12))
+    # the table of the largest levels now: the newest minute, sorted, distance from price
+    top = _panel_rows(reader, "lcm-asset", "Largest estimated liquidation levels now ($asset)",
+                      _range("1h"), {"asset": "BTC"})
+    assert 0 < len(top) <= 20
+    assert [r["estimated USD"] for r in top] == sorted((r["estimated USD"] for r in top),
+                                                        reverse=True)
+    assert all((r["distance %"] < 0) == (r["side"] == "long") for r in top)
+
+
+@pytest.mark.stack
+def test_open_interest_by_venue_and_its_change(reader):
+    rng = _range("1h")
+    stacked = _panel_rows(reader, "lcm-asset",
+                          "Open interest by venue (stacked) and OI change ($asset)", rng,
+                          {"asset": "ETH"})
+    want = reader.execute(
+        "SELECT window_start, venue, oi_usd FROM features_1m WHERE base = 'ETH' "
+        "AND venue <> 'all' AND oi_usd IS NOT NULL").fetchall()
+    assert {(r["time"], r["metric"]): r["open interest"] for r in stacked} == pytest.approx(
+        {(t, v): oi for t, v, oi in want}, rel=1e-12)
+    change = _panel_rows(reader, "lcm-asset",
+                         "Open interest by venue (stacked) and OI change ($asset)", rng,
+                         {"asset": "ETH"}, ref="B")
+    oi_all = reader.execute("SELECT window_start, oi_usd FROM features_1m WHERE base = 'ETH' "
+                            "AND venue = 'all' ORDER BY 1").fetchall()
+    expect = [100 * (b[1] / a[1] - 1) for a, b in itertools.pairwise(oi_all)]
+    got = [r["OI change %"] for r in change]
+    assert got[0] is None and got[1:] == pytest.approx(expect, rel=1e-9)
+    # the cascade: ETH's open interest fell by more than 2 % in some minute
+    assert min(expect) < -2
+    prices = _panel_rows(reader, "lcm-asset", "Price by venue ($asset)", rng, {"asset": "ETH"})
+    assert {r["metric"] for r in prices} == {"binance", "bybit", "hyperliquid", "okx"}
+    moves = _panel_rows(reader, "lcm-overview", "Price change over the range by asset (%)", rng)
+    first = {b: next(r for r in moves if r["metric"] == b) for b in ("BTC", "ETH", "SOL")}
+    assert all(r["price change"] == 0 for r in first.values())
+    assert min(r["price change"] for r in moves if r["metric"] == "BTC") < -1.5

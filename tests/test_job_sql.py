@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from flink_jobs import liquidation_map
 from flink_jobs.config import load_config
 from flink_jobs.job import job_statements, sql_params
 from flink_jobs.sql_files import render, statements
@@ -50,10 +51,54 @@ def test_whole_job_renders() -> None:
     sinks = sorted(i.split()[2] for i in inserts)
     assert sinks == sorted(["features_1m_sink"] * 2 + ["risk_scores_sink"] * 2 + [
         "stablecoin_pressure_sink", "alerts_sink", "alerts_topic", "liquidations_sink",
-        "dead_letters_sink", "dead_letter_topic", "source_health_sink", "topic_events_sink"])
+        "dead_letters_sink", "dead_letter_topic", "source_health_sink", "topic_events_sink",
+        "liquidation_levels_sink", "long_short_reports_sink"])
     # The configured durations reach the SQL: carry-forward limits, alert state depth.
     p = cfg.pipeline
     assert f"<= {p.max_input_age_s.funding * 1000} THEN funding_last END" in text
     assert f"ROWS BETWEEN {cfg.scoring.alerts.state_windows - 1} PRECEDING" in text
-    for udf in ("LIQUIDATION_RISK(", "STABLECOIN_PRESSURE(", "ALERT_LEVEL(", "ALERT_TRANSITION("):
+    for udf in ("LIQUIDATION_RISK(", "STABLECOIN_PRESSURE(", "ALERT_LEVEL(", "ALERT_TRANSITION(",
+                "LIQUIDATION_LEVELS("):
         assert udf in text
+    # The liquidation map replays its horizon: one row per window of it.
+    horizon = liquidation_map.load_config().window.horizon_minutes
+    assert f"ROWS BETWEEN {horizon // p.window_minutes - 1} PRECEDING" in text
+    # the long/short populations stay apart from parsing to the features
+    assert "CASE WHEN population = 'accounts' THEN long_share END" in text
+    assert "AVG(top_long_share_cf) AS top_long_share" in text
+
+
+def test_batch_mode_orders_over_windows_by_window_minute() -> None:
+    """Flink's batch runtime cannot order a RANGE frame by a timestamp: the same statements
+    are rendered with window_minute and plain minute ranges instead."""
+    from backtest.batch import NOT_SCORED  # the batch runtime runs the scored views only
+
+    cfg = load_config()
+    stream = "\n".join(s for part in job_statements(sql_params(cfg, mode="streaming"),
+                                                     skip=NOT_SCORED) for s in part)
+    batch = "\n".join(s for part in job_statements(sql_params(cfg, mode="batch"),
+                                                    skip=NOT_SCORED) for s in part)
+    p = cfg.pipeline
+    assert f"RANGE BETWEEN {p.history_windows} PRECEDING" in batch
+    assert "ORDER BY window_time" not in batch and "ORDER BY window_minute" in batch
+    assert "RANGE BETWEEN INTERVAL '1 00:00' DAY TO MINUTE PRECEDING" in stream  # 1440 min
+    # apart from the order key and ranges, the statements are the same
+    assert stream.count("CREATE TEMPORARY VIEW") == batch.count("CREATE TEMPORARY VIEW")
+
+
+@pytest.mark.parametrize(("minutes", "literal"), [
+    (1, "INTERVAL '0 00:01' DAY TO MINUTE"), (60, "INTERVAL '0 01:00' DAY TO MINUTE"),
+    (1440, "INTERVAL '1 00:00' DAY TO MINUTE"), (21_600, "INTERVAL '15 00:00' DAY TO MINUTE")])
+def test_interval_literals_hold_a_day_and_more(minutes: int, literal: str) -> None:
+    from flink_jobs.job import interval
+    assert interval(minutes) == literal
+
+
+def test_streaming_span_beyond_flinks_interval_limit_names_the_setting(tmp_path: Path) -> None:
+    raw = load_config().model_dump()
+    raw["pipeline"]["window_minutes"] = 1440  # 1440 daily windows of history: ~4 years
+    from flink_jobs.config import MonitorConfig
+    cfg = MonitorConfig.model_validate(raw)
+    with pytest.raises(ValueError, match="history_windows spans 2073600 minutes"):
+        sql_params(cfg, mode="streaming")
+    assert sql_params(cfg, mode="batch")["history_range"] == "2073600"

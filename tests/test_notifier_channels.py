@@ -15,7 +15,7 @@ from notifier.ledger import Ledger
 from notifier.message import render
 from notifier.redact import Redactor
 from notifier.service import Dispatcher
-from tests.notifier_support.alerts import DASHBOARD, alert, make_config
+from tests.notifier_support.alerts import GRAFANA, alert, make_config
 from tests.notifier_support.server import RecordingServer, Reply, fixture
 
 TELEGRAM = fixture("telegram_sendMessage.json")
@@ -194,7 +194,7 @@ def test_text_short_squeeze_missing_inputs_and_iso_times():
     value = alert("INFO", None, side="short", funding_pts=None, liquidation_pts=None,
                   oi_buildup_pts=4.0, imbalance_pts=11.5, pressure=None, confidence=0.5,
                   window_start="2026-11-20T23:59:00Z", window_end="2026-11-21T00:00:00+00:00")
-    text = render(Alert.model_validate(value), DASHBOARD).text.splitlines()
+    text = render(Alert.model_validate(value), GRAFANA).text.splitlines()
     assert text[0] == "🔵 BTC INFO · short squeeze"
     assert text[1] == "Risk 57.3/100"
     assert text[2] == "Top: long/short imbalance 11.5, OI build-up 4.0"  # missing: not zero
@@ -204,8 +204,8 @@ def test_text_short_squeeze_missing_inputs_and_iso_times():
 
 
 def test_text_back_to_normal_and_eased():
-    normal = render(Alert.model_validate(alert("NONE", "WARNING", side=None)), DASHBOARD)
+    normal = render(Alert.model_validate(alert("NONE", "WARNING", side=None)), GRAFANA)
     assert normal.title == "✅ BTC back to normal" and normal.level == "NONE"
     assert normal.lines[0] == "Risk 57.3/100 (was WARNING)"
-    eased = render(Alert.model_validate(alert("INFO", "CRITICAL")), DASHBOARD, recovery=True)
+    eased = render(Alert.model_validate(alert("INFO", "CRITICAL")), GRAFANA, recovery=True)
     assert eased.title == "✅ BTC eased to INFO" and eased.level == "NONE"

@@ -12,6 +12,7 @@ from importlib import import_module
 import pytest
 import yaml
 
+from lcm import links
 from lcm.paths import REPO_DIR
 from lcm.settings import ConfigError
 from notifier.alert import Alert
@@ -26,7 +27,24 @@ def test_shipped_config_loads_with_every_channel_type():
     config = load_config(DEFAULT_CONFIG)
     assert {c.type for c in config.channels} == {"webhook", "telegram", "discord", "slack"}
     assert config.consumer.auto_offset_reset == "latest"
-    assert "{base}" in config.dashboard_url
+    # Links go to this machine's Grafana unless LCM_GRAFANA_URL or the config says otherwise.
+    assert config.grafana_url is None
+    assert config.drill_down_base() == links.grafana_url()
+
+
+def test_grafana_url_setting_and_its_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("LCM_GRAFANA_URL", raising=False)
+    monkeypatch.setenv("GRAFANA_PORT", "3301")
+    assert links.grafana_url() == "http://127.0.0.1:3301"
+    monkeypatch.setenv("LCM_GRAFANA_URL", "https://grafana.example.org/monitor/")
+    assert links.grafana_url() == "https://grafana.example.org/monitor"
+    config = load_config(write(tmp_path, config_dict([WEBHOOK], grafana_url=None)))
+    assert config.drill_down_base() == "https://grafana.example.org/monitor"
+    monkeypatch.setenv("LCM_GRAFANA_URL", "grafana:3000")
+    with pytest.raises(ConfigError, match="LCM_GRAFANA_URL: 'grafana:3000' is not a Grafana"):
+        links.grafana_url()
+    own = load_config(write(tmp_path, config_dict([WEBHOOK], grafana_url="http://10.0.0.5:3000")))
+    assert own.drill_down_base() == "http://10.0.0.5:3000"
 
 
 def write(tmp_path, data) -> str:
@@ -56,8 +74,11 @@ WEBHOOK = {"name": "hook", "type": "webhook", "url_env": "HOOK_URL"}
          "Extra inputs are not permitted"),
         ({"channels": []}, "channels", "at least 1 item"),
         ({"channels": [WEBHOOK, WEBHOOK]}, "(top level)", "repeated: ['hook']"),
-        ({"dashboard_url": "http://g/d/x?asset={asset}"}, "dashboard_url",
-         "allowed: ['base', 'from_ms', 'to_ms']"),
+        ({"grafana_url": "http://g/d/x?asset=BTC"}, "grafana_url",
+         "http(s)://host[:port][/path], no query"),
+        ({"grafana_url": "localhost:3000"}, "grafana_url", "is not a Grafana address"),
+        ({"dashboard_url": "http://g/d/x?asset={base}"}, "(top level)",
+         "dashboard_url was replaced by grafana_url"),
         ({"consumer": {"auto_offset_reset": "smallest"}}, "consumer.auto_offset_reset",
          "'earliest' or 'latest'"),
         ({"ledger_retention_days": 0}, "ledger_retention_days", "greater than or equal to 1"),

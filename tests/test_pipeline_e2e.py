@@ -18,6 +18,7 @@ from flink_jobs.config import load_config
 from flink_jobs.job import HEALTH_TOPIC
 from ingest import replay
 from lcm import kafka_io
+from lcm.pipeline import SAMPLE_MONITOR_CONFIG
 from lcm.topics import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from tests.conftest import SAMPLE, Sandbox, wait_for
 from tests.reference import expected
@@ -123,12 +124,12 @@ def _snapshot(box: Sandbox) -> dict[str, list]:
 
 
 def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
-    cfg = load_config()
+    cfg = load_config(SAMPLE_MONITOR_CONFIG)
     path, messages = _input_file(tmp_path)
     want = expected(messages, cfg, [(t, BAD_AT_MS) for t, _, _ in BAD_RECORDS])
     bootstrap = sandbox.conn.kafka_bootstrap
 
-    job_id = sandbox.submit_job()
+    job_id = sandbox.submit_job("--config", str(SAMPLE_MONITOR_CONFIG))
     producer = kafka_io.make_producer(bootstrap)
     for topic, raw, _ in BAD_RECORDS:  # stamped like the recording they arrive among
         producer.produce(sandbox.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)
@@ -153,11 +154,13 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     _compare("features_1m", {(r["base"], r["venue"], r["window_start"]): r
                              for r in rows["features_1m"]}, want.features,
              ["price", "funding_8h", "oi_usd", "oi_change_pct", "price_change_pct",
-              "long_share", "liq_long_usd", "liq_short_usd", "liq_count", "events"])
+              "long_share", "top_long_share", "liq_long_usd", "liq_short_usd", "liq_count",
+              "events"])
     _compare("risk_scores", {(r["base"], r["venue"], r["window_start"]): r
                              for r in rows["risk_scores"]}, want.risk,
              ["risk", "side", "long_risk", "short_risk", "funding_pts", "oi_buildup_pts",
-              "imbalance_pts", "liquidation_pts", "confidence", "components", "data_age_s",
+              "imbalance_pts", "liquidation_pts", "liquidation_recent_pts", "price_move_pts",
+              "top_imbalance_pts", "pressure_pts", "confidence", "components", "data_age_s",
               "pressure", "level"])
     assert {k[1] for k in want.risk} >= {"all", "bybit", "okx", "binance", "hyperliquid"}
     _compare("stablecoin_pressure", {r["window_start"]: r for r in rows["stablecoin_pressure"]},
@@ -207,7 +210,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     # same rows: the JDBC sink upserts on the tables' primary keys.
     sandbox.cancel_jobs()
     sandbox.forget_offsets()
-    sandbox.submit_job()
+    sandbox.submit_job("--config", str(SAMPLE_MONITOR_CONFIG))
     wait_for(lambda: sandbox.caught_up(), 240, "the new job to consume everything again")
     _wait_quiet(sandbox)
     _assert_same(_snapshot(sandbox), rows, "after a fresh job")
@@ -235,7 +238,8 @@ def _check_alerts_topic(box: Sandbox, want: dict, columns: list[str]) -> None:
         assert m.key() == value["base"].encode()
         start = datetime.strptime(value["window_start"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         end = datetime.strptime(value["window_end"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-        assert (end - start).total_seconds() == 60 * load_config().pipeline.window_minutes
+        assert (end - start).total_seconds() == 60 * load_config(
+            SAMPLE_MONITOR_CONFIG).pipeline.window_minutes
         got[(value["base"], start)] = value
     _compare("alerts topic", got, want, columns)
 

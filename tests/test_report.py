@@ -18,7 +18,7 @@ from report.grafana_sql import TimeRange
 
 FROM, TO = "2026-11-20T13:55:00Z", "2026-11-20T14:20:00Z"  # around the sample's quarter hour
 SIZES = {"price_alerts": (1210, 495), "risk_components": (1210, 495),
-         "liquidations": (1210, 440)}
+         "liquidations": (1210, 440), "liquidation_map": (1210, 550)}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,9 +40,10 @@ def test_report_draws_real_rows(pipeline_data, tmp_path: Path):
     assert out.returncode == 0, out.stderr
     paths = [Path(p) for p in out.stdout.split()]
     names = sorted(p.name for p in paths)
-    assert names == sorted(["stablecoin_pressure.png"] + [
+    assert names == sorted(["stablecoin_pressure.png", "index.html"] + [
         f"{a}_{k}.png" for a in ("BTC", "ETH") for k in SIZES])
-    for path in paths:
+    assert paths[-1].name == "index.html"  # the page comes last, after what it shows
+    for path in paths[:-1]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
         with Image.open(path) as img:
             kind = path.stem.split("_", 1)[-1]
@@ -73,4 +74,4 @@ def test_report_fails_clearly_on_an_empty_range(pipeline_data, tmp_path: Path):
     assert out.returncode == 1
     assert "no Stablecoin Pressure between 2020-01-01 00:00 and 2020-01-01 01:00 UTC" in (
         out.stderr)
-    assert not list(tmp_path.glob("*.png"))
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "index.html").exists()

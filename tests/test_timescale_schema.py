@@ -24,7 +24,8 @@ MIGRATIONS = sorted(p for p in SQL.glob("[0-9][0-9]_*.sql") if not p.name.starts
 SERIES = {"alerts": "window_start", "features_1m": "window_start",
           "liquidations": "event_time", "risk_scores": "window_start",
           "source_health": "reported_at", "stablecoin_pressure": "window_start",
-          "topic_events_1m": "window_start"}
+          "topic_events_1m": "window_start", "long_short_ratios": "reported_at",
+          "liquidation_levels": "window_start"}
 # Rollup names and columns as fixed in /work/coord/CONTRACTS.md.
 ROLLUP_COLUMNS = {
     "risk_scores": ["base", "venue", "bucket", "risk_max", "risk_avg", "long_risk_max",
@@ -126,6 +127,8 @@ def test_compression_settings_and_a_manual_compress_chunk(engine: TimescaleEngin
     by_table = {s["t"]: (s["segmentby"], s["orderby"]) for s in settings}
     assert by_table["features_1m"] == ("base,venue", "window_start DESC")
     assert by_table["risk_scores"] == ("base,venue", "window_start DESC")
+    assert by_table["liquidation_levels"] == ("base", "window_start DESC,side,bucket")
+    assert by_table["long_short_ratios"] == ("base,venue", "reported_at DESC")
     assert set(by_table) == set(SERIES)
     engine.query("INSERT INTO risk_scores (base, venue, window_start, window_end, risk, side, "
                  "long_risk, short_risk, confidence, components) VALUES "

@@ -12,7 +12,7 @@ import pytest
 from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
 
 from flink_jobs import scoring, udfs
-from flink_jobs.config import load_config
+from flink_jobs.config import COMPONENTS, load_config
 
 CFG = load_config().scoring
 D = DataTypes.DOUBLE()
@@ -20,20 +20,18 @@ T0 = datetime(2026, 11, 20, 14, 0)
 
 
 def _risk_rows(n: int = 300) -> list[tuple]:
-    """Window-shaped rows with every input sometimes missing, around all thresholds."""
+    """Window-shaped rows: each signal now and its history, sometimes missing or short."""
     rng = random.Random(5)
-
-    def maybe(x: float) -> float | None:
-        return None if rng.random() < 0.15 else x
-
     rows = []
     for i in range(n):
-        liq = rng.random() > 0.2  # one feed: both sides present or both missing
-        rows.append((i,
-                     maybe(rng.uniform(-0.001, 0.001)), maybe(rng.uniform(-12, 8)),
-                     maybe(rng.uniform(-3, 3)), maybe(rng.uniform(0, 1)),
-                     rng.uniform(0, 2e6) if liq else None, rng.uniform(0, 2e6) if liq else None,
-                     maybe(rng.uniform(1e8, 3e10)), maybe(rng.uniform(0, 1e6))))
+        vals: list[float | None] = []
+        for _ in scoring.SIGNALS:
+            k = rng.choice([0, 10, 80, 500])
+            past = [rng.gauss(0, 1) for _ in range(k)]
+            x = None if rng.random() < 0.15 else rng.gauss(0.5, 2)
+            vals += [x, float(k), sum(past) if past else None,
+                     sum(v * v for v in past) if past else None]
+        rows.append((i, *vals))
     return rows
 
 
@@ -64,12 +62,11 @@ def test_liquidation_risk_udf_matches_pure_function(t_env: TableEnvironment) -> 
         got = {r[0]: tuple(r)[1:] for r in it}
     assert len(got) == len(rows)
     for row in rows:
-        want = scoring.liquidation_risk(**dict(zip(scoring.RISK_INPUTS, row[1:], strict=True)),
-                                        cfg=CFG)
+        want = scoring.liquidation_risk(dict(zip(scoring.RISK_INPUTS, row[1:], strict=True)),
+                                        CFG)
         r = got[row[0]]
-        expected = (want.risk, want.side, want.long_risk, want.short_risk, want.funding,
-                    want.oi_buildup, want.imbalance, want.liquidations, want.confidence,
-                    want.present)
+        expected = (want.risk, want.side, want.long_risk, want.short_risk,
+                    *(want.points[c] for c in COMPONENTS), want.confidence, want.present)
         for name, g, w in zip(scoring.RISK_OUTPUTS, r, expected, strict=True):
             assert g == w if isinstance(w, str) else _close(g, w), (row, name, g, w)
 
@@ -85,23 +82,23 @@ def test_pressure_and_level_udfs_match_pure_functions(t_env: TableEnvironment) -
                                                               "risk", "pressure", "confidence"))])
     t_env.create_temporary_view("pl_in", t_env.from_elements(rows, schema))
     sql = ("SELECT id, STABLECOIN_PRESSURE(inflow, outflow, baseline), "
-           "ALERT_LEVEL(risk, pressure, confidence) FROM pl_in")
+           "ALERT_LEVEL(risk, confidence) FROM pl_in")
     with t_env.execute_sql(sql).collect() as it:
         got = {r[0]: (r[1], r[2]) for r in it}
-    for i, inflow, outflow, baseline, risk, pressure, conf in rows:
+    for i, inflow, outflow, baseline, risk, _pressure, conf in rows:
         assert _close(got[i][0], scoring.stablecoin_pressure(inflow, outflow, baseline,
                                                              CFG.pressure))
-        assert got[i][1] == scoring.alert_level(risk, pressure, conf, CFG.alerts)
+        assert got[i][1] == scoring.alert_level(risk, conf, CFG.alerts)
 
 
 def test_alert_transition_udaf_replays_the_state_machine(t_env: TableEnvironment) -> None:
     """Two assets over 150 minutes, scores wandering through every level, some thin rows
     and missing pressure; the UDAF over the last state_windows rows equals the pure replay."""
     rng = random.Random(3)
-    rows, risk = [], {"BTC": 40.0, "ETH": 60.0}
+    rows, risk = [], {"BTC": 80.0, "ETH": 95.0}
     for m in range(150):
         for base in risk:
-            risk[base] = min(100.0, max(0.0, risk[base] + rng.uniform(-9, 9)))
+            risk[base] = min(100.0, max(60.0, risk[base] + rng.uniform(-4, 4)))
             rows.append((base, T0 + timedelta(minutes=m), risk[base],
                          rng.choice([None, rng.uniform(-60, 20)]),
                          rng.choice([0.3, 1.0, 1.0, 1.0])))
@@ -111,7 +108,7 @@ def test_alert_transition_udaf_replays_the_state_machine(t_env: TableEnvironment
                             DataTypes.FIELD("confidence", D)])
     t_env.create_temporary_view("state_in", t_env.from_elements(rows, schema))
     n = CFG.alerts.state_windows
-    sql = (f"SELECT base, window_start, ALERT_TRANSITION(window_start, risk, pressure, "
+    sql = (f"SELECT base, window_start, ALERT_TRANSITION(window_start, risk, "
            f"confidence) OVER (PARTITION BY base ORDER BY window_start ROWS BETWEEN {n - 1} "
            f"PRECEDING AND CURRENT ROW) FROM state_in")
     with t_env.execute_sql(sql).collect() as it:
@@ -123,7 +120,7 @@ def test_alert_transition_udaf_replays_the_state_machine(t_env: TableEnvironment
             span = mine[max(0, i - n + 1): i + 1]
             want = scoring.alert_transition(
                 [(r[1] - T0).total_seconds() // 60 for r in span], [r[2] for r in span],
-                [r[3] for r in span], [r[4] for r in span], CFG.alerts)
+                [r[4] for r in span], CFG.alerts)
             assert got[(base, start)] == want, (base, start)
             levels.add(want.split("|")[0])
     assert levels == {"NONE", "INFO", "WARNING", "CRITICAL"}  # every state exercised

@@ -362,6 +362,9 @@ def gen_liquidations(rng: random.Random, paths: PricePaths) -> list[Envelope]:
                     msg["price"] = price
                     msg["qty"] = qty
                     msg["notional_usd"] = round(price * qty, 2)
+                    # Binance and OKX push at most one per symbol per second: their
+                    # sums are lower bounds (contract: sampled).
+                    msg["sampled"] = venue != "bybit"
                     out.append({"topic": "liquidations", "value": msg})
     return out
 
@@ -480,6 +483,7 @@ TOPIC_FIELDS: dict[str, dict[str, type]] = {
         "price": float,
         "qty": float,
         "notional_usd": float,
+        "sampled": bool,
     },
     "long_short_ratio": {
         "long_share": float,
@@ -503,6 +507,8 @@ HEX_ADDR = re.compile(r"^0x[0-9a-f]{40}$")
 
 
 def _is(value: Any, typ: type) -> bool:
+    if typ is bool:
+        return isinstance(value, bool)
     return isinstance(value, typ) and not isinstance(value, bool)
 
 

@@ -27,8 +27,8 @@ FROM (
       ts BIGINT, price DOUBLE,
       funding_rate DOUBLE, interval_hours DOUBLE, mark_price DOUBLE,
       oi_usd DOUBLE,
-      side STRING, notional_usd DOUBLE, qty DOUBLE, id STRING,
-      long_share DOUBLE,
+      side STRING, notional_usd DOUBLE, qty DOUBLE, id STRING, sampled STRING,
+      long_share DOUBLE, population STRING,
       amount_usd DOUBLE, direction STRING, tx_hash STRING, log_index BIGINT') AS j
     FROM ${topic}_raw
   )

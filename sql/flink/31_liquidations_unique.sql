@@ -13,5 +13,5 @@ CREATE TEMPORARY VIEW liquidations_unique AS
 SELECT
   window_time AS event_time, venue, base, dedup_key,
   MAX(side) AS side, MAX(notional_usd) AS notional_usd, MAX(ts) AS ts
-FROM TABLE(TUMBLE(TABLE liquidations_ticking, DESCRIPTOR(event_time), INTERVAL '${window_minutes}' MINUTE))
+FROM TABLE(TUMBLE(TABLE liquidations_ticking, DESCRIPTOR(event_time), ${window}))
 GROUP BY window_start, window_end, window_time, venue, base, dedup_key;

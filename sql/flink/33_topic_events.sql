@@ -12,5 +12,5 @@ UNION ALL SELECT venue, event_time, base FROM heartbeats;  -- watermark only
 
 CREATE TEMPORARY VIEW topic_events_1m AS
 SELECT topic, window_start, COUNT(*) AS events, COUNT(problem) AS dead_letters
-FROM TABLE(TUMBLE(TABLE topic_records, DESCRIPTOR(event_time), INTERVAL '${window_minutes}' MINUTE))
+FROM TABLE(TUMBLE(TABLE topic_records, DESCRIPTOR(event_time), ${window}))
 GROUP BY window_start, window_end, topic;

@@ -6,12 +6,13 @@
 -- data_age_s: the stalest input of any venue.
 CREATE TEMPORARY VIEW venue_rows AS  -- the venue minutes, minus their window bounds
 SELECT window_time AS venue_time, venue, base, price_cf, price_ref, funding_cf, oi_cf, oi_ref,
-  long_share_cf, liq_long_usd, liq_short_usd, liq_count, events, data_age_s
+  long_share_cf, top_long_share_cf, liq_long_usd, liq_short_usd, liq_count, events, data_age_s
 FROM venue_lookback;
 
 CREATE TEMPORARY VIEW asset_features AS
 SELECT
-  window_start, window_end, window_time, base,
+  window_start, window_end, window_time,
+  TIMESTAMPDIFF(MINUTE, TIMESTAMP '1970-01-01 00:00:00', window_start) AS window_minute, base,
   AVG(price_cf) AS price,
   COALESCE(
     SUM(funding_cf * oi_cf) / NULLIF(SUM(CASE WHEN funding_cf IS NOT NULL THEN oi_cf END), 0),
@@ -21,11 +22,12 @@ SELECT
     AS oi_change_pct,
   AVG(100 * (price_cf / price_ref - 1)) AS price_change_pct,
   AVG(long_share_cf) AS long_share,
+  AVG(top_long_share_cf) AS top_long_share,
   SUM(liq_long_usd) AS liq_long_usd,
   SUM(liq_short_usd) AS liq_short_usd,
   SUM(liq_count) AS liq_count,
   COUNT(DISTINCT venue) AS venues,
   SUM(events) AS events,
   MAX(data_age_s) AS data_age_s
-FROM TABLE(TUMBLE(TABLE venue_rows, DESCRIPTOR(venue_time), INTERVAL '${window_minutes}' MINUTE))
+FROM TABLE(TUMBLE(TABLE venue_rows, DESCRIPTOR(venue_time), ${window}))
 GROUP BY window_start, window_end, window_time, base;

@@ -1,26 +1,30 @@
 -- Liquidation Risk per venue and asset and per asset over all venues ('all'), by the
--- vectorized Python UDF on the window rows only, in one call for both kinds of row.
--- Long-cascade and short-squeeze risk are scored separately; risk is the larger and side
--- says which (flink_jobs/scoring.py).
+-- vectorized Python UDF on the window rows only: each signal and its history (47) in,
+-- long-cascade and short-squeeze risk out; risk is the larger and side says which
+-- (flink_jobs/scoring.py, docs/scoring.md).
 CREATE TEMPORARY VIEW scores AS
-SELECT window_start, window_end, window_time, base, venue, data_age_s,
-  LIQUIDATION_RISK(funding_8h, oi_change_pct, price_change_pct, long_share, liq_long_in,
-                   liq_short_in, oi_usd, liq_baseline_usd) AS r
-FROM score_inputs;
+SELECT *,
+  LIQUIDATION_RISK(
+    liq_long, liq_long_n, liq_long_sum, liq_long_sumsq,
+    liq_short, liq_short_n, liq_short_sum, liq_short_sumsq,
+    liq_long_recent, liq_long_recent_n, liq_long_recent_sum, liq_long_recent_sumsq,
+    liq_short_recent, liq_short_recent_n, liq_short_recent_sum, liq_short_recent_sumsq,
+    price, price_n, price_sum, price_sumsq,
+    oi, oi_n, oi_sum, oi_sumsq,
+    funding, funding_n, funding_sum, funding_sumsq,
+    ls, ls_n, ls_sum, ls_sumsq,
+    top_ls, top_ls_n, top_ls_sum, top_ls_sumsq,
+    pressure, pressure_n, pressure_sum, pressure_sumsq) AS r
+FROM score_history;
 
--- Joined with the same minute's market-wide stablecoin pressure. LEFT: a minute without
--- flow data keeps its risk row with pressure NULL (unknown), never a fake 0.
--- level_now: the instantaneous level (entry thresholds, no hysteresis), which venue rows
--- show; the all-venue row's level is the asset's alert state (52).
+-- Component columns hold each component's signed contribution to the side's combined
+-- score (NULL = not judged: input missing or history still warming up).
 CREATE TEMPORARY VIEW risk_scores AS
-SELECT *, ALERT_LEVEL(risk, pressure, confidence) AS level_now
-FROM (
-  SELECT
-    s.window_start, s.window_end, s.window_time, s.base, s.venue,
-    s.r.risk, s.r.side, s.r.long_risk, s.r.short_risk, s.r.funding_pts, s.r.oi_buildup_pts,
-    s.r.imbalance_pts, s.r.liquidation_pts, s.r.confidence, s.r.components, s.data_age_s,
-    p.pressure
-  FROM scores AS s
-  LEFT JOIN stablecoin_pressure AS p
-    ON p.window_time BETWEEN s.window_time AND s.window_time
-);
+SELECT
+  window_start, window_end, window_time, window_minute, base, venue,
+  r.risk, r.side, r.long_risk, r.short_risk, r.funding_pts, r.oi_buildup_pts,
+  r.imbalance_pts, r.liquidations_pts AS liquidation_pts,
+  r.liquidations_recent_pts AS liquidation_recent_pts, r.price_move_pts,
+  r.top_imbalance_pts, r.pressure_pts, r.confidence, r.components, data_age_s,
+  pressure_value AS pressure
+FROM scores;

@@ -9,8 +9,8 @@ SELECT *,
   SPLIT_INDEX(st, '|', 1) AS state_previous
 FROM (
   SELECT *,
-    ALERT_TRANSITION(window_start, risk, pressure, confidence) OVER (
-      PARTITION BY base ORDER BY window_time
+    ALERT_TRANSITION(window_start, risk, confidence) OVER (
+      PARTITION BY base ORDER BY ${time_order}
       ROWS BETWEEN ${state_preceding} PRECEDING AND CURRENT ROW) AS st
   FROM risk_scores
   WHERE venue = 'all'

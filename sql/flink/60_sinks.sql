@@ -6,6 +6,7 @@ CREATE TEMPORARY TABLE features_1m_sink (
   base STRING, venue STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
   price DOUBLE, funding_8h DOUBLE, oi_usd DOUBLE, oi_change_pct DOUBLE, price_change_pct DOUBLE,
   long_share DOUBLE, liq_long_usd DOUBLE, liq_short_usd DOUBLE, liq_count BIGINT, events BIGINT,
+  top_long_share DOUBLE,
   PRIMARY KEY (base, venue, window_start) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'features_1m');
 
@@ -14,6 +15,8 @@ CREATE TEMPORARY TABLE risk_scores_sink (
   risk DOUBLE, side STRING, long_risk DOUBLE, short_risk DOUBLE,
   funding_pts DOUBLE, oi_buildup_pts DOUBLE, imbalance_pts DOUBLE, liquidation_pts DOUBLE,
   confidence DOUBLE, components STRING, data_age_s DOUBLE, pressure DOUBLE, level STRING,
+  liquidation_recent_pts DOUBLE, price_move_pts DOUBLE, top_imbalance_pts DOUBLE,
+  pressure_pts DOUBLE,
   PRIMARY KEY (base, venue, window_start) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'risk_scores');
 
@@ -33,7 +36,7 @@ CREATE TEMPORARY TABLE alerts_sink (
 
 CREATE TEMPORARY TABLE liquidations_sink (
   event_time TIMESTAMP(3), dedup_key STRING, venue STRING, symbol STRING, base STRING,
-  side STRING, price DOUBLE, qty DOUBLE, notional_usd DOUBLE,
+  side STRING, price DOUBLE, qty DOUBLE, notional_usd DOUBLE, sampled BOOLEAN,
   PRIMARY KEY (event_time, dedup_key) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'liquidations');
 

@@ -4,26 +4,28 @@
 INSERT INTO features_1m_sink
 SELECT base, venue, window_start, window_end, price, funding_8h, oi_usd,
   100 * (oi_usd / oi_ref - 1), 100 * (price / price_ref - 1),
-  long_share, liq_long_usd, liq_short_usd, liq_count, events
+  long_share, liq_long_usd, liq_short_usd, liq_count, events, top_long_share
 FROM venue_lookback;
 
 INSERT INTO features_1m_sink
 SELECT base, 'all', window_start, window_end, price, funding_8h, oi_usd, oi_change_pct,
-  price_change_pct, long_share, liq_long_usd, liq_short_usd, liq_count, events
+  price_change_pct, long_share, liq_long_usd, liq_short_usd, liq_count, events, top_long_share
 FROM asset_features;
 
 -- Venue rows: the instantaneous level (entry thresholds, no hysteresis), for reading only.
 INSERT INTO risk_scores_sink
 SELECT base, venue, window_start, window_end, risk, side, long_risk, short_risk, funding_pts,
   oi_buildup_pts, imbalance_pts, liquidation_pts, confidence, components, data_age_s, pressure,
-  level_now
+  ALERT_LEVEL(risk, confidence), liquidation_recent_pts, price_move_pts, top_imbalance_pts,
+  pressure_pts
 FROM risk_scores WHERE venue <> 'all';
 
 -- All-venue rows: the asset's alert state (hysteresis, cooldown), the level alerts report.
 INSERT INTO risk_scores_sink
 SELECT base, venue, window_start, window_end, risk, side, long_risk, short_risk, funding_pts,
   oi_buildup_pts, imbalance_pts, liquidation_pts, confidence, components, data_age_s, pressure,
-  CASE WHEN state_level <> 'NONE' THEN state_level END
+  CASE WHEN state_level <> 'NONE' THEN state_level END, liquidation_recent_pts, price_move_pts,
+  top_imbalance_pts, pressure_pts
 FROM asset_alert_state;
 
 INSERT INTO stablecoin_pressure_sink
@@ -43,8 +45,11 @@ SELECT alert_id, base, level, previous_level, side, risk, long_risk, short_risk,
   DATE_FORMAT(window_start, 'yyyy-MM-dd HH:mm:ss'), DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')
 FROM alerts;
 
+-- sampled: the venue pushes at most one liquidation per symbol per interval (Binance,
+-- OKX), so its sums are lower bounds; NULL when the producer did not say.
 INSERT INTO liquidations_sink
-SELECT CAST(event_time AS TIMESTAMP(3)), dedup_key, venue, symbol, base, side, price, qty, notional_usd
+SELECT CAST(event_time AS TIMESTAMP(3)), dedup_key, venue, symbol, base, side, price, qty,
+  notional_usd, CASE LOWER(j.sampled) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END
 FROM liquidations_checked WHERE problem IS NULL;
 
 INSERT INTO dead_letters_sink

@@ -9,7 +9,7 @@ import yaml
 
 from notifier.config import NotifierConfig, load_config
 
-DASHBOARD = "http://localhost:3000/d/lcm-asset?var-asset={base}&from={from_ms}&to={to_ms}"
+GRAFANA = "http://localhost:3000"
 # Fast retries for tests: the waits are real, so they are kept short.
 FAST_RETRY = {"max_attempts": 4, "initial_backoff_s": 0.05, "max_backoff_s": 0.2,
               "jitter_s": 0.01, "max_total_s": 30, "timeout_s": 5}
@@ -32,7 +32,7 @@ def alert(level: str = "WARNING", previous: str | None = "INFO", base: str = "BT
 
 
 def config_dict(channels: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
-    return {"dashboard_url": DASHBOARD, "retry": FAST_RETRY, "channels": channels, **top}
+    return {"grafana_url": GRAFANA, "retry": FAST_RETRY, "channels": channels, **top}
 
 
 def make_config(channels: list[dict[str, Any]], tmp_path: Path, **top: Any) -> NotifierConfig:

@@ -43,7 +43,8 @@ $$;
 DO $$
 DECLARE
   raw_tables text[] := ARRAY['features_1m', 'risk_scores', 'stablecoin_pressure', 'liquidations',
-                             'source_health', 'topic_events_1m'];
+                             'source_health', 'topic_events_1m', 'long_short_ratios',
+                             'liquidation_levels'];
   -- Alerts are few and are the history people look back on: they live as long as the rollups.
   long_lived text[] := ARRAY['alerts', 'risk_scores_5m', 'risk_scores_1h', 'features_5m',
                              'features_1h', 'stablecoin_pressure_5m', 'stablecoin_pressure_1h'];
@@ -56,7 +57,8 @@ BEGIN
     RAISE EXCEPTION 'LCM_RETAIN_RAW = % is too short: it must exceed 3 days, the refresh range of the hourly rollups', retain_raw;
   END IF;
   FOREACH rel IN ARRAY ARRAY['features_1m', 'risk_scores', 'stablecoin_pressure', 'liquidations',
-                             'alerts', 'source_health', 'topic_events_1m'] LOOP
+                             'alerts', 'source_health', 'topic_events_1m', 'long_short_ratios',
+                             'liquidation_levels'] LOOP
     PERFORM pg_temp.lcm_set_policy(rel, 'compression', current_setting('lcm.compress_after'));
   END LOOP;
   FOREACH rel IN ARRAY raw_tables LOOP
