@@ -38,6 +38,20 @@ PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
 
 
+# The JDBC sinks' flush options (60_sinks.sql: ${jdbc}); url.NAME: a JDBC URL property.
+JDBC_OPTIONS = {
+    "sink.buffer-flush.max-rows": "500",
+    "sink.buffer-flush.interval": "500ms",
+    "sink.max-retries": "5",
+    # The driver sends a flushed batch as multi-row INSERT ... ON CONFLICT statements
+    # instead of one statement per row. The sink's buffer keeps one row per key, so no
+    # statement touches a row twice. On plain PostgreSQL each statement fires the rollup
+    # triggers once (sql/timescale/06), so this cut the database's work per row several
+    # times: 3.8x the job's events/s (README, Performance).
+    "url.reWriteBatchedInserts": "true",
+}
+
+
 MODES = ("streaming", "batch")
 # Flink accepts a day-time interval literal of at most 99 days 23:59 (DAY(2) TO MINUTE).
 MAX_INTERVAL_MINUTES = 99 * 1440 + 23 * 60 + 59
@@ -69,10 +83,12 @@ def span(minutes: int, mode: str, what: str) -> str:
 
 def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix: str = "",
                mode: str = "streaming",
-               map_cfg: liquidation_map.MapConfig | None = None) -> dict[str, object]:
+               map_cfg: liquidation_map.MapConfig | None = None,
+               jdbc_options: dict[str, str] | None = None) -> dict[str, object]:
     """The ${name} parameters of sql/flink/ for one runtime mode (streaming on Kafka, or
     batch over recorded files for the backtest): the same statements, only the OVER
-    windows' order key and ranges are spelled per mode."""
+    windows' order key and ranges are spelled per mode. jdbc_options override the JDBC
+    sink options; a key url.NAME sets a property of the JDBC URL (benchmark variants)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     p = cfg.pipeline
@@ -80,6 +96,11 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
     map_cfg = map_cfg or liquidation_map.load_config()
     jdbc = "'connector' = 'blackhole'"
     if conn is not None:
+        options = {**JDBC_OPTIONS, **(jdbc_options or {})}
+        # lcmConnectWaitSeconds is read (and removed) by the patient driver below.
+        url_props = {"lcmConnectWaitSeconds": p.db_outage_wait_s,
+                     **{k[4:]: v for k, v in options.items() if k.startswith("url.")}}
+        url = conn.jdbc_url + "?" + "&".join(f"{k}={v}" for k, v in url_props.items())
         jdbc = ",\n  ".join(
             f"'{k}' = '{v}'"
             for k, v in {
@@ -88,12 +109,10 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
                 # docs/operations.md).
                 "connector": "lcm-jdbc",
                 "driver": "io.lcm.flink.PatientPostgresDriver",
-                "url": f"{conn.jdbc_url}?lcmConnectWaitSeconds={p.db_outage_wait_s}",
+                "url": url,
                 "username": conn.writer_user,
                 "password": conn.writer_password,
-                "sink.buffer-flush.max-rows": "500",
-                "sink.buffer-flush.interval": "500ms",
-                "sink.max-retries": "5",
+                **{k: v for k, v in options.items() if not k.startswith("url.")},
             }.items()
         )
     return {
@@ -124,6 +143,17 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
     }
 
 
+def variant_overrides(directory: Path) -> dict[str, Path]:
+    """A variant's SQL files by name: each replaces the file of that name in sql/flink/
+    (or adds one); an empty file leaves that step out."""
+    if not directory.is_dir():
+        raise SystemExit(f"--sql-variant {directory}: not a directory")
+    files = {p.name: p for p in directory.glob("*.sql")}
+    if not files:
+        raise SystemExit(f"--sql-variant {directory}: no .sql files in it")
+    return files
+
+
 # The liquidation-level map's files: left out together by --without-liquidation-map.
 LIQUIDATION_MAP_FILES = ("54_liquidation_map_minutes.sql", "55_liquidation_map.sql",
                          "71_insert_liquidation_levels.sql")
@@ -136,15 +166,16 @@ def job_statements(
 ) -> tuple[list[str], list[str]]:
     """(DDL and views in file order, INSERT statements) for the whole job.
 
-    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants;
-    the backtest's file sources and sinks); skip names files to leave out (benchmark
-    variants, the backtest); `extra` files are rendered first, before the per-topic sources
-    (the backtest's recording table).
+    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants,
+    variant_overrides, which may also add files; the backtest's file sources and sinks);
+    skip names files to leave out (benchmark variants, the backtest); `extra` files are
+    rendered first, before the per-topic sources (the backtest's recording table).
     """
     overrides = overrides or {}
     unknown = [name for name in skip if not (SQL_DIR / name).is_file()]
     if unknown:
         raise ValueError(f"no such file in {SQL_DIR}: {', '.join(unknown)}")
+    files = {p.name: p for p in SQL_DIR.glob("*.sql")} | overrides
     ddl: list[str] = []
     for path in extra:
         ddl.extend(statements(render(path, params)))
@@ -153,13 +184,13 @@ def job_statements(
             if topic not in DATA_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
-            ddl.extend(statements(render(overrides.get(name, SQL_DIR / name),
+            ddl.extend(statements(render(files[name],
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        if path.name in PER_TOPIC_FILES or path.name in skip:
+    for name in sorted(files):
+        if name in PER_TOPIC_FILES or name in skip:
             continue
-        for stmt in statements(render(overrides.get(path.name, path), params)):
+        for stmt in statements(render(files[name], params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
     return ddl, inserts
 
@@ -173,7 +204,10 @@ def configure(t_env: TableEnvironment, cfg: MonitorConfig, name: str,
     # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
     # identical sub-plans as one block parses every record once instead of once per INSERT.
     conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
-    # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
+    # Java: one typed JSON parse per record (flink_jobs/java); Python: scores on window
+    # rows. JSON_FIELDS is the map-shaped parse: the backtest's recording envelope
+    # (sql/backtest/05) and the job's SQL at older revisions (bench.pipeline @REV) use it.
+    t_env.create_java_temporary_system_function("JSON_ROW", "io.lcm.flink.JsonRow")
     t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
     udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf",
                   window_minutes=cfg.pipeline.window_minutes)
@@ -186,13 +220,23 @@ def build(
     conn: Connections,
     topic_prefix: str = "",
     scoring: str = "udf",
+    overrides: dict[str, Path] | None = None,
+    extra_conf: dict[str, str] | None = None,
+    jdbc_options: dict[str, str] | None = None,
     with_map: bool = True,
 ) -> StatementSet:
-    """Declare everything on t_env and return the statement set (not yet executed)."""
+    """Declare everything on t_env and return the statement set (not yet executed).
+
+    overrides, extra_conf and jdbc_options are for benchmark variants: SQL files replaced
+    by name (job_statements), Flink options and JDBC sink options of this job only."""
     map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
     configure(t_env, cfg, f"{topic_prefix}{JOB_NAME}", scoring, map_cfg)
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, map_cfg=map_cfg),
-                                  skip=() if with_map else LIQUIDATION_MAP_FILES)
+    conf = t_env.get_config()
+    for key, value in (extra_conf or {}).items():
+        conf.set(key, value)
+    ddl, inserts = job_statements(
+        sql_params(cfg, conn, topic_prefix, map_cfg=map_cfg, jdbc_options=jdbc_options),
+        overrides, skip=() if with_map else LIQUIDATION_MAP_FILES)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -223,6 +267,16 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
         raise SystemExit(f"missing Kafka topics {', '.join(missing)}; run 'make topics'.")
 
 
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", help="scoring/pipeline YAML (default config/monitor.yaml)")
@@ -231,6 +285,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
                     help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
                          "UDFs (benchmark baseline only)")
+    ap.add_argument("--sql-variant", type=Path, metavar="DIR",
+                    help="benchmark variants: each .sql file in DIR replaces the file of that "
+                         "name in sql/flink/ (an empty file leaves the step out)")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a Flink option for this job only (benchmark variants; repeatable)")
+    ap.add_argument("--jdbc", action="append", default=[], metavar="KEY=VALUE",
+                    help="a JDBC sink option for this job only, url.NAME for a JDBC URL "
+                         "property (benchmark variants; repeatable)")
     ap.add_argument("--without-liquidation-map", action="store_true",
                     help="leave the liquidation-level map out (benchmark baseline only: "
                          "python -m bench.pipeline --variants udf,no-map)")
@@ -238,6 +300,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
 
+    extra_conf = _pairs("--conf", args.conf)
+    jdbc_options = _pairs("--jdbc", args.jdbc)
+    overrides = variant_overrides(args.sql_variant) if args.sql_variant else None
     cfg = load_config(args.config)
     conn = Connections.from_env()
     preflight(conn, args.topic_prefix)
@@ -245,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring,
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
+                   extra_conf, jdbc_options,
                    with_map=not args.without_liquidation_map).execute()
     client = result.get_job_client()
     if client is not None:
