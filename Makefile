@@ -4,8 +4,8 @@
 PY := .venv/bin/python
 SPEED ?= 60
 
-.PHONY: help setup up down status topics db-init submit-job cancel-job replay demo test \
-        test-unit bench lint clean notify report backtest
+.PHONY: help setup up down status topics db-init submit-job resume-job cancel-job replay demo \
+        test test-unit test-faults bench faults lint clean notify report backtest
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,8 +19,9 @@ up:  ## setup, then start Kafka, PostgreSQL, Flink; create topics and schema
 down:  ## stop all services (data in .state/ is kept)
 	@stack/down.sh
 
-status:  ## what is running
-	@stack/kafka.sh status; stack/postgres.sh status; stack/flink.sh status; stack/job.sh status
+status:  ## what is running, what was restarted and when
+	@stack/supervise.sh status; stack/kafka.sh status; stack/postgres.sh status; \
+	  stack/flink.sh status; stack/job.sh status
 
 topics:  ## create the Kafka topics if missing
 	@stack/topics.sh
@@ -30,6 +31,9 @@ db-init:  ## roles, database, then the schema migrations not yet applied (sql/ti
 
 submit-job:  ## submit the monitor job to the Flink cluster (prints job id and UI address)
 	@stack/job.sh submit
+
+resume-job:  ## submit the monitor job again from its newest retained checkpoint (CHECKPOINT=dir)
+	@stack/job.sh resume $(CHECKPOINT)
 
 cancel-job:  ## cancel the running monitor job
 	@stack/job.sh cancel
@@ -48,6 +52,12 @@ test-unit: setup  ## only the tests that need no running services
 
 bench: up  ## throughput, latency and memory figures (prints a report)
 	@$(PY) -m bench.pipeline
+
+faults: up  ## fault injection on this checkout's stack: recovery and rows vs a no-fault run
+	@$(PY) -m bench.faults
+
+test-faults: up  ## the slow fault-injection tests (short input; CI runs them once)
+	@$(PY) -m pytest -m slow
 
 notify:  ## run the notifier: alerts topic -> channels in config/notifier.yaml
 	@$(PY) -m notifier

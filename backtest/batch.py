@@ -43,8 +43,11 @@ FUNCTIONS_JAR = state_dir() / "lib" / "flink" / "lcm-flink-functions.jar"
 MINUTE_MS = 60_000
 # Trader views are not scored: the liquidation-level map has its own backtest
 # (backtest/liquidation_map.py) and the long/short reports are a copy of the input.
+# Late records are a streaming measure (records read after the watermark closed their
+# window); a batch run over files has no such records.
 NOT_SCORED = (*LIQUIDATION_MAP_FILES, "56_long_short_reports.sql", "61_trader_sinks.sql",
-              "72_insert_long_short_reports.sql")
+              "72_insert_long_short_reports.sql", "34_late_records.sql",
+              "73_insert_late_records.sql")
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,11 @@ def batch_env(parallelism: int = 1) -> TableEnvironment:
                          "(it builds the job's JSON_FIELDS function)")
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     conf = t_env.get_config()
-    conf.set("pipeline.jars", FUNCTIONS_JAR.as_uri())
+    # Every jar of the job's lib dir, not the functions jar alone: that jar also registers
+    # the 'lcm-jdbc' table factory, which the connector lookup instantiates and which needs
+    # Flink's JDBC connector beside it.
+    jars = sorted(FUNCTIONS_JAR.parent.glob("*.jar"))
+    conf.set("pipeline.jars", ";".join(j.as_uri() for j in jars))
     conf.set("parallelism.default", str(parallelism))
     conf.set("python.executable", sys.executable)
     conf.set("python.client.executable", sys.executable)

@@ -48,6 +48,14 @@ from ingest.contract import (
     oi_msg,
     price_msg,
 )
+from lcm.topics import (
+    FUNDING_RATES,
+    LIQUIDATIONS,
+    LONG_SHORT_RATIO,
+    OPEN_INTEREST,
+    PRICES,
+    STABLECOIN_FLOWS,
+)
 
 REQUIRED = ("time", "asset", "long_liq_usd", "short_liq_usd", "oi_usd", "funding_8h", "price")
 OPTIONAL = ("long_short_ratio", "top_long_short_ratio", "inflow_usd", "outflow_usd")
@@ -99,20 +107,20 @@ def row_messages(row: dict[str, str], bar_minutes: int, venue: str,
     funding = _num(row, "funding_8h", where, required=False)
     sym, common = f"{asset}USD", {"ingest_ts": ts, "where": where}
     try:
-        yield "prices", price_msg(venue, sym, asset, ts, price, **common)
-        yield "open_interest", oi_msg(venue, sym, asset, ts, oi_usd=oi, price=price, **common)
+        yield PRICES, price_msg(venue, sym, asset, ts, price, **common)
+        yield OPEN_INTEREST, oi_msg(venue, sym, asset, ts, oi_usd=oi, price=price, **common)
         if funding is not None:
-            yield "funding_rates", funding_msg(venue, sym, asset, ts, funding, 8, **common)
+            yield FUNDING_RATES, funding_msg(venue, sym, asset, ts, funding, 8, **common)
         for col, population in (("long_short_ratio", "accounts"),
                                 ("top_long_short_ratio", "top_positions")):
             ratio = _num(row, col, where, required=False)
             if ratio is not None:
-                yield "long_short_ratio", long_short_msg(venue, sym, asset, ts, population,
+                yield LONG_SHORT_RATIO, long_short_msg(venue, sym, asset, ts, population,
                                                          ratio=ratio, **common)
         for col, side in (("long_liq_usd", "long"), ("short_liq_usd", "short")):
             usd = _num(row, col, where, required=False)
             if usd:  # a bar without liquidations of a side sends none (a measured 0)
-                yield "liquidations", liquidation_msg(
+                yield LIQUIDATIONS, liquidation_msg(
                     venue, sym, asset, ts, side, price, usd / price, notional_usd=usd,
                     dedup_key=f"{venue}:{asset}:{start}:{side}", **common)
     except PayloadError as exc:
@@ -158,8 +166,8 @@ def convert(src: Path, out: IO[bytes], bar_minutes: int, venue: str = "csv",
                                amount_usd=usd, from_addr="0x" + "0" * 40,
                                to_addr="0x" + "1" * 40, direction=direction,
                                exchange_label="aggregate", ingest_ts=ts)
-                lines.append((ts, orjson.dumps({"topic": "stablecoin_flows", "value": msg})))
-                counts["stablecoin_flows"] += 1
+                lines.append((ts, orjson.dumps({"topic": STABLECOIN_FLOWS, "value": msg})))
+                counts[STABLECOIN_FLOWS] += 1
     lines.sort(key=lambda x: x[0])
     for _, line in lines:
         out.write(line + b"\n")

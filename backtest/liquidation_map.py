@@ -40,6 +40,7 @@ import numpy as np
 from flink_jobs import liquidation_map as lm
 from ingest import contract
 from ingest.replay import iter_lines, parse_envelope
+from lcm.topics import LIQUIDATIONS, OPEN_INTEREST, PRICES
 
 SAMPLE = Path(contract.__file__).resolve().parent / "samples" / "sample.jsonl"
 MINUTE_MS = 60_000
@@ -96,15 +97,15 @@ def history(records: Iterable[tuple[str, dict[str, Any]]]) -> History:
         if not isinstance(venue, str) or not isinstance(base, str) or not isinstance(ts, int):
             continue
         base, minute = base.upper(), ts // MINUTE_MS
-        if topic == "prices":
+        if topic == PRICES:
             price = _number(v.get("price"))
             if price is not None and price > 0:
                 cells[(base, venue, minute)].prices.append(price)
-        elif topic == "open_interest":
+        elif topic == OPEN_INTEREST:
             oi = _number(v.get("oi_usd"))
             if oi is not None and oi >= 0:
                 cells[(base, venue, minute)].ois.append(oi)
-        elif topic == "liquidations":
+        elif topic == LIQUIDATIONS:
             notional, side = _number(v.get("notional_usd")), str(v.get("side", "")).lower()
             if notional is None or notional < 0 or side not in ("long", "short"):
                 continue
@@ -360,18 +361,18 @@ def scenario(seed: int, minutes: int = 240, cfg: lm.MapConfig | None = None,
                     if sampled:  # the feed pushes one per symbol and second
                         idx = idx[[int(rng.integers(len(idx)))]]
                     for i in idx:
-                        out.append(("liquidations", contract.liquidation_msg(
+                        out.append((LIQUIDATIONS, contract.liquidation_msg(
                             venue, symbol, "BTC", ts, "long" if is_long[i] else "short",
                             round(vp, 1), float(coins[i]), sampled=sampled,
                             ingest_ts=ts + 200)))
                     books[venue] = (is_long[~hit], coins[~hit], liq_px[~hit])
                 if s % 10 == 5:
-                    out.append(("prices", contract.price_msg(venue, symbol, "BTC", ts,
+                    out.append((PRICES, contract.price_msg(venue, symbol, "BTC", ts,
                                                              round(vp, 1), ingest_ts=ts + 150)))
         for venue, (symbol, _) in VENUES.items():
             held = float(books[venue][1].sum()) / 2  # a contract = one long + one short
             ts = minute_ms + 30_000 + int(rng.integers(1, 1000))
-            out.append(("open_interest", contract.oi_msg(venue, symbol, "BTC", ts,
+            out.append((OPEN_INTEREST, contract.oi_msg(venue, symbol, "BTC", ts,
                                                          oi_base=held, price=price,
                                                          ingest_ts=ts + 300)))
     out.sort(key=lambda r: r[1]["ts"])

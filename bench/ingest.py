@@ -35,10 +35,11 @@ import orjson
 from bench.workload import Event, events
 from lcm import kafka_io
 from lcm.settings import Connections
-from lcm.topics import TOPICS
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, OPEN_INTEREST, PRICES, TOPICS
 
-# Live message rate, from shared/notes/market-data-sources.md (perpetual counts late 2026,
-# rounded up) and the poll periods in config/ingest.yaml. msgs/s per venue:
+# Live message rate, from the venues' instrument lists (perpetual counts late 2026,
+# rounded up; docs/sources.md per venue) and the poll periods in config/ingest.yaml.
+# msgs/s per venue:
 #   per poll: price + funding + open interest per perpetual (3), every `poll_s`;
 #   long/short: 1 per perpetual every 5 min; liquidations: the stream's typical rate, and
 #   its cascade rate (Binance/OKX sample at most 1/s per symbol, Bybit pushes all).
@@ -264,13 +265,13 @@ def live_child(seconds: float, cascade: bool, bootstrap: str, prefix: str, spool
                     doc = c.loads(_venue_payload(venue, perps, now))
                     for row in doc["result"]["list"]:
                         base, mult = c.split_base(row["symbol"][:-4])
-                        ctx.publish("prices", c.price_msg(venue, row["symbol"], base, now,
+                        ctx.publish(PRICES, c.price_msg(venue, row["symbol"], base, now,
                                                           row["lastPrice"], multiplier=mult))
                         if venue != "coingecko":
-                            ctx.publish("funding_rates", c.funding_msg(
+                            ctx.publish(FUNDING_RATES, c.funding_msg(
                                 venue, row["symbol"], base, now, row["fundingRate"],
                                 row["fundingIntervalHour"], mark_price=row["markPrice"]))
-                            ctx.publish("open_interest", c.oi_msg(
+                            ctx.publish(OPEN_INTEREST, c.oi_msg(
                                 venue, row["symbol"], base, now, oi_base=row["openInterest"],
                                 oi_usd=row["openInterestValue"]))
 
@@ -289,7 +290,7 @@ def live_child(seconds: float, cascade: bool, bootstrap: str, prefix: str, spool
                     d = c.loads(raw)
                     base = c.normalize_base(d["s"][:-4])
                     side = c.liquidated_side_from_position(d["S"])
-                    ctx.publish("liquidations", c.liquidation_msg(
+                    ctx.publish(LIQUIDATIONS, c.liquidation_msg(
                         venue, d["s"], base, c.ts_ms(d["T"], "T"), side, d["p"], d["v"]))
                     n += 1
                     await asyncio.sleep(max(0.0, t0 + n * period - time.monotonic()))

@@ -41,15 +41,14 @@ from typing import Any
 import orjson
 import yaml
 from confluent_kafka import Consumer, TopicPartition
-from websockets.asyncio.server import ServerConnection, serve
 
 from bench.ingest import LIVE_VENUES
-from harness.local_servers import HttpServer, Reply, Seen
+from harness.local_servers import HttpServer, Reply, Seen, WsServer
 from harness.recorded import text as fixture_text
 from lcm import kafka_io
-from lcm.paths import REPO_DIR
+from lcm.paths import CONFIG_DIR, REPO_DIR
 from lcm.settings import Connections
-from lcm.topics import TOPICS
+from lcm.topics import HEALTH_TOPIC, LIQUIDATIONS, TOPICS
 
 # Perpetuals per venue (late-2026 listings, rounded): the brief's realistic counts.
 PERPS = {"bybit": 500, "okx": 250, "binance": 500, "hyperliquid": 200, "dydx": 200}
@@ -213,6 +212,11 @@ class Venues:
         q = seen.query
         if q.get("action") == "eth_blockNumber":
             return ok({"jsonrpc": "2.0", "id": 83, "result": hex(self.head_block())})
+        if q.get("action") == "eth_getBlockByNumber":  # the source checks the head exists
+            block = fx("etherscan", "block_by_number.json")
+            exists = int(q["tag"], 16) <= self.head_block()
+            return ok({**block, "result": {**block["result"], "number": q["tag"]}
+                       if exists else None})
         usdt = q.get("address", "").lower() == "0xdac17f958d2ee523a2206206994597c13d831ec7"
         token = "USDT" if usdt else "USDC"
         recorded = fx("etherscan", "getlogs_usdt.json" if usdt else "getlogs_usdc.json")["result"]
@@ -232,41 +236,41 @@ class Venues:
 
 # ---------------------------------------------------------------- WebSocket streams
 class Streams:
-    """One WebSocket server for the four streams (told apart by the URL path); pushes
-    liquidation frames shaped like the recorded ones to the subscribed connections."""
+    """One WebSocket server (harness.local_servers.WsServer) for the four streams, told
+    apart by the URL path; pushes liquidation frames shaped like the recorded ones to the
+    subscribed connections."""
 
     def __init__(self, venues: Venues) -> None:
         self.v = venues
-        self.conns: dict[str, dict[ServerConnection, set[str]]] = defaultdict(dict)
+        self.server = WsServer(on_connect=self._connected, on_message=self._on_message,
+                               on_close=self._closed, max_size=2**22)
+        self.venue: dict[int, str] = {}  # connection number -> venue
+        self.subs: dict[int, set[str]] = {}  # open connections -> their subscriptions
         self.frames = defaultdict(int)
         self.events = defaultdict(int)
-        self._server: Any = None
         self._ids = itertools.count(1)
         self._last_sent: dict[tuple[str, str], float] = {}
 
-    async def _handler(self, ws: ServerConnection) -> None:
-        path = ws.request.path if ws.request else "/"
+    def _connected(self, n: int) -> list[Any]:
+        path = self.server.path(n)
         venue = ("binance" if "/market/" in path else "okx" if "/ws/v5/" in path
                  else "dydx" if "/v4/ws" in path else "bybit")
-        subs: set[str] = set()
-        self.conns[venue][ws] = subs
+        self.venue[n], self.subs[n] = venue, set()
         if venue == "dydx":
-            await ws.send(orjson.dumps({"type": "connected", "connection_id": "bench",
-                                        "message_id": 0}).decode())
-        try:
-            async for text in ws:
-                reply = self._on_message(venue, subs, str(text))
-                if reply is not None:
-                    await ws.send(reply)
-        except Exception:  # a dropped client: the ingest reconnects on its own
-            pass
-        finally:
-            self.conns[venue].pop(ws, None)
+            return [{"type": "connected", "connection_id": "bench", "message_id": 0}]
+        return []
 
-    def _on_message(self, venue: str, subs: set[str], text: str) -> str | None:
+    def _closed(self, n: int) -> None:
+        self.subs.pop(n, None)
+
+    def _on_message(self, n: int, text: str) -> str | None:
+        venue, subs = self.venue[n], self.subs.get(n, set())
         if text == "ping":  # OKX
             return "pong"
-        msg = orjson.loads(text)
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
         if venue == "bybit":
             if msg.get("op") == "ping":
                 return orjson.dumps({"success": True, "ret_msg": "pong", "op": "ping"}).decode()
@@ -286,29 +290,28 @@ class Streams:
         return None
 
     async def __aenter__(self) -> Streams:
-        self._server = await serve(self._handler, "127.0.0.1", 0, max_size=2**22)
+        await self.server.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._server.close()
-        await self._server.wait_closed()
+        await self.server.__aexit__(*exc)
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self.server.url
 
     async def _send(self, venue: str, topic: str | None, frame: bytes) -> bool:
         """Send to the connections subscribed to `topic` (all when None); False when no
         connection took it (before the ingest subscribed): its events are not counted."""
         text = frame.decode()
         sent = False
-        for ws, subs in list(self.conns[venue].items()):
-            if topic is None or topic in subs:
+        for n, subs in list(self.subs.items()):
+            if self.venue[n] == venue and (topic is None or topic in subs):
                 try:
-                    await ws.send(text)
+                    await self.server.push(text, n)
                     self.frames[venue] += 1
                     sent = True
-                except Exception:
+                except Exception:  # a dropped client: the ingest reconnects on its own
                     pass
         return sent
 
@@ -421,7 +424,7 @@ class Streams:
 def write_config(path: Path, http_url: str, ws_url: str, tmp: Path) -> None:
     """config/ingest.yaml with every source pointed at the local servers (real intervals,
     budgets and options otherwise)."""
-    cfg = yaml.safe_load((REPO_DIR / "config" / "ingest.yaml").read_text(encoding="utf-8"))
+    cfg = yaml.safe_load((CONFIG_DIR / "ingest.yaml").read_text(encoding="utf-8"))
     cfg["spool"]["dir"] = str(tmp / "spool")
     rest = {"bybit": "", "okx": "", "binance": "", "hyperliquid": "", "dydx": "/v4",
             "coingecko": "/api/v3", "etherscan": ""}
@@ -471,7 +474,7 @@ def topic_counts(bootstrap: str, prefix: str) -> dict[str, int]:
 
 def last_health(bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
     """The last ingest_health record per source: its own message and error counts."""
-    topic = prefix + "ingest_health"
+    topic = prefix + HEALTH_TOPIC
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}health",
                   "enable.auto.commit": False})
     try:
@@ -515,8 +518,7 @@ async def run_scenario(bootstrap: str, seconds: float, cascade: bool, perps: dic
                     "--topic-prefix", prefix, "topics"], cwd=REPO_DIR, check=True,
                    capture_output=True)
     venues = Venues(perps)
-    http = HttpServer()
-    http._httpd.RequestHandlerClass.protocol_version = "HTTP/1.1"  # keep-alive, like venues
+    http = HttpServer(keep_alive=True)  # like the venues
     venues.routes(http, {})
     http.start()
     try:
@@ -605,7 +607,7 @@ def report(r: Result) -> dict[str, Any]:
           + "; liquidations pushed " + ", ".join(
               f"{v} {n / r.seconds:,.1f}/s" for v, n in sorted(r.liquidations_sent.items()))
           + f" ({sum(r.liquidations_sent.values()):,} in all, "
-          f"{r.counts.get('liquidations', 0):,} in Kafka)")
+          f"{r.counts.get(LIQUIDATIONS, 0):,} in Kafka)")
     print("  delivered to Kafka, messages/s: " + ", ".join(
         f"{t} {x:,.1f}" for t, x in sorted(out["msgs_per_s"].items()))
           + f"  (total {out['total_per_s']:,.1f})")

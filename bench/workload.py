@@ -10,6 +10,15 @@ from dataclasses import dataclass
 
 import orjson
 
+from lcm.topics import (
+    FUNDING_RATES,
+    LIQUIDATIONS,
+    LONG_SHORT_RATIO,
+    OPEN_INTEREST,
+    PRICES,
+    STABLECOIN_FLOWS,
+)
+
 VENUES = ("bybit", "okx", "binance", "hyperliquid")
 T0_MS = 1_795_183_200_000  # 2026-11-20 14:00 UTC, a whole minute
 
@@ -50,24 +59,24 @@ def events(n_assets: int, minutes: int, prices_per_minute: int, seed: int = 7) -
 
                 for k in range(prices_per_minute):
                     ts = base_ms + int((k + rng.random()) * 60_000 / prices_per_minute)
-                    add("prices", {"price": price0[a] * drift * (1 + rng.gauss(0, 1e-4))}, ts)
+                    add(PRICES, {"price": price0[a] * drift * (1 + rng.gauss(0, 1e-4))}, ts)
                 ts = base_ms + rng.randrange(1, 59_999)
-                add("funding_rates", {"funding_rate": rng.uniform(0.00005, 0.0004),
+                add(FUNDING_RATES, {"funding_rate": rng.uniform(0.00005, 0.0004),
                                       "interval_hours": 1 if v == "hyperliquid" else 8,
                                       "mark_price": price0[a] * drift}, ts)
                 oi = oi0[a] * (1 + 0.002 * m) / 4
-                add("open_interest", {"oi_base": oi / price0[a], "oi_usd": oi},
+                add(OPEN_INTEREST, {"oi_base": oi / price0[a], "oi_usd": oi},
                     base_ms + rng.randrange(1, 59_999))
                 if v != "hyperliquid":
                     share = rng.uniform(0.45, 0.75)
-                    add("long_short_ratio", {"long_share": share, "short_share": 1 - share,
+                    add(LONG_SHORT_RATIO, {"long_share": share, "short_share": 1 - share,
                                              "ratio": share / (1 - share),
                                              "population": "accounts"},
                         base_ms + rng.randrange(1, 59_999))
                 for j in range(rng.randrange(0, 4)):
                     ts = base_ms + rng.randrange(1, 59_999)
                     qty = rng.uniform(0.1, 50)
-                    add("liquidations", {"side": rng.choice(("long", "short")),
+                    add(LIQUIDATIONS, {"side": rng.choice(("long", "short")),
                                          "price": price0[a], "qty": qty,
                                          "notional_usd": qty * price0[a],
                                          "id": f"{a}-{m}-{j}-{ts}"}, ts)
@@ -80,6 +89,6 @@ def events(n_assets: int, minutes: int, prices_per_minute: int, seed: int = 7) -
                    "to": "0x" + "2" * 40,
                    "direction": rng.choice(("inflow", "outflow", "internal")),
                    "exchange_label": "binance"}
-            batch.append(Event("stablecoin_flows", b"ethereum:USDT", orjson.dumps(msg), ts))
+            batch.append(Event(STABLECOIN_FLOWS, b"ethereum:USDT", orjson.dumps(msg), ts))
         batch.sort(key=lambda e: e.ts)
         yield from batch

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
@@ -23,12 +24,33 @@ from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
 from lcm.paths import state_dir
 from lcm.settings import Connections
-from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
+from lcm.topics import (
+    ALERTS_TOPIC,
+    DATA_TOPICS,
+    DEAD_LETTER_TOPIC,
+    HEALTH_TOPIC,
+    HEARTBEAT_TOPIC,
+    TOPICS,
+)
 
 # Market-data topics (DATA_TOPICS) are each checked by 20_envelope_checks.sql;
 # the heartbeat and health topics have their own shapes.
 PER_TOPIC_FILES = ("10_source_topic.sql", "20_envelope_checks.sql")
 JOB_NAME = "liquidation-cascade-monitor"
+
+
+# The JDBC sinks' flush options (60_sinks.sql: ${jdbc}); url.NAME: a JDBC URL property.
+JDBC_OPTIONS = {
+    "sink.buffer-flush.max-rows": "500",
+    "sink.buffer-flush.interval": "500ms",
+    "sink.max-retries": "5",
+    # The driver sends a flushed batch as multi-row INSERT ... ON CONFLICT statements
+    # instead of one statement per row. The sink's buffer keeps one row per key, so no
+    # statement touches a row twice. On plain PostgreSQL each statement fires the rollup
+    # triggers once (sql/timescale/06), so this cut the database's work per row several
+    # times: 3.8x the job's events/s (README, Performance).
+    "url.reWriteBatchedInserts": "true",
+}
 
 
 MODES = ("streaming", "batch")
@@ -85,10 +107,12 @@ def span(minutes: int, mode: str, what: str) -> str:
 
 def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix: str = "",
                mode: str = "streaming",
-               map_cfg: liquidation_map.MapConfig | None = None) -> dict[str, object]:
+               map_cfg: liquidation_map.MapConfig | None = None,
+               jdbc_options: dict[str, str] | None = None) -> dict[str, object]:
     """The ${name} parameters of sql/flink/ for one runtime mode (streaming on Kafka, or
     batch over recorded files for the backtest): the same statements, only the OVER
-    windows' order key and ranges are spelled per mode."""
+    windows' order key and ranges are spelled per mode. jdbc_options override the JDBC
+    sink options; a key url.NAME sets a property of the JDBC URL (benchmark variants)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     p = cfg.pipeline
@@ -96,25 +120,40 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
     map_cfg = map_cfg or liquidation_map.load_config()
     jdbc = sql_options({"connector": "blackhole"})
     if conn is not None:
+        options = {**JDBC_OPTIONS, **(jdbc_options or {})}
         user, password = conn.credentials("writer")
+        # The patient driver's wait first (it reads and removes lcmConnectWaitSeconds), then
+        # the connection's own SSL properties and the PostgreSQL driver's url.* properties.
+        base, _, query = conn.jdbc_url.partition("?")
+        url_props = {"lcmConnectWaitSeconds": p.db_outage_wait_s,
+                     **dict(parse_qsl(query, keep_blank_values=True)),
+                     **{k[4:]: v for k, v in options.items() if k.startswith("url.")}}
         jdbc = sql_options({
-            "connector": "jdbc",
-            "url": conn.jdbc_url,
+            # Flink's JDBC sink whose shutdown never kills the TaskManager, through a driver
+            # that waits out a PostgreSQL outage (flink_jobs/java, docs/operations.md).
+            "connector": "lcm-jdbc",
+            "driver": "io.lcm.flink.PatientPostgresDriver",
+            "url": f"{base}?{urlencode(url_props)}",
             "username": user,
             "password": password,
-            "sink.buffer-flush.max-rows": "500",
-            "sink.buffer-flush.interval": "500ms",
-            "sink.max-retries": "5",
+            **{k: v for k, v in options.items() if not k.startswith("url.")},
         })
     return {
         "kafka_properties": kafka_options(conn),
         "topic_prefix": topic_prefix,
+        "alerts_topic": ALERTS_TOPIC,  # the job's own output topics (lcm/topics.txt)
+        "dead_letter_topic": DEAD_LETTER_TOPIC,
         "consumer_group": f"{topic_prefix}{p.consumer_group}",
+        "heartbeat_key": kafka_io.HEARTBEAT_KEY.decode(),
+        # The alerts sink's Kafka transactions: one prefix per job name, the same across its
+        # restarts, so a restarted job aborts what its previous run left open.
+        "transactional_id_prefix": f"{topic_prefix}{JOB_NAME}-alerts",
         "startup_mode": p.startup_mode,
         "watermark_delay_s": p.watermark_delay_s,
         "idle_timeout_s": p.idle_timeout_s,
         "window": interval(wm),
         "window_ms": wm * 60_000,
+        "window_minutes": wm,
         "time_order": "window_time" if mode == "streaming" else "window_minute",
         "oi_lookback_range": span(p.oi_lookback_windows * wm, mode, "oi_lookback_windows"),
         "baseline_range": span(p.baseline_windows * wm, mode, "baseline_windows"),
@@ -125,6 +164,17 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
         "jdbc": jdbc,
         **map_udfs.sql_params(map_cfg, p.window_minutes),
     }
+
+
+def variant_overrides(directory: Path) -> dict[str, Path]:
+    """A variant's SQL files by name: each replaces the file of that name in sql/flink/
+    (or adds one); an empty file leaves that step out."""
+    if not directory.is_dir():
+        raise SystemExit(f"--sql-variant {directory}: not a directory")
+    files = {p.name: p for p in directory.glob("*.sql")}
+    if not files:
+        raise SystemExit(f"--sql-variant {directory}: no .sql files in it")
+    return files
 
 
 # The liquidation-level map's files: left out together by --without-liquidation-map.
@@ -139,15 +189,16 @@ def job_statements(
 ) -> tuple[list[str], list[str]]:
     """(DDL and views in file order, INSERT statements) for the whole job.
 
-    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants;
-    the backtest's file sources and sinks); skip names files to leave out (benchmark
-    variants, the backtest); `extra` files are rendered first, before the per-topic sources
-    (the backtest's recording table).
+    overrides maps a file name in sql/flink/ to a replacement file (benchmark variants,
+    variant_overrides, which may also add files; the backtest's file sources and sinks);
+    skip names files to leave out (benchmark variants, the backtest); `extra` files are
+    rendered first, before the per-topic sources (the backtest's recording table).
     """
     overrides = overrides or {}
     unknown = [name for name in skip if not (SQL_DIR / name).is_file()]
     if unknown:
         raise ValueError(f"no such file in {SQL_DIR}: {', '.join(unknown)}")
+    files = {p.name: p for p in SQL_DIR.glob("*.sql")} | overrides
     ddl: list[str] = []
     for path in extra:
         ddl.extend(statements(render(path, params)))
@@ -156,13 +207,13 @@ def job_statements(
             if topic not in DATA_TOPICS and name != "10_source_topic.sql":
                 continue
             idle = "0 s" if topic == HEARTBEAT_TOPIC else f"{params['idle_timeout_s']} s"
-            ddl.extend(statements(render(overrides.get(name, SQL_DIR / name),
+            ddl.extend(statements(render(files[name],
                                          {**params, "topic": topic, "idle_timeout": idle})))
     inserts: list[str] = []
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        if path.name in PER_TOPIC_FILES or path.name in skip:
+    for name in sorted(files):
+        if name in PER_TOPIC_FILES or name in skip:
             continue
-        for stmt in statements(render(overrides.get(path.name, path), params)):
+        for stmt in statements(render(files[name], params)):
             (inserts if stmt.upper().startswith("INSERT") else ddl).append(stmt)
     return ddl, inserts
 
@@ -176,7 +227,10 @@ def configure(t_env: TableEnvironment, cfg: MonitorConfig, name: str,
     # Each topic's parsed view feeds several INSERTs (features, dead letters); optimizing
     # identical sub-plans as one block parses every record once instead of once per INSERT.
     conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
-    # Java: one JSON parse per record (flink_jobs/java); Python: scores on window rows.
+    # Java: one typed JSON parse per record (flink_jobs/java); Python: scores on window
+    # rows. JSON_FIELDS is the map-shaped parse: the backtest's recording envelope
+    # (sql/backtest/05) and the job's SQL at older revisions (bench.pipeline @REV) use it.
+    t_env.create_java_temporary_system_function("JSON_ROW", "io.lcm.flink.JsonRow")
     t_env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
     udfs.register(t_env, cfg.scoring, vectorized=scoring == "udf",
                   window_minutes=cfg.pipeline.window_minutes)
@@ -189,18 +243,28 @@ def build(
     conn: Connections,
     topic_prefix: str = "",
     scoring: str = "udf",
+    overrides: dict[str, Path] | None = None,
+    extra_conf: dict[str, str] | None = None,
+    jdbc_options: dict[str, str] | None = None,
     with_map: bool = True,
     parallelism: int | None = None,
 ) -> StatementSet:
-    """Declare everything on t_env and return the statement set (not yet executed)."""
+    """Declare everything on t_env and return the statement set (not yet executed).
+
+    overrides, extra_conf and jdbc_options are for benchmark variants: SQL files replaced
+    by name (job_statements), Flink options and JDBC sink options of this job only."""
     map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
     if parallelism:
         # Each Kafka source reads its partitions with this many readers; the heartbeat
         # topic needs at least as many partitions (lcm.topics.required_partitions).
         t_env.get_config().set("parallelism.default", str(parallelism))
     configure(t_env, cfg, f"{topic_prefix}{JOB_NAME}", scoring, map_cfg)
-    ddl, inserts = job_statements(sql_params(cfg, conn, topic_prefix, map_cfg=map_cfg),
-                                  skip=() if with_map else LIQUIDATION_MAP_FILES)
+    conf = t_env.get_config()
+    for key, value in (extra_conf or {}).items():
+        conf.set(key, value)
+    ddl, inserts = job_statements(
+        sql_params(cfg, conn, topic_prefix, map_cfg=map_cfg, jdbc_options=jdbc_options),
+        overrides, skip=() if with_map else LIQUIDATION_MAP_FILES)
     for stmt in ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -231,6 +295,16 @@ def preflight(conn: Connections, topic_prefix: str) -> None:
         raise SystemExit(f"missing Kafka topics {', '.join(missing)}; run 'make topics'.")
 
 
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", help="scoring/pipeline YAML (default config/monitor.yaml)")
@@ -239,6 +313,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scoring", choices=("udf", "udf-row"), default="udf",
                     help="udf-row: row-at-a-time instead of vectorized (pandas) scoring "
                          "UDFs (benchmark baseline only)")
+    ap.add_argument("--sql-variant", type=Path, metavar="DIR",
+                    help="benchmark variants: each .sql file in DIR replaces the file of that "
+                         "name in sql/flink/ (an empty file leaves the step out)")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a Flink option for this job only (benchmark variants; repeatable)")
+    ap.add_argument("--jdbc", action="append", default=[], metavar="KEY=VALUE",
+                    help="a JDBC sink option for this job only, url.NAME for a JDBC URL "
+                         "property (benchmark variants; repeatable)")
     ap.add_argument("--without-liquidation-map", action="store_true",
                     help="leave the liquidation-level map out (benchmark baseline only: "
                          "python -m bench.pipeline --variants udf,no-map)")
@@ -250,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
 
+    extra_conf = _pairs("--conf", args.conf)
+    jdbc_options = _pairs("--jdbc", args.jdbc)
+    overrides = variant_overrides(args.sql_variant) if args.sql_variant else None
     cfg = load_config(args.config)
     conn = Connections.from_env()
     preflight(conn, args.topic_prefix)
@@ -257,7 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         jars = sorted((state_dir() / "lib" / "flink").glob("*.jar"))
         t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
-    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring,
+    result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
+                   extra_conf, jdbc_options,
                    with_map=not args.without_liquidation_map,
                    parallelism=args.parallelism).execute()
     client = result.get_job_client()

@@ -17,7 +17,7 @@ from confluent_kafka import TopicPartition
 
 from flink_jobs.cluster import ACTIVE_STATES, flink_rest
 from lcm import kafka_io
-from lcm.paths import REPO_DIR
+from lcm.paths import REPO_DIR, state_dir
 from lcm.pipeline import load_pipeline
 from lcm.settings import Connections
 from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
@@ -65,9 +65,20 @@ class Sandbox:
         return {"state": info["state"],
                 "failures": len(exceptions.get("exceptionHistory", {}).get("entries", []))}
 
+    @property
+    def job_name(self) -> str:
+        return f"{self.prefix}liquidation-cascade-monitor"
+
     def cancel_jobs(self) -> None:
         """Cancel the sandbox's jobs and wait until they released their slots. A job the
-        cluster no longer knows (HTTP 404, e.g. after a JobManager restart) is gone."""
+        cluster no longer knows (HTTP 404, e.g. after a JobManager restart) is gone. Jobs of
+        the sandbox's name that the job keeper resubmitted (new ids) are cancelled too, and
+        its registry entry goes, so the keeper never brings the sandbox back."""
+        (state_dir() / "flink" / "jobs" / f"{self.job_name}.json").unlink(missing_ok=True)
+        with contextlib.suppress(urllib.error.URLError, OSError, KeyError):
+            self.jobs += [j["jid"] for j in flink_rest("/jobs/overview", self.conn)["jobs"]
+                          if j["name"] == self.job_name and j["state"] in ACTIVE_STATES
+                          and j["jid"] not in self.jobs]
         for job_id in self.jobs:
             with contextlib.suppress(urllib.error.URLError):  # already gone is fine
                 flink_rest(f"/jobs/{job_id}?mode=cancel", self.conn, method="PATCH")

@@ -25,7 +25,9 @@ import orjson
 from tqdm import tqdm
 
 from ingest.contract import PayloadError, topic_of
+from ingest.health import SourceHealth
 from ingest.settings import IngestSettings
+from lcm.deadletter import dead_letter_record
 
 log = logging.getLogger("ingest.backfill")
 DAY_MS = 86_400_000
@@ -89,8 +91,20 @@ class DayWriter:
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         self.stats.dead_letters += 1
         with self.dead.open("ab") as fh:
-            fh.write(orjson.dumps({"source": source, "reason": reason, "raw": raw,
-                                   "ts": int(time.time() * 1000), "where": where}) + b"\n")
+            fh.write(orjson.dumps(dead_letter_record(source, reason, raw, where)) + b"\n")
+
+    def health(self, record: dict[str, Any]) -> None:
+        """Health records are live-only (a backfill reports its progress on the bar)."""
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        """Heartbeats are live-only."""
+
+    @property
+    def backlog(self) -> int:
+        return 0  # written at once
+
+    def own_health(self) -> list[SourceHealth]:
+        return []
 
     def commit(self) -> None:
         self.fh.close()

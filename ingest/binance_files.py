@@ -42,6 +42,7 @@ from ingest.contract import (
     price_msg,
     split_base,
 )
+from lcm.topics import FUNDING_RATES, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 SOURCE = "binance-files"
 EXCHANGE = "binance"
@@ -140,22 +141,22 @@ def parse_file(f: DataFile) -> Iterator[tuple[str, dict[str, Any] | PayloadError
         try:
             if f.kind == "fundingRate":
                 ts = _ms(row[0])
-                yield "funding_rates", funding_msg(EXCHANGE, f.symbol, base, ts, row[2], row[1],
+                yield FUNDING_RATES, funding_msg(EXCHANGE, f.symbol, base, ts, row[2], row[1],
                                                    multiplier=mult, where=where)
             elif f.kind == "metrics":
                 ts = int(datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S")
                          .replace(tzinfo=UTC).timestamp() * 1000)
-                yield "open_interest", oi_msg(EXCHANGE, f.symbol, base, ts, oi_base=row[2],
+                yield OPEN_INTEREST, oi_msg(EXCHANGE, f.symbol, base, ts, oi_base=row[2],
                                               oi_usd=row[3], multiplier=mult, where=where)
                 if row[6]:
-                    yield "long_short_ratio", long_short_msg(
+                    yield LONG_SHORT_RATIO, long_short_msg(
                         EXCHANGE, f.symbol, base, ts, "accounts", ratio=row[6], where=where)
                 if row[5]:
-                    yield "long_short_ratio", long_short_msg(
+                    yield LONG_SHORT_RATIO, long_short_msg(
                         EXCHANGE, f.symbol, base, ts, "top_positions", ratio=row[5],
                         where=where)
             else:
-                yield "prices", price_msg(EXCHANGE, f.symbol, base, _ms(row[6]), row[4],
+                yield PRICES, price_msg(EXCHANGE, f.symbol, base, _ms(row[6]), row[4],
                                           multiplier=mult, where=where)
         except PayloadError as exc:
             exc.raw, exc.where = ",".join(row), where

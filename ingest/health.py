@@ -1,7 +1,7 @@
 """Per-source health: message/error/dead-letter counts and the age of the last event.
 
 One SourceHealth per source is updated by its SourceContext, RestClient and WsStream; the
-runner turns it into an ingest_health record every few seconds (CONTRACTS.md) and,
+runner turns it into an ingest_health record every few seconds (docs/contract.md) and,
 optionally, Prometheus metrics (on 127.0.0.1 unless health.prometheus_bind says otherwise).
 """
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import random
 import re
 import time
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from ingest.contract import PayloadError, loads
+from ingest.contract import MAX_PAYLOAD_BYTES, PayloadError, loads
 from ingest.health import SourceHealth
 from ingest.settings import Budget
 
@@ -37,6 +38,7 @@ THROTTLE_DEFAULTS = {429: 5.0, 418: 120.0, 403: 600.0}
 # quiet; this module logs redacted lines itself.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 RAW_LIMIT = 100_000  # characters of a bad body kept for the dead letter
+MAX_RETRY_AFTER_S = 3600.0  # a longer (or absurd: 1e9, inf) Retry-After waits this long
 
 
 class HttpError(RuntimeError):
@@ -90,20 +92,25 @@ class TokenBucket:
                 await asyncio.sleep((cost - self.tokens) / self.rate)
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+def retry_after_seconds(value: str | None, now: float | None = None,
+                        cap_s: float = MAX_RETRY_AFTER_S) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3), at most
+    cap_s (a venue asking for more is asked again after cap_s); None when unreadable
+    (NaN, text), so the status's default applies."""
     if not value:
         return None
-    value = value.strip()
+    value = value.strip()[:64]
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return min(cap_s, max(0.0, seconds))
 
 
 def redact(params: dict[str, Any] | None) -> dict[str, Any]:
@@ -117,7 +124,7 @@ class RestClient:
                  health: SourceHealth | None = None, headers: dict[str, str] | None = None,
                  timeout_s: float = 15.0, max_attempts: int = 5, backoff_s: float = 0.5,
                  backoff_max_s: float = 60.0, throttle_defaults: dict[int, float] | None = None,
-                 log: logging.Logger | None = None,
+                 max_body_bytes: int = MAX_PAYLOAD_BYTES, log: logging.Logger | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/")
@@ -128,6 +135,7 @@ class RestClient:
         self.backoff_max_s = backoff_max_s
         self.throttle_defaults = {**THROTTLE_DEFAULTS, **(throttle_defaults or {})}
         self.log = log or logging.getLogger(f"ingest.{source}.http")
+        self.max_body_bytes = max_body_bytes
         self.requests = 0
         self.throttled = 0
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers,
@@ -188,13 +196,23 @@ class RestClient:
             await self.bucket.acquire(cost)
         self.requests += 1
         try:
-            resp = await self._client.request(method, path, params=params, json=json_body,
-                                              headers=headers)
+            request = self._client.build_request(method, path, params=params, json=json_body,
+                                                 headers=headers)
+            resp = await self._client.send(request, stream=True)
+            try:
+                body = await self._read(resp, where)
+            finally:
+                await resp.aclose()
         except httpx.TransportError as exc:
             self._error(f"{where}: {type(exc).__name__}")
             self.log.warning("%s %s: %s, will retry", self.source, where, type(exc).__name__)
             raise _Retry(f"{type(exc).__name__}") from None
+        except httpx.DecodingError as exc:  # a body its Content-Encoding cannot undo
+            self._error(f"{where}: undecodable body")
+            raise PayloadError(f"{self.source} {where}: body cannot be decoded ({exc})",
+                               raw="", where=where) from None
         status = resp.status_code
+        text = body[:RAW_LIMIT * 4].decode("utf-8", "replace")
         if status in self.throttle_defaults:
             wait = retry_after_seconds(resp.headers.get("Retry-After"))
             if wait is None:
@@ -218,11 +236,25 @@ class RestClient:
             self._error(f"{where}: HTTP {status}")
             hint = " (restricted location: run from an allowed region)" if status == 451 else ""
             raise HttpError(f"{self.source}: {where}: HTTP {status}{hint}: "
-                            f"{resp.text[:200]}", status)
+                            f"{text[:200]}", status)
         try:
-            return loads(resp.content, f"{self.source} {where}")
+            return loads(body, f"{self.source} {where}")
         except PayloadError as exc:
             self._error(exc.reason)
-            exc.raw = resp.text[:RAW_LIMIT]  # the caller dead-letters it
+            exc.raw = text[:RAW_LIMIT]  # the caller dead-letters it
             exc.where = where
             raise
+
+    async def _read(self, resp: httpx.Response, where: str) -> bytes:
+        """The body, read up to max_body_bytes: a larger one is refused (PayloadError with
+        its beginning) without reading the rest."""
+        chunks, size = [], 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                head = b"".join(chunks)[:RAW_LIMIT].decode("utf-8", "replace")
+                self._error(f"{where}: body over {self.max_body_bytes} bytes")
+                raise PayloadError(f"{self.source} {where}: body over {self.max_body_bytes} "
+                                   "bytes (not read further)", raw=head, where=where)
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -37,27 +37,20 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from ingest.contract import now_ms
-from ingest.spool import Record, Spool
+from ingest.health import SourceHealth
+from ingest.spool import Record, Spool, SpoolRefused
 from lcm import kafka_io
-from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC, HEARTBEAT_TOPIC, TOPICS
+from lcm.deadletter import dead_letter_record
+from lcm.topics import DEAD_LETTER_TOPIC, HEALTH_TOPIC
 
 log = logging.getLogger("ingest.publisher")
 COMMIT_EVERY_S = 0.1
-
-
-class Sink(Protocol):
-    """Where sources' messages go: Kafka (Publisher), files (Recorder), or both."""
-
-    def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
-                partition: int = -1) -> None: ...
-
-    def close(self, timeout_s: float = 30) -> None: ...
+SPOOL_SOURCE = "spool"  # the spool's own ingest_health record: spool:<process>
 
 
 def record_ts(msg: dict[str, Any]) -> int:
@@ -66,6 +59,8 @@ def record_ts(msg: dict[str, Any]) -> int:
 
 
 class Publisher:
+    """The Kafka Sink (ingest.sink.Sink)."""
+
     def __init__(self, bootstrap: str, spool_dir: Path, *, topic_prefix: str = "",
                  segment_bytes: int = 16 * 1024 * 1024, max_bytes: int = 4 * 1024**3,
                  in_flight: int = 20_000, fsync_ms: int = 200,
@@ -74,6 +69,9 @@ class Publisher:
         self.topic_prefix = topic_prefix
         self.spool = Spool(spool_dir, segment_bytes=segment_bytes, max_bytes=max_bytes,
                            fsync_ms=fsync_ms)
+        self.spool_health = SourceHealth(f"{SPOOL_SOURCE}:{Path(spool_dir).name}", running=True)
+        self._damage_seen = 0
+        self._delivered_at: float | None = None
         self.in_flight = in_flight
         conf = {"message.timeout.ms": 0,  # never give up on a record: the spool holds order
                 "error_cb": self._on_client_error, **producer_overrides}
@@ -91,6 +89,9 @@ class Publisher:
         self._skip: set[int] = set()  # acknowledged before a rebuild: not sent again
         self._stop = threading.Event()
         self._cursor_at = time.monotonic()
+        # Partitions per clock topic, as the broker has them (refreshed by the sender).
+        self.clock_partitions: dict[str, int] = {}
+        self._counts_at = 0.0
         self._thread = threading.Thread(target=self._run, name="spool-sender", daemon=True)
         self._thread.start()
 
@@ -100,25 +101,24 @@ class Publisher:
         """Queue one message for its topic (the prefix is added here)."""
         if key is None:
             key = kafka_io.message_key(topic, msg)
-        self.spool.append(self.topic_prefix + topic, key, record_ts(msg), partition,
-                          orjson.dumps(msg))
+        try:
+            self.spool.append(self.topic_prefix + topic, key, record_ts(msg), partition,
+                              orjson.dumps(msg))
+        except SpoolRefused as exc:
+            self.spool_health.error(str(exc))
+            raise
         self.published += 1
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
-        """An upstream payload that could not be normalized (CONTRACTS.md)."""
-        self.publish(DEAD_LETTER_TOPIC, {
-            "source": source, "reason": reason, "raw": raw, "ts": now_ms(), "where": where},
-            key=source.encode())
+        """An upstream payload that could not be normalized (ingest.sink)."""
+        record = dead_letter_record(source, reason, raw, where)
+        self.publish(DEAD_LETTER_TOPIC, record, key=record["source"].encode())
 
     def heartbeat(self, source: str, ts: int) -> None:
-        """The job's clock, to every heartbeat partition (as many as the broker has, or the
-        topic list's count while it cannot say), behind any spooled data."""
-        topic = self.topic_prefix + HEARTBEAT_TOPIC
-        client = self.producer if self.broker_up is not False else None
-        count = kafka_io.partition_count(client, topic, TOPICS[HEARTBEAT_TOPIC])
-        for partition, value in kafka_io.heartbeat_records(source, ts, count):
-            self.publish(HEARTBEAT_TOPIC, value, key=source.encode(),
-                         partition=partition)
+        """The job's clock, to every partition of the heartbeat and data topics, behind any
+        spooled data (so it never vouches for records still waiting in the spool)."""
+        for beat in kafka_io.heartbeat_records(source, ts, self.clock_partitions):
+            self.publish(beat.topic, beat.value, key=beat.key, partition=beat.partition)
 
     def health(self, record: dict[str, Any]) -> None:
         self.publish(HEALTH_TOPIC, record, key=str(record["source"]).encode())
@@ -146,6 +146,21 @@ class Publisher:
         self._thread.join(timeout=timeout_s + 5)
         self.spool.close()
 
+    def own_health(self) -> list[SourceHealth]:
+        """The spool as a source of ingest_health: messages = delivered to Kafka, errors =
+        refused appends and damage found, dead_letters = records lost to damage or
+        rejected by Kafka; stale (then down) while a backlog waits for Kafka."""
+        h = self.spool_health
+        for damage in self.spool.damage[self._damage_seen:]:
+            h.error(f"spool: {damage.what}")
+            h.dead_letters += damage.lost
+        self._damage_seen = len(self.spool.damage)
+        h.messages = self.delivered
+        h.running = self._thread.is_alive()
+        now = time.time()
+        h.last_event_at = now if self.backlog == 0 else (self._delivered_at or h.started_at)
+        return [h]
+
     def stats(self) -> dict[str, Any]:
         return {"published": self.published, "delivered": self.delivered,
                 "backlog": self.backlog, "rejected": self.rejected, "rebuilds": self.rebuilds,
@@ -163,6 +178,7 @@ class Publisher:
         if err is None:
             self._acked.add(rec.seq)
             self.delivered += 1
+            self._delivered_at = time.time()
             if self.broker_up is not True:
                 if self.broker_up is False:
                     log.info("Kafka reachable again; draining %d spooled", self.backlog)
@@ -179,14 +195,20 @@ class Publisher:
 
     def _reject(self, rec: Record, err: KafkaError) -> None:
         self.rejected += 1
+        self.spool_health.dead_letters += 1
+        self.spool_health.error(f"Kafka rejected a record on {rec.topic}: {err.str()}")
         log.error("Kafka rejected a record on %s for good: %s (kept in rejected.jsonl)",
                   rec.topic, err.str())
         line = orjson.dumps({"topic": rec.topic, "key": rec.key.decode("utf-8", "replace")
                              if rec.key is not None else None, "ts": rec.ts,
                              "error": err.str(), "seq": rec.seq,
                              "value_b64": base64.b64encode(rec.value).decode()})
-        with (self.spool.dir / "rejected.jsonl").open("ab") as fh:
-            fh.write(line + b"\n")
+        try:
+            with (self.spool.dir / "rejected.jsonl").open("ab") as fh:
+                fh.write(line + b"\n")
+        except OSError as exc:  # a full disk: the record is still named in the log
+            log.error("rejected record seq %d on %s not written to rejected.jsonl (%s): %s",
+                      rec.seq, rec.topic, exc, line[:2000].decode("utf-8", "replace"))
 
     def _advance(self) -> None:
         while self._pending and self._pending[0] in self._acked:
@@ -235,9 +257,18 @@ class Publisher:
         # would keep its threads (and their reconnect attempts) alive until a collection.
         self.producer = None
 
+    def _refresh_partitions(self) -> None:
+        """Heartbeats go to every partition a topic has on the broker, which may be more than
+        lcm/topics.txt says (a widened topic); looked up every 30 s while Kafka is up."""
+        now = time.monotonic()
+        if self.broker_up and now - self._counts_at >= kafka_io.PARTITION_COUNTS_TTL_S:
+            self._counts_at = now
+            self.clock_partitions = kafka_io.partition_counts(self.producer, self.topic_prefix)
+
     def _step(self) -> None:
         if self._rebuild:
             self._do_rebuild()
+        self._refresh_partitions()
         room = self.in_flight - len(self._pending)
         records = self.spool.read(min(room, 10_000)) if room > 0 else []
         for rec in records:

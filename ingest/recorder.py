@@ -18,7 +18,9 @@ from typing import IO, Any
 
 import orjson
 
-from ingest.contract import now_ms
+from ingest.health import SourceHealth
+from ingest.sink import Sink
+from lcm.deadletter import dead_letter_record
 from lcm.topics import DATA_TOPICS
 
 DATA_TOPICS = frozenset(DATA_TOPICS)
@@ -88,10 +90,23 @@ class Recorder:
                 self._flushed_at = now
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
+        line = orjson.dumps(dead_letter_record(source, reason, raw, where)) + b"\n"
         with self._lock, (self.out_dir / "dead_letters.jsonl").open("ab") as fh:
-            fh.write(orjson.dumps({"source": source, "reason": reason, "raw": raw,
-                                   "ts": now_ms(), "where": where}) + b"\n")
+            fh.write(line)
             self.dead_letters += 1
+
+    def health(self, record: dict[str, Any]) -> None:
+        """Health records are live-only: a recording keeps market data and dead letters."""
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        """Heartbeats are live-only: replay sends its own from the recorded times."""
+
+    @property
+    def backlog(self) -> int:
+        return 0  # written at once
+
+    def own_health(self) -> list[SourceHealth]:
+        return []
 
     def close(self, timeout_s: float = 30) -> None:
         with self._lock:
@@ -99,9 +114,11 @@ class Recorder:
 
 
 class Tee:
-    """Both sinks: record to files and publish to Kafka (`record --kafka`)."""
+    """Both sinks: record to files and publish to Kafka (`record --kafka`). Every record
+    goes to every sink; each decides what it keeps (the Recorder keeps no health records
+    or heartbeats)."""
 
-    def __init__(self, *sinks: Any) -> None:
+    def __init__(self, *sinks: Sink) -> None:
         self.sinks = sinks
 
     def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
@@ -109,22 +126,24 @@ class Tee:
         for s in self.sinks:
             s.publish(topic, msg, key=key, partition=partition)
 
-    FORWARDED = frozenset({"dead_letter", "health", "heartbeat"})
+    def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
+        for s in self.sinks:
+            s.dead_letter(source, reason, raw, where)
+
+    def health(self, record: dict[str, Any]) -> None:
+        for s in self.sinks:
+            s.health(record)
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        for s in self.sinks:
+            s.heartbeat(source, ts)
 
     @property
     def backlog(self) -> int:
-        return sum(getattr(s, "backlog", 0) for s in self.sinks)
+        return sum(s.backlog for s in self.sinks)
 
-    def __getattr__(self, name: str) -> Any:
-        # dead_letter / health / heartbeat go to every sink that has them
-        targets = [getattr(s, name) for s in self.sinks if hasattr(s, name)]
-        if name not in self.FORWARDED or not targets:
-            raise AttributeError(name)
-
-        def call(*args: Any, **kwargs: Any) -> None:
-            for t in targets:
-                t(*args, **kwargs)
-        return call
+    def own_health(self) -> list[SourceHealth]:
+        return [h for s in self.sinks for h in s.own_health()]
 
     def close(self, timeout_s: float = 30) -> None:
         for s in self.sinks:

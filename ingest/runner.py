@@ -17,27 +17,34 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 
 from ingest.health import SourceHealth, serve_prometheus
-from ingest.publisher import Publisher, Sink
+from ingest.publisher import Publisher
 from ingest.settings import HealthSettings, IngestSettings
+from ingest.sink import Sink, SinkRefused
 from ingest.source import SourceContext, load_module
 from lcm.paths import REPO_DIR
 
 log = logging.getLogger("ingest.runner")
 RESTART_BACKOFF_MAX_S = 300.0
+STABLE_RUN_S = 120.0  # a run this long was healthy: the next failure backs off from 2 s again
 
 
 async def supervise(ctx: SourceContext, run: Callable[[SourceContext], Awaitable[None]],
                     once: bool = False) -> None:
-    """Run the source; restart it with backoff if it fails (never on a clean return)."""
+    """Run the source; restart it with backoff if it fails (never on a clean return). The
+    backoff doubles with failures in a row (2, 4, ... 300 s) and starts again from 2 s after
+    a run that lasted STABLE_RUN_S."""
     failures = 0
     while not ctx.stopping.is_set():
         ctx.health.running = True
+        started = time.monotonic()
         try:
             await run(ctx)
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one venue's bug or outage must not stop the others
+            if time.monotonic() - started >= STABLE_RUN_S:
+                failures = 0
             failures += 1
             ctx.health.error(f"{type(exc).__name__}: {exc}")
             log.exception("source %s failed (%d in a row)", ctx.name, failures)
@@ -53,23 +60,26 @@ async def supervise(ctx: SourceContext, run: Callable[[SourceContext], Awaitable
 
 async def report_health(sink: Sink, healths: list[SourceHealth], cfg: HealthSettings,
                         stopping: asyncio.Event, clock: Callable[[], float] = time.time) -> None:
-    """ingest_health records (CONTRACTS.md) and job-clock heartbeats, until stopping."""
+    """ingest_health records (docs/contract.md) and job-clock heartbeats, until stopping."""
     next_report = 0.0
     warned_backlog = 0
-    send_health = getattr(sink, "health", None)
-    send_beat = getattr(sink, "heartbeat", None)
+    refused_logged = float("-inf")
     while not stopping.is_set():
         now = clock()
-        if send_beat is not None:
-            send_beat("ingest", int(now * 1000) - cfg.heartbeat_lag_ms)
+        try:
+            sink.heartbeat("ingest", int(now * 1000) - cfg.heartbeat_lag_ms)
+            if now >= next_report:
+                for h in [*healths, *sink.own_health()]:
+                    record = h.report(now, cfg.stale_after_seconds, cfg.down_after_seconds)
+                    sink.health(record)
+                    log.debug("health %s", record)
+        except SinkRefused as exc:  # the spool's disk is full: said once in 10 s, go on
+            if time.monotonic() - refused_logged >= 10:
+                refused_logged = time.monotonic()
+                log.error("heartbeat or health record not kept: %s", exc)
         if now >= next_report:
-            for h in healths:
-                record = h.report(now, cfg.stale_after_seconds, cfg.down_after_seconds)
-                if send_health is not None:
-                    send_health(record)
-                log.debug("health %s", record)
             next_report = now + cfg.report_seconds
-            backlog = getattr(sink, "backlog", 0)
+            backlog = sink.backlog
             if backlog >= max(1000, 2 * warned_backlog):  # Kafka away: say so, not per report
                 log.warning("%d messages spooled on disk, waiting for Kafka", backlog)
                 warned_backlog = backlog
@@ -99,10 +109,8 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         contexts.append((ctx, module))
     healths = [ctx.health for ctx, _ in contexts]
     if settings.health.prometheus_port:
-        backlog = getattr(sink, "backlog", None)
-        serve_prometheus(settings.health.prometheus_port, healths,
-                         (lambda: sink.backlog) if backlog is not None else None,
-                         addr=str(settings.health.prometheus_bind))
+        serve_prometheus(settings.health.prometheus_port, [*healths, *sink.own_health()],
+                         lambda: sink.backlog, addr=str(settings.health.prometheus_bind))
     reporter = asyncio.create_task(report_health(sink, healths, settings.health, stopping))
     tasks = [asyncio.create_task(supervise(ctx, module.run, once), name=ctx.name)
              for ctx, module in contexts]
@@ -124,9 +132,8 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
         await reporter
         for h in healths:  # a last report: the dashboard sees the stop
             h.running = False
-            send_health = getattr(sink, "health", None)
-            if send_health is not None:
-                send_health(h.report(time.time(), settings.health.stale_after_seconds,
+            with contextlib.suppress(SinkRefused):
+                sink.health(h.report(time.time(), settings.health.stale_after_seconds,
                                      settings.health.down_after_seconds))
     return code
 

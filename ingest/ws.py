@@ -24,7 +24,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from ingest.contract import PayloadError, loads
+from ingest.contract import MAX_FRAME_BYTES, PayloadError, loads
 from ingest.health import SourceHealth
 
 Subscribe = Sequence[Any] | Callable[[], Sequence[Any]]
@@ -47,11 +47,13 @@ class WsStream:
                  health: SourceHealth | None = None, stopping: asyncio.Event | None = None,
                  backoff_s: float = 1.0, backoff_max_s: float = 60.0,
                  stable_after_s: float = 30.0, open_timeout_s: float = 15.0,
+                 max_frame_bytes: int = MAX_FRAME_BYTES,
                  log: logging.Logger | None = None) -> None:
         """subscribe: messages sent after every (re)connect (dicts are sent as JSON), or a
         callable returning them (when the symbol list can change between connects).
         is_control: raw frames to skip (e.g. OKX "pong"). on_bad(raw, reason): frames that
-        are not JSON (the source context dead-letters them)."""
+        are not JSON, and frames over max_frame_bytes (the connection is closed with 1009
+        and reopened; their text is not read, the dead letter says how big they were)."""
         self.source = source
         self.url = url
         self.subscribe = subscribe
@@ -67,6 +69,7 @@ class WsStream:
         self.backoff_max_s = backoff_max_s
         self.stable_after_s = stable_after_s
         self.open_timeout_s = open_timeout_s
+        self.max_frame_bytes = max_frame_bytes
         self.log = log or logging.getLogger(f"ingest.{source}.ws")
         self.connects = 0
         self.gaps: list[dict[str, Any]] = []
@@ -101,7 +104,7 @@ class WsStream:
             try:
                 async with connect(self.url, ping_interval=self.ping_interval,
                                    ping_timeout=self.ping_timeout, open_timeout=self.open_timeout_s,
-                                   max_size=2**24, close_timeout=2) as ws:
+                                   max_size=self.max_frame_bytes, close_timeout=2) as ws:
                     for sub in self._subscriptions():
                         await ws.send(_text(sub))
                     self.connects += 1
@@ -129,6 +132,11 @@ class WsStream:
                     reason = f"closed by server ({ws.close_code} {ws.close_reason or ''})".strip()
             except (ConnectionClosed, OSError, TimeoutError, InvalidHandshake) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+                if (isinstance(exc, ConnectionClosed) and exc.sent is not None
+                        and exc.sent.code == 1009 and self.on_bad is not None):
+                    self.on_bad("", f"{self.source} ws {self.url}: a frame over "
+                                    f"{self.max_frame_bytes} bytes (not read; the connection "
+                                    "was closed with 1009 and is reopened)")
             except InvalidURI:
                 raise
             finally:

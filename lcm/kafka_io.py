@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import orjson
 from confluent_kafka import (
@@ -25,7 +25,15 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from lcm.settings import ConfigError, KafkaSecurity, environment
-from lcm.topics import HEARTBEAT_TOPIC, TOPICS
+from lcm.topics import DATA_TOPICS, HEARTBEAT_TOPIC, TOPICS
+
+# The key of heartbeats on the data topics. Never a message key (those are
+# "<venue>:<base>", with a colon): the job drops records with it after their timestamp has
+# moved the partition's watermark (sql/flink/10_source_topic.sql).
+HEARTBEAT_KEY = b"heartbeat"
+# Topics whose every partition gets each heartbeat: the job's event-time clock.
+CLOCK_TOPICS = (HEARTBEAT_TOPIC, *DATA_TOPICS)
+PARTITION_COUNTS_TTL_S = 30.0
 
 
 def client_config(bootstrap: str, kind: str, *, security: KafkaSecurity | None = None,
@@ -128,7 +136,8 @@ def read_topic(bootstrap: str, topic: str | Iterable[str], want: int, *,
     yet is waited for (within timeout_s). `keep` filters records (those it rejects do not
     count)."""
     consumer = make_consumer(bootstrap, f"read-{time.time_ns()}",
-                             **{"enable.auto.commit": False, "enable.partition.eof": False})
+                             **{"enable.auto.commit": False, "enable.partition.eof": False,
+                                "isolation.level": "read_committed"})
     out: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -223,51 +232,66 @@ def poll_until(producer: Producer, deadline: float) -> None:
         producer.poll(min(left, 0.1))
 
 
-_PARTITIONS: dict[tuple[int, str], tuple[int, float]] = {}
-PARTITIONS_TTL_S = 30.0
+class Beat(NamedTuple):
+    """One record of a heartbeat."""
+
+    topic: str
+    partition: int
+    key: bytes
+    value: dict[str, Any]
 
 
-def partition_count(client: Producer | Consumer | AdminClient | None, topic: str,
-                    fallback: int) -> int:
-    """How many partitions `topic` has on the broker, as `client` sees it (cached for
-    PARTITIONS_TTL_S); `fallback` (the topic list's count) while the broker cannot say.
-    A topic someone widened beyond lcm/topics.txt is counted as it is."""
-    if client is None:
-        return fallback
-    key = (id(client), topic)
-    cached = _PARTITIONS.get(key)
-    now = time.monotonic()
-    if cached and now - cached[1] < PARTITIONS_TTL_S:
-        return cached[0]
-    try:  # short: callers run in an event loop; an unreachable broker is asked again later
-        meta = client.list_topics(topic, timeout=0.5).topics.get(topic)
+def partition_counts(client: Producer | Consumer | AdminClient, prefix: str = "",
+                     timeout_s: float = 5) -> dict[str, int]:
+    """Partitions of each clock topic as the broker has them (a topic widened beyond
+    lcm/topics.txt included); lcm/topics.txt's counts for a topic the broker does not
+    answer for."""
+    counts = {t: TOPICS[t] for t in CLOCK_TOPICS}
+    try:
+        meta = client.list_topics(timeout=timeout_s).topics
     except KafkaException:
-        meta = None
-    ok = meta is not None and meta.error is None and meta.partitions
-    count = len(meta.partitions) if ok else (cached[0] if cached else fallback)
-    _PARTITIONS[key] = (count, now)
-    return count
+        return counts
+    for t in CLOCK_TOPICS:
+        found = meta.get(prefix + t)
+        if found is not None and found.partitions:
+            counts[t] = len(found.partitions)
+    return counts
+
+
+_counts: dict[tuple[int, str], tuple[float, dict[str, int]]] = {}
 
 
 def heartbeat(producer: Producer, source: str, ts: int, *, topic_prefix: str = "",
               on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
-    """The job's clock: one heartbeat to every partition of the heartbeat topic, however
-    many it has, since each Flink source subtask reading it must see time move and the
-    heartbeat source never idles (docs/operations.md, docs/scaling.md)."""
-    topic = topic_prefix + HEARTBEAT_TOPIC
-    count = partition_count(producer, topic, TOPICS[HEARTBEAT_TOPIC])
-    for partition, value in heartbeat_records(source, ts, count):
-        produce(producer, topic, value, key=source.encode(),
-                on_delivery=on_delivery, partition=partition)
+    """The job's clock: one heartbeat to every partition of the heartbeat topic and of every
+    data topic (docs/operations.md). Partition counts come from the broker (cached)."""
+    key = (id(producer), topic_prefix)
+    at, counts = _counts.get(key, (0.0, {}))
+    if time.monotonic() - at > PARTITION_COUNTS_TTL_S:
+        counts = partition_counts(producer, topic_prefix)
+        _counts[key] = (time.monotonic(), counts)
+    for beat in heartbeat_records(source, ts, counts):
+        produce(producer, topic_prefix + beat.topic, beat.value, key=beat.key,
+                on_delivery=on_delivery, partition=beat.partition)
 
 
 def heartbeat_records(source: str, ts: int,
-                      partitions: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-    """(partition, value) of one heartbeat: the same value to every partition (default:
-    the count of lcm/topics.txt)."""
+                      partitions: Mapping[str, int] | None = None) -> list[Beat]:
+    """The records of one heartbeat: the same value to every partition of every clock
+    topic. Each Flink source subtask and each partition must see time move: the job counts
+    no partition as idle, so one without heartbeats would hold every window back, and with
+    them no partition is ever skipped while it still holds unread records (a Kafka outage).
+    `partitions`: counts per topic (default lcm/topics.txt's)."""
+    counts = {t: TOPICS[t] for t in CLOCK_TOPICS} | dict(partitions or {})
     value = {"source": source, "ts": ts, "ingest_ts": int(time.time() * 1000)}
-    return [(partition, value)
-            for partition in range(partitions or TOPICS[HEARTBEAT_TOPIC])]
+    return [Beat(topic, partition, source.encode() if topic == HEARTBEAT_TOPIC
+                 else HEARTBEAT_KEY, value)
+            for topic in CLOCK_TOPICS for partition in range(counts[topic])]
+
+
+def is_heartbeat(key: bytes | None) -> bool:
+    """A heartbeat record on a data topic (readers of data topics skip these)."""
+    return key == HEARTBEAT_KEY
 
 
 def message_key(topic: str, value: dict[str, Any]) -> bytes:

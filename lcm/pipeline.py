@@ -43,7 +43,10 @@ class Pipeline(Strict):
     # run the same SQL with the same config, only this number differs.
     window_minutes: int = Field(1, ge=1, le=1440)
     watermark_delay_s: int = Field(5, ge=0, le=600)
-    idle_timeout_s: int = Field(10, ge=1, le=3600)
+    # 0 = a data partition never counts as idle: producers send heartbeats to every data
+    # partition, so a quiet one still moves, and after a Kafka outage no partition is
+    # skipped while it still holds unread records (docs/operations.md).
+    idle_timeout_s: int = Field(0, ge=0, le=3600)
     oi_lookback_windows: int = Field(15, ge=1, le=1440)
     baseline_windows: int = Field(60, ge=2, le=10080)
     # Liquidations "recently": the side's liquidations summed over the last this many windows.
@@ -53,6 +56,10 @@ class Pipeline(Strict):
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     consumer_group: str = Field("lcm-monitor", min_length=1)
     max_input_age_s: MaxInputAge
+    # How long the JDBC sinks wait for an unreachable PostgreSQL before the job fails and
+    # restarts (flink_jobs/java PatientPostgresDriver). Below Flink's task cancellation
+    # timeout (180 s), so a cancelled job never hangs in the wait.
+    db_outage_wait_s: int = Field(120, ge=0, le=150)
 
     @model_validator(mode="after")
     def _carry_within_lookback(self) -> Pipeline:

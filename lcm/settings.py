@@ -6,6 +6,7 @@ configs whose errors name the file, the key and what is allowed.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import shlex
@@ -92,6 +93,23 @@ def load_yaml_model(path: Path, model: type[Model], what: str = "config",
         raise ConfigError(validation_problems(exc, path, prefix, what=what)) from None
 
 
+def private_env_file(path: Path) -> None:
+    """.env holds passwords and tokens: readable by its owner only, whoever wrote it (make
+    setup does so; a `cp .env.example .env` does not). Tightened when we own it, else a
+    warning says what to run."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return
+    try:
+        path.chmod(0o600)
+        logging.getLogger("lcm.settings").warning(
+            "%s was readable by other users (mode %o): made it 0600", path, mode)
+    except PermissionError:
+        logging.getLogger("lcm.settings").warning(
+            "%s is readable by other users (mode %o) and holds passwords: chmod 600 %s",
+            path, mode, path)
+
+
 SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -128,6 +146,7 @@ def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     out = dict(os.environ if env is None else env)
     path = dotenv_file(out)
     if path.is_file():
+        private_env_file(path)
         for key, value in read_dotenv(path).items():
             out.setdefault(key, value)
     return out

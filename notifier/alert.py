@@ -1,22 +1,24 @@
-"""The alert message of the `alerts` topic (docs: /work/shared CONTRACTS, DESIGN.md §3)."""
+"""The alert message of the `alerts` topic (docs/contract.md; levels and scores in
+docs/scoring.md)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Level = Literal["NONE", "INFO", "WARNING", "CRITICAL"]
+from lcm.contract import COMPONENT_FIELDS, LEVELS, Level, Side
+from lcm.names import asset_name_problem
+
 # NONE ranks lowest: a channel with min_level NONE receives everything.
-LEVEL_RANK: dict[str, int] = {"NONE": 0, "INFO": 1, "WARNING": 2, "CRITICAL": 3}
+LEVEL_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
+# Windows outside these years are not alerts of this monitor (the job's event times are
+# 2010..2100); a year-1 or year-9999 window would also overflow the dashboard link's +-1 h.
+FIRST_YEAR, LAST_YEAR = 2010, 2100
 # The contract's component columns and the words a trader reads for them.
-COMPONENTS: dict[str, str] = {
-    "funding_pts": "funding",
-    "oi_buildup_pts": "OI build-up",
-    "imbalance_pts": "long/short imbalance",
-    "liquidation_pts": "liquidations",
-}
+COMPONENTS: dict[str, str] = dict(zip(
+    COMPONENT_FIELDS, ("funding", "OI build-up", "long/short imbalance", "liquidations"),
+    strict=True))
 
 
 def parse_utc(value: object) -> datetime:
@@ -40,7 +42,7 @@ class Alert(BaseModel):
     base: str = Field(min_length=1, max_length=40)
     level: Level
     previous_level: Level | None = None
-    side: Literal["long", "short"] | None = None
+    side: Side | None = None
     risk: float | None = Field(None, ge=0, le=100)
     long_risk: float | None = None
     short_risk: float | None = None
@@ -57,7 +59,30 @@ class Alert(BaseModel):
     @field_validator("window_start", "window_end", mode="before")
     @classmethod
     def _utc(cls, value: object) -> datetime:
-        return parse_utc(value)
+        moment = parse_utc(value)
+        if not FIRST_YEAR <= moment.year < LAST_YEAR:
+            raise ValueError(f"{moment.year}: outside {FIRST_YEAR}..{LAST_YEAR}")
+        return moment
+
+    @field_validator("base")
+    @classmethod
+    def _asset(cls, value: str) -> str:
+        """lcm.names: letters and digits of any script and ._- (no markup, no paths)."""
+        if problem := asset_name_problem(value):
+            raise ValueError(f"not an asset name: {problem}")
+        return value
+
+    @field_validator("alert_id", "components")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("control or unprintable characters")
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("not valid Unicode (a lone surrogate)") from None
+        return value
 
     @property
     def rank(self) -> int:

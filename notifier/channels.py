@@ -130,9 +130,17 @@ class Sender:
         """Some APIs answer 2xx and still say no; the default accepts any 2xx."""
 
 
+def header_safe_id(alert_id: str) -> str:
+    """alert_id as an HTTP header value: unchanged when it is plain ASCII (the job's ids
+    are: BTC:2026-11-20T14:09:00Z:WARNING), else percent-encoded as UTF-8 (a venue's
+    non-ASCII ticker), which keeps different ids different."""
+    return urllib.parse.quote(alert_id, safe=":@!$&'()*+,;=/?")
+
+
 class WebhookSender(Sender):
     """Any HTTP endpoint: the alert as the contract has it, plus the rendered text.
-    Idempotency-Key = alert_id lets the receiver drop a repeat (see docs/notifier.md)."""
+    Idempotency-Key = alert_id (header_safe_id) lets the receiver drop a repeat (see
+    docs/notifier.md)."""
 
     def request(self, alert: Alert, message: Message) -> Outbound:
         return Outbound(
@@ -140,7 +148,7 @@ class WebhookSender(Sender):
             json={"alert": alert.model_dump(mode="json"), "text": message.text,
                   "title": message.title, "dashboard_url": message.link,
                   "channel": self.name},
-            headers={"Idempotency-Key": alert.alert_id},
+            headers={"Idempotency-Key": header_safe_id(alert.alert_id)},
         )
 
 
@@ -196,14 +204,24 @@ class DiscordSender(Sender):
 
 
 def _slack_escape(text: str) -> str:
-    # The three characters Slack's mrkdwn needs escaped.
+    # The three characters Slack's mrkdwn needs escaped: no <!channel>, <@U..> or
+    # <url|label> written by a value can reach the channel as markup.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str) -> str:
+    """A URL inside Slack's <url|label>: the characters that would end it encoded."""
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
 
 
 class SlackSender(Sender):
     def request(self, alert: Alert, message: Message) -> Outbound:
         assert isinstance(self.config, SlackChannel)
-        payload: dict[str, Any] = {"text": message.text}  # also the notification's fallback
+        # text is also the notification's fallback, parsed as mrkdwn: escaped too (the
+        # link, our own URL, only where it could end the link)
+        text = "\n".join([*map(_slack_escape, (message.title, *message.lines)),
+                          _slack_link(message.link)])
+        payload: dict[str, Any] = {"text": text}
         if self.config.style == "blocks":
             body = "\n".join(_slack_escape(line) for line in message.lines)
             payload["blocks"] = [
@@ -211,7 +229,8 @@ class SlackSender(Sender):
                  "text": {"type": "mrkdwn",
                           "text": f"*{_slack_escape(message.title)}*\n{body}"}},
                 {"type": "context",
-                 "elements": [{"type": "mrkdwn", "text": f"<{message.link}|Open dashboard>"}]},
+                 "elements": [{"type": "mrkdwn",
+                               "text": f"<{_slack_link(message.link)}|Open dashboard>"}]},
             ]
         return Outbound(url=self.secrets["url"], json=payload)
 

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from lcm import kafka_io
+from lcm.deadletter import dead_letter_record
 from lcm.topics import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from notifier.alert import Alert
 from notifier.channels import Sender
@@ -54,6 +55,7 @@ class Dispatcher:
         self.ledger = ledger
         self.stats = Stats()
         self.stopping = stopping or threading.Event()
+        self.redactor = redactor
         self.deliverers = {s.name: Deliverer(s, config.policy(s.config), redactor, self.stopping)
                            for s in senders}
         self._pool = ThreadPoolExecutor(max_workers=len(senders), thread_name_prefix="channel")
@@ -65,7 +67,14 @@ class Dispatcher:
 
     def _send(self, deliverer: Deliverer, alert: Alert, recovery: bool) -> Outcome:
         name = deliverer.sender.name
-        outcome = deliverer.deliver(alert, render(alert, self.grafana_url, recovery))
+        try:
+            outcome = deliverer.deliver(alert, render(alert, self.grafana_url, recovery))
+        except Interrupted:
+            raise
+        except Exception as exc:  # a poison alert fails this channel, never the notifier
+            log.exception("channel %s: alert %s cannot be sent", name, alert.alert_id)
+            outcome = Outcome(False, 0, self.redactor(
+                f"cannot be sent: {type(exc).__name__}: {str(exc)[:300]}"))
         # Recorded the moment the channel answers: a crash after this line does not resend.
         self.ledger.record(name, alert.alert_id, "sent" if outcome.delivered else "failed",
                            outcome.attempts, outcome.error)
@@ -140,6 +149,10 @@ class Service:
             "auto.offset.reset": config.consumer.auto_offset_reset,
             # Offsets are committed by hand, after every channel handled the alert.
             "enable.auto.commit": False,
+            # The job writes alerts in Kafka transactions (exactly once): read only what a
+            # completed checkpoint committed, never an aborted attempt (librdkafka's
+            # default too; said here because it is what makes an alert arrive once).
+            "isolation.level": "read_committed",
             "session.timeout.ms": config.consumer.session_timeout_s * 1000,
             # An alert's retries may take minutes: do not let the group drop us meanwhile.
             "max.poll.interval.ms": int(max(300_000, 2_000 * max(
@@ -153,9 +166,8 @@ class Service:
         """A message that is not an alert goes to the dead-letter topic (counted, never
         dropped silently), in the ingest dead-letter shape."""
         raw = msg.value() or b""
-        value = {"source": SOURCE, "reason": reason, "raw": raw.decode("utf-8", "replace"),
-                 "ts": int(time.time() * 1000),
-                 "where": f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"}
+        value = dead_letter_record(SOURCE, reason, raw,
+                                   f"{msg.topic()}[{msg.partition()}]@{msg.offset()}")
         kafka_io.produce(self.producer, self.dead_letter_topic, value, key=SOURCE.encode())
         if self.producer.flush(30) > 0:
             raise KafkaException(f"dead letter for {value['where']} not acknowledged in 30 s")

@@ -5,6 +5,7 @@ the numbers Grafana would.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import psycopg
 
+from lcm.names import is_asset_name
 from report import dashboards as dash
 from report.grafana_sql import TimeRange
 
@@ -109,7 +111,7 @@ def price_with_alerts(reader: PanelReader, asset: str, out: Path) -> Path:
     alerts = reader.read("alerts", asset)
     fig, ax = plt.subplots(figsize=(11, 4.5))
     times, prices = s.col("time"), s.col("price")
-    ax.plot(times, prices, color="black", lw=1.2, label=f"{asset} price (all venues)")
+    ax.plot(times, prices, color="black", lw=1.2, label=f"{_label(asset)} price (all venues)")
     by_time = dict(zip(times, prices, strict=True))
     for level in ("INFO", "WARNING", "CRITICAL", "NONE"):
         at = [t for t, lv in zip(alerts.col("time"), alerts.col("level"), strict=True)
@@ -123,8 +125,8 @@ def price_with_alerts(reader: PanelReader, asset: str, out: Path) -> Path:
                    label=f"alert {level.lower() if level == 'NONE' else level}")
     ax.set_ylabel("USD")
     ax.legend(loc="upper left", fontsize=8)
-    return _finish(fig, ax, f"{asset}: price with alerts ({len(alerts.rows)} alert changes)",
-                   reader.rng, out / f"{asset}_price_alerts.png")
+    return _finish(fig, ax, f"{_label(asset)}: price with alerts ({len(alerts.rows)} alert "
+                   "changes)", reader.rng, chart_path(out, asset, "price_alerts"))
 
 
 def risk_components(reader: PanelReader, asset: str, out: Path) -> Path:
@@ -140,8 +142,8 @@ def risk_components(reader: PanelReader, asset: str, out: Path) -> Path:
     ax.set_ylim(0, 100)
     ax.set_ylabel("points (0-100)")
     ax.legend(loc="upper left", fontsize=8, ncol=5)
-    return _finish(fig, ax, f"{asset}: Liquidation Risk and its components (all venues)",
-                   reader.rng, out / f"{asset}_risk_components.png")
+    return _finish(fig, ax, f"{_label(asset)}: Liquidation Risk and its components (all "
+                   "venues)", reader.rng, chart_path(out, asset, "risk_components"))
 
 
 def liquidations(reader: PanelReader, asset: str, out: Path) -> Path:
@@ -160,8 +162,8 @@ def liquidations(reader: PanelReader, asset: str, out: Path) -> Path:
         ax.text(0.5, 0.5, "no liquidations reported in this range", ha="center",
                 transform=ax.transAxes)
     ax.set_ylabel("USD per interval")
-    return _finish(fig, ax, f"{asset}: liquidations, long vs short (all venues)", reader.rng,
-                   out / f"{asset}_liquidations.png")
+    return _finish(fig, ax, f"{_label(asset)}: liquidations, long vs short (all venues)",
+                   reader.rng, chart_path(out, asset, "liquidations"))
 
 
 def liquidation_map(reader: PanelReader, asset: str, out: Path) -> Path:
@@ -195,11 +197,11 @@ def liquidation_map(reader: PanelReader, asset: str, out: Path) -> Path:
                 transform=ax.transAxes)
     if price.rows:
         ax.plot(price.col("time"), price.col("price"), color="cyan", lw=1.3,
-                label=f"{asset} price (all venues)")
+                label=f"{_label(asset)} price (all venues)")
         ax.legend(loc="upper left", fontsize=8)
     ax.set_ylabel("price, USD")
-    return _finish(fig, ax, f"{asset}: estimated liquidation levels (longs below the price, "
-                   "shorts above)", reader.rng, out / f"{asset}_liquidation_map.png")
+    return _finish(fig, ax, f"{_label(asset)}: estimated liquidation levels (longs below the "
+                   "price, shorts above)", reader.rng, chart_path(out, asset, "liquidation_map"))
 
 
 def stablecoin_pressure(reader: PanelReader, out: Path) -> Path:
@@ -217,6 +219,24 @@ def stablecoin_pressure(reader: PanelReader, out: Path) -> Path:
     ax.set_ylabel("pressure (-100..+100, outflow +)")
     return _finish(fig, ax, "Stablecoin Pressure (market-wide)", reader.rng,
                    out / "stablecoin_pressure.png")
+
+
+def chart_path(out: Path, asset: str, chart: str) -> Path:
+    """<out>/<asset>_<chart>.png for an asset name (lcm.names); any other text from the
+    database (a replayed file can carry one) gets a name from its hash instead, so no
+    asset can write outside --out (../../x) or clash with another."""
+    stem = asset if is_asset_name(asset) else \
+        "asset-" + hashlib.sha256(asset.encode("utf-8", "backslashreplace")).hexdigest()[:16]
+    path = out / f"{stem}_{chart}.png"
+    if path.resolve().parent != out.resolve():  # pragma: no cover (names cannot do this)
+        raise NoData(f"refusing to write {path}: outside {out}")
+    return path
+
+
+def _label(asset: str) -> str:
+    """An asset as chart text: bounded, and with no $ for matplotlib's mathtext."""
+    text = asset if len(asset) <= 40 else asset[:40] + "..."
+    return text.replace("$", r"\$")
 
 
 def render(db: psycopg.Connection, rng: TimeRange, assets: list[str] | None,

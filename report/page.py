@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lcm import links
-from report.charts import PanelReader, Series
+from report.charts import PanelReader, Series, chart_path
 from report.grafana_sql import TimeRange
 
 PAGE = "index.html"
@@ -163,7 +163,7 @@ def write(reader: PanelReader, assets: list[str], images: Sequence[Path], out: P
                             ("risk_components", "Liquidation Risk and its components"),
                             ("liquidations", "liquidations, long vs short"),
                             ("liquidation_map", "estimated liquidation levels")):
-            path = by_name.get(f"{asset}_{suffix}.png")
+            path = by_name.get(chart_path(out, asset, suffix).name)
             if path is not None:
                 parts.append(_img(path, f"{asset}: {alt}"))
         parts += [f"<h3>{_e(asset)}: largest estimated liquidation levels now</h3>",

@@ -14,12 +14,22 @@ mkdir -p "$STATE_DIR"
 # as shell exports, so the scripts read comments, quotes and '#' exactly as Python and
 # docker compose do. A variable already in the environment wins over .env (tests point
 # LCM_DB elsewhere that way). setup.sh runs before the virtualenv can read it.
-if [[ -z "${LCM_SETUP:-}" && -f "${LCM_ENV_FILE:-$REPO_DIR/.env}" ]]; then
-  # No virtualenv yet (a fresh clone with a .env, or after 'make clean'): install first.
-  [[ -x "$PY" ]] || "$REPO_DIR/stack/setup.sh" >&2 || exit 1
-  _exports=$("$PY" -m lcm.settings shell) || { echo "reading .env failed (see above)" >&2; exit 2; }
-  eval "$_exports"
-  unset _exports
+# (A service the supervisor runs as another user cannot read .env, which is the project
+# user's only: it gets the same settings from the supervisor's environment.)
+_env_file="${LCM_ENV_FILE:-$REPO_DIR/.env}"
+if [[ -r "$_env_file" ]]; then
+  # It holds passwords: owner-only, whoever wrote it (cp .env.example .env is 0644).
+  if [[ -O "$_env_file" && -n "$(find "$_env_file" -perm /077 2>/dev/null)" ]]; then
+    chmod 600 "$_env_file" && echo "[stack] .env was readable by other users: made it 0600" >&2
+  fi
+  if [[ -z "${LCM_SETUP:-}" ]]; then
+    # No virtualenv yet (a fresh clone with a .env, or after 'make clean'): install first.
+    [[ -x "$PY" ]] || "$REPO_DIR/stack/setup.sh" >&2 || exit 1
+    _exports=$(LCM_ENV_FILE="$_env_file" "$PY" -m lcm.settings shell) \
+      || { echo "reading $_env_file failed (see above)" >&2; exit 2; }
+    eval "$_exports"
+    unset _exports
+  fi
 fi
 : "${LCM_BIND:=127.0.0.1}"
 : "${KAFKA_PORT:=9092}"
@@ -68,3 +78,23 @@ flink_home() {
   [[ -x "$PY" ]] || die "no virtualenv at $VENV; run 'make setup' first."
   "$PY" -c 'import os, pyflink; print(os.path.dirname(os.path.abspath(pyflink.__file__)))'
 }
+
+# The user Kafka and Flink run as. Started as root, they run as an unprivileged service user
+# (LCM_SERVICE_USER, default 'lcm', created by stack/setup.sh) when that user can run the
+# project's Python (Flink starts the Python UDF workers); stack/setup.sh records the choice.
+service_user() {
+  if [[ $EUID -ne 0 ]]; then id -un; return; fi
+  local f="$STATE_DIR/service-user"
+  if [[ -s "$f" ]]; then cat "$f"; else echo root; fi
+}
+
+# Give the service user the state directories its services write to.
+own_service_dirs() {
+  local user; user=$(service_user)
+  [[ $EUID -eq 0 && "$user" != root ]] || return 0
+  mkdir -p "$STATE_DIR/kafka" "$STATE_DIR/flink"/{log,run,checkpoints,savepoints,jobs}
+  chown -R "$user:" "$STATE_DIR/kafka" "$STATE_DIR/flink/log" "$STATE_DIR/flink/run" \
+    "$STATE_DIR/flink/checkpoints" "$STATE_DIR/flink/savepoints"
+}
+
+supervised() { "$REPO_DIR/stack/supervise.sh" ctl pid >/dev/null 2>&1; }

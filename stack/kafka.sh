@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Single-node Kafka 4 in KRaft mode (broker + controller in one JVM), from the jars
-# that stack/pom.xml pins. Usage: stack/kafka.sh start|stop|status
+# that stack/pom.xml pins, run by the supervisor (stack/supervise.sh).
+# Usage: stack/kafka.sh run (foreground, the supervisor's command) | start | stop | status
 source "$(dirname "$0")/common.sh"
 
 DATA="$STATE_DIR/kafka/data"
@@ -74,8 +75,9 @@ write_config() {
   (umask 077 && printf '%s\n' "$props" >"$CONF")  # may hold the SASL password
 }
 
-start() {
-  if pid_alive "$PIDF"; then log "already running (pid $(cat "$PIDF"))"; return; fi
+# Checks and one-time storage format, then the broker in the foreground: the supervisor's
+# command (stack/supervise.sh), which restarts it if it exits.
+run() {
   java_check
   compgen -G "$LIB_DIR/kafka/kafka_2.13-*.jar" >/dev/null || die "Kafka jars missing in $LIB_DIR/kafka; run 'make setup'."
   ensure_port_free "$KAFKA_PORT" Kafka KAFKA_PORT
@@ -87,28 +89,34 @@ start() {
     java -cp "$CP" kafka.tools.StorageTool format -t "$id" -c "$CONF" >>"$LOG" 2>&1 \
       || die "formatting Kafka storage failed; see $LOG"
   fi
-  log "starting broker on ${LCM_BIND}:${KAFKA_PORT}"
-  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC \
+  log "broker on ${LCM_BIND}:${KAFKA_PORT} (log: $LOG)"
+  # shellcheck disable=SC2086
+  exec java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$REPO_DIR/stack/kafka-log4j2.yaml" -Dkafka.logs.dir="$STATE_DIR/kafka" \
-    -cp "$CP" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
-  echo $! >"$PIDF"
-  wait_for_port "$KAFKA_PORT" 60 Kafka "$LOG"
+    -cp "$CP" kafka.Kafka "$CONF" >>"$LOG" 2>&1
+}
+
+start() {
+  supervised || die "the supervisor is not running; start the stack with 'make up'."
+  "$REPO_DIR/stack/supervise.sh" ctl start kafka >/dev/null || true
+  # A loaded machine takes its time: a broker with many partitions needs a minute or two.
+  wait_for_port "$KAFKA_PORT" 240 Kafka "$LOG"
   log "ready"
 }
 
 stop() {
-  if pid_alive "$PIDF"; then
+  if supervised; then "$REPO_DIR/stack/supervise.sh" ctl stop kafka >/dev/null || true; fi
+  if pid_alive "$PIDF"; then  # a broker started by an earlier version of this script
     local pid; pid=$(cat "$PIDF"); kill "$pid"
     for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null || true
-    log "stopped"
   fi
   rm -f "$PIDF"
 }
 
 status() {
-  if pid_alive "$PIDF"; then echo "kafka     up    pid $(cat "$PIDF")  ${LCM_BIND}:${KAFKA_PORT}"
+  if port_busy "$KAFKA_PORT"; then echo "kafka     up    ${LCM_BIND}:${KAFKA_PORT}"
   else echo "kafka     down"; fi
 }
 
-"${1:-status}"
+"${1:-status}" "${@:2}"

@@ -2,7 +2,8 @@
 # Project-local PostgreSQL server from the system packages (Debian's postgresql-NN).
 # The cluster lives in .state/postgres, listens on 127.0.0.1:$PGPORT, and the superuser
 # logs in only over the local socket (peer auth); apps use password roles (scram).
-# Usage: stack/postgres.sh start|stop|status
+# Usage: stack/postgres.sh prepare | run (foreground, the supervisor's command) | start | stop
+#        | status | init [DB] | psql DB | dropdb DB
 source "$(dirname "$0")/common.sh"
 
 PGDATA="$STATE_DIR/postgres/data"
@@ -20,28 +21,45 @@ as_pg() {
   if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-start() {
+# Create the cluster once (as 'postgres' when root): before the supervisor starts it.
+prepare() {
   [[ -n "$BIN" ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql; run 'make setup' (installs the Debian package postgresql)."
-  if as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then log "already running"; return; fi
-  ensure_port_free "$PGPORT" PostgreSQL PGPORT
   mkdir -p "$STATE_DIR/postgres" "$SOCK"
-  [[ $EUID -eq 0 ]] && chown postgres: "$STATE_DIR/postgres" "$SOCK"
+  if [[ $EUID -eq 0 ]]; then chown postgres: "$STATE_DIR/postgres" "$SOCK"; fi
+  chmod 700 "$SOCK"  # the socket directory: the server's user only
   if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
     log "initialising cluster in $PGDATA"
     as_pg "$BIN/initdb" -D "$PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$STATE_DIR/postgres/initdb.log" 2>&1 \
       || die "initdb failed; see $STATE_DIR/postgres/initdb.log"
   fi
-  log "starting on ${LCM_BIND}:${PGPORT}"
-  as_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start \
-    -o "-c listen_addresses=${LCM_BIND} -p ${PGPORT} -k ${SOCK} -c shared_buffers=256MB -c max_connections=50 -c synchronous_commit=off -c timezone=UTC" >/dev/null \
-    || die "PostgreSQL did not start; see $LOG"
-  log "ready"
+}
+
+# The server in the foreground: the supervisor's command (as 'postgres' when root).
+# synchronous_commit stays on (the default): the JDBC sinks commit on every Flink
+# checkpoint, and a checkpoint must never cover rows that a database crash could still
+# lose (with it off, the last ~0.6 s of commits can vanish in a crash).
+run() {
+  [[ -f "$PGDATA/PG_VERSION" ]] || die "no cluster in $PGDATA; run 'make up'."
+  ensure_port_free "$PGPORT" PostgreSQL PGPORT
+  exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses="${LCM_BIND}" -p "${PGPORT}" \
+    -k "${SOCK}" -c unix_socket_permissions=0700 -c shared_buffers=256MB \
+    -c max_connections=50 -c timezone=UTC
+}
+
+ready() { as_pg "$BIN/pg_isready" -q -h "$SOCK" -p "$PGPORT" 2>/dev/null; }
+
+start() {
+  supervised || die "the supervisor is not running; start the stack with 'make up'."
+  "$REPO_DIR/stack/supervise.sh" ctl start postgres >/dev/null || true
+  for _ in $(seq 120); do ready && { log "ready on ${LCM_BIND}:${PGPORT}"; return; }; sleep 0.5; done
+  die "PostgreSQL did not start; see $LOG"
 }
 
 stop() {
   [[ -n "$BIN" && -f "$PGDATA/PG_VERSION" ]] || return 0
-  if as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  if supervised; then "$REPO_DIR/stack/supervise.sh" ctl stop postgres >/dev/null || true; fi
+  if as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then  # started by hand
     as_pg "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null && log "stopped"
   fi
 }

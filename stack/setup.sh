@@ -74,9 +74,10 @@ if ! stamp_ok "$STATE_DIR/jars.stamp" "$want"; then
 fi
 
 # --- The job's Java function (flink_jobs/java), into the same lib dir --------------------
-want=$(hash_of "$REPO_DIR/flink_jobs/java/pom.xml" "$REPO_DIR"/flink_jobs/java/src/main/java/io/lcm/flink/*.java)
+want=$(hash_of "$REPO_DIR/flink_jobs/java/pom.xml" "$REPO_DIR"/flink_jobs/java/src/main/java/io/lcm/flink/*.java \
+        "$REPO_DIR"/flink_jobs/java/src/main/resources/META-INF/services/*)
 if ! stamp_ok "$STATE_DIR/functions.stamp" "$want" || [[ ! -f "$LIB_DIR/flink/lcm-flink-functions.jar" ]]; then
-  log "building the job's Java function (flink_jobs/java) with Maven"
+  log "building the job's Java code (flink_jobs/java) with Maven"
   if ! out=$(mvn -B -q -f "$REPO_DIR/flink_jobs/java/pom.xml" package 2>&1); then
     echo "$out" | grep -E "ERROR" | head -5 >&2
     die "building flink_jobs/java failed (see above)"
@@ -124,6 +125,26 @@ if ! stamp_ok "$STATE_DIR/go-tools.stamp" "$GO_TOOLS"; then
     echo "$GO_TOOLS" >"$STATE_DIR/go-tools.stamp"
   else
     log "warning: Go not found; tests/test_kubernetes.py needs kustomize and kubeconform (install Go, re-run make setup)"
+  fi
+fi
+
+# --- the service user Kafka and Flink run as when the stack is started as root ---------
+# Flink runs code that anyone who reaches its REST API submits, so not as root. The user
+# must be able to run the project's Python (Flink starts the Python UDF workers with it);
+# if it cannot (an interpreter under a private home directory), the stack warns and runs
+# as root: install Python where the service user can read it, e.g. PYTHON=/usr/bin/python3.11.
+if [[ $EUID -eq 0 ]]; then
+  svc="${LCM_SERVICE_USER:-lcm}"
+  if ! id -u "$svc" >/dev/null 2>&1; then
+    log "creating the service user '$svc' (Kafka and Flink run as it)"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$svc" \
+      || die "useradd $svc failed"
+  fi
+  if runuser -u "$svc" -- "$PY" -c 'import pyflink, flink_jobs' >/dev/null 2>&1; then
+    echo "$svc" >"$STATE_DIR/service-user"
+  else
+    echo root >"$STATE_DIR/service-user"
+    log "warning: user '$svc' cannot run $PY (its interpreter $(readlink -f "$PY") is not readable by it); Kafka and Flink run as root. See docs/security.md."
   fi
 fi
 

@@ -31,6 +31,11 @@ BAD_RECORDS = [
                      b'"ts":1795183230000,"side":"SELL","price":1,"qty":1,"notional_usd":1}'),
 ]
 
+# A valid price stamped inside the sample's quarter hour, sent after the replay's last
+# heartbeat has closed every minute of it: a late record.
+LATE_RECORD = {"exchange": "bybit", "symbol": "BTCUSDT", "base": "BTC", "ts": BAD_AT_MS,
+               "ingest_ts": BAD_AT_MS, "price": 95000.0}
+
 
 @dataclass(frozen=True)
 class PipelineData:
@@ -81,13 +86,17 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
         producer.produce(box.prefix + topic, raw, b"bad:record", timestamp=BAD_AT_MS)
     stats = replay.replay(SAMPLE, producer, topic_prefix=box.prefix, progress=False,
                           close_after_ms=cfg.pipeline.close_after_ms)
-    del producer  # replay flushed it
     if stats.delivery_errors:
         raise RuntimeError(f"replay into the sandbox failed: {stats}")
+    # A record delivered after the job's clock closed its minute: counted in late_records_1m.
+    kafka_io.produce(producer, box.prefix + "prices", LATE_RECORD)
+    if producer.flush(30):
+        raise RuntimeError("the late record was not delivered")
+    del producer
 
     tables = ("risk_scores", "features_1m", "alerts", "stablecoin_pressure", "dead_letters",
               "source_health", "topic_events_1m", "liquidations", "liquidation_levels",
-              "long_short_ratios")
+              "long_short_ratios", "late_records_1m")
     counts_sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
     wanted = "SELECT count(DISTINCT base) FROM risk_scores WHERE venue = 'all'"
     deadline = time.monotonic() + timeout_s

@@ -1,7 +1,7 @@
 """An independent, plain-Python model of what the Flink job must write, computed from the
 input messages. The end-to-end test compares the database with it.
 
-It re-derives every feature from the contract (DESIGN.md §2) and the documented window
+It re-derives every feature from the contract (docs/contract.md) and the documented window
 semantics, sharing nothing with the job's SQL; only the pure scoring functions are reused
 (they have their own unit tests).
 """

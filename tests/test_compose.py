@@ -2,7 +2,7 @@
 
 The native stack (stack/*.sh) is the reference: these tests pin docker-compose.yml,
 docker/flink/Dockerfile and .env.example to its ports, names and versions, and check
-the no-default-password and loopback-only rules of DESIGN.md section 5.
+the no-default-password and loopback-only rules (README.md, "Configuration and secrets").
 """
 
 from __future__ import annotations

@@ -62,6 +62,27 @@ def test_shipped_config_loads() -> None:
     assert s.history.min_windows < cfg.pipeline.history_windows
 
 
+def test_sample_config_differs_from_the_shipped_one_only_where_it_says() -> None:
+    """The sample's config (demo, e2e test, dashboard fixture) shortens history, warm-up,
+    cooldown, alert state and hysteresis, nothing else: an idle timeout of its own would
+    let a Kafka outage skip a partition's backlog in exactly the runs that test the job."""
+    from lcm.pipeline import SAMPLE_MONITOR_CONFIG
+
+    def leaves(tree: object, path: str = "") -> dict[str, object]:
+        if isinstance(tree, dict):
+            return {k: v for key, sub in tree.items()
+                    for k, v in leaves(sub, f"{path}.{key}").items()}
+        return {path: tree}
+
+    shipped = leaves(load_config(DEFAULT_CONFIG).model_dump())
+    sample = leaves(load_config(SAMPLE_MONITOR_CONFIG).model_dump())
+    differ = {k for k in shipped if shipped[k] != sample[k]}
+    assert differ == {".pipeline.history_windows", ".scoring.history.min_windows",
+                      ".scoring.alerts.risk_margin", ".scoring.alerts.cooldown_windows",
+                      ".scoring.alerts.state_windows"}
+    assert sample[".pipeline.idle_timeout_s"] == 0
+
+
 def test_default_path_is_shipped_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LCM_CONFIG", raising=False)
     assert load_config() == load_config(DEFAULT_CONFIG)

@@ -100,3 +100,18 @@ def test_logins_need_the_generated_passwords(db: LocalDatabase) -> None:
         assert len(password) >= 16, f"{role} password is not a generated one"
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             db.connect(role, password=password + "x")
+
+
+def test_what_the_reader_can_lift_gains_it_nothing_and_its_sessions_are_bounded(
+        db: LocalDatabase) -> None:
+    """PostgreSQL lets any session SET its read-only default and timeout: with both lifted
+    the reader still cannot write, and its connections are capped (docs/storage.md)."""
+    with db.connect("reader", autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute("SET statement_timeout = 0")
+        limit = conn.execute("SELECT rolconnlimit FROM pg_roles "
+                             "WHERE rolname = current_user").fetchone()
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(UPSERT, (9,))
+    assert limit == {"rolconnlimit": 30}
+    assert db.query("SELECT events FROM topic_events_1m") == [{"events": 5}]

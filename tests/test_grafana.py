@@ -1,7 +1,7 @@
 """Grafana provisioning: the files follow the provisioning format, the datasource holds no
 secret, report.grafana_sql expands panel SQL as Grafana does (expected strings taken from
 Grafana's own tests), and every panel query, expanded, runs as the read-only role against
-the real schema filled by the real pipeline and returns rows (DESIGN.md §4).
+the real schema filled by the real pipeline and returns rows (docs/dashboards.md).
 """
 
 from __future__ import annotations
@@ -329,6 +329,7 @@ def test_pipeline_panels():
                          ("Events per minute by topic", "topic_events_1m"),
                          ("Dead letters per minute by topic", "topic_events_1m"),
                          ("Dead letters in range", "dead_letters"),
+                         ("Late records per minute by topic", "late_records_1m"),
                          ("Flink job up", "risk_scores")):
         assert f"FROM {table}" in p[title]["targets"][0]["rawSql"], title
     assert "written_at" in p["Flink job up"]["targets"][0]["rawSql"]

@@ -11,7 +11,7 @@ from flink_jobs.config import load_config
 from flink_jobs.job import job_statements, sql_params
 from flink_jobs.sql_files import render, statements
 from lcm.settings import Connections
-from lcm.topics import DATA_TOPICS, HEALTH_TOPIC
+from lcm.topics import ALERTS_TOPIC, DATA_TOPICS, DEAD_LETTER_TOPIC, HEALTH_TOPIC
 
 
 def test_render_fills_parameters_and_leaves_json_paths(tmp_path: Path) -> None:
@@ -33,6 +33,18 @@ def test_statements_split_on_line_end_semicolons_and_drop_comments() -> None:
     assert list(statements(sql)) == ["CREATE VIEW a AS SELECT ';' AS s", "INSERT INTO b SELECT 1"]
 
 
+def test_idle_timeout_reaches_the_data_sources_only() -> None:
+    """A configured idle timeout applies to the data and health topics; the heartbeat topic,
+    the job's clock, never goes idle."""
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"pipeline": cfg.pipeline.model_copy(
+        update={"idle_timeout_s": 30})})
+    ddl, _ = job_statements(sql_params(cfg, Connections(writer_password="pw")))
+    text = "\n".join(ddl)
+    assert text.count("'scan.watermark.idle-timeout' = '30 s'") == 7
+    assert text.count("'scan.watermark.idle-timeout' = '0 s'") == 1
+
+
 def test_whole_job_renders() -> None:
     cfg = load_config()
     params = sql_params(cfg, Connections(writer_password="pw"), topic_prefix="p_")
@@ -40,19 +52,38 @@ def test_whole_job_renders() -> None:
     text = "\n".join(ddl + inserts)
     assert "${" not in text
     for topic in (*DATA_TOPICS, "ingest_heartbeat", HEALTH_TOPIC):
-        assert f"CREATE TEMPORARY TABLE {topic}_raw" in text
+        assert f"CREATE TEMPORARY TABLE {topic}_kafka" in text
+        assert f"'topic' = 'p_{topic}'" in text
+        # heartbeats on the data topics move the watermark, then leave (key 'heartbeat')
+        assert (f"CREATE TEMPORARY VIEW {topic}_raw AS SELECT payload, event_time, "
+                f"kafka_partition, kafka_offset FROM {topic}_kafka WHERE record_key IS NULL "
+                "OR record_key <> 'heartbeat'") in " ".join(text.split())
+    for topic in (ALERTS_TOPIC, DEAD_LETTER_TOPIC):  # the job's outputs, named by lcm.topics
         assert f"'topic' = 'p_{topic}'" in text
     assert HEALTH_TOPIC not in DATA_TOPICS  # not a market-data topic: no envelope checks
     assert "CREATE TEMPORARY VIEW ingest_health_envelope" not in text
-    # The heartbeat source never goes idle; data and health sources do after the timeout.
-    assert text.count("'scan.watermark.idle-timeout' = '0 s'") == 1
-    assert text.count(f"'scan.watermark.idle-timeout' = '{cfg.pipeline.idle_timeout_s} s'") == 7
+    # No input is idle by default: heartbeats reach every partition (docs/operations.md).
+    assert cfg.pipeline.idle_timeout_s == 0
+    assert text.count("'scan.watermark.idle-timeout' = '0 s'") == 8
     assert all(i.startswith("INSERT INTO") for i in inserts)
     sinks = sorted(i.split()[2] for i in inserts)
     assert sinks == sorted(["features_1m_sink"] * 2 + ["risk_scores_sink"] * 2 + [
         "stablecoin_pressure_sink", "alerts_sink", "alerts_topic", "liquidations_sink",
         "dead_letters_sink", "dead_letter_topic", "source_health_sink", "topic_events_sink",
-        "liquidation_levels_sink", "long_short_reports_sink"])
+        "liquidation_levels_sink", "long_short_reports_sink", "late_records_sink"])
+    # Every JDBC sink is the TaskManager-safe one, through the patient driver; the alerts
+    # topic is written in Kafka transactions under a prefix of this job's own.
+    assert text.count("'connector' = 'lcm-jdbc'") == text.count("'table-name' = ") == 11
+    assert "'connector' = 'jdbc'" not in text
+    assert text.count("'driver' = 'io.lcm.flink.PatientPostgresDriver'") == 11
+    # the driver's wait, then the PostgreSQL driver's own URL properties (the connection's
+    # PGSSLMODE, batched upserts)
+    assert (f"?lcmConnectWaitSeconds={cfg.pipeline.db_outage_wait_s}"
+            "&sslmode=prefer&reWriteBatchedInserts=true'") in text
+    alerts_topic = text[text.index("CREATE TEMPORARY TABLE alerts_topic"):]
+    alerts_topic = alerts_topic[:alerts_topic.index(")\n") if ")\n" in alerts_topic else None]
+    assert "'sink.delivery-guarantee' = 'exactly-once'" in alerts_topic
+    assert "'sink.transactional-id-prefix' = 'p_liquidation-cascade-monitor-alerts'" in text
     # The configured durations reach the SQL: carry-forward limits, alert state depth.
     p = cfg.pipeline
     assert f"<= {p.max_input_age_s.funding * 1000} THEN funding_last END" in text

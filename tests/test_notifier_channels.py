@@ -1,5 +1,5 @@
 """What each channel sends, checked against the API's documented request parameters, with
-the documented answers (tests/notifier_support/fixtures, origin in each file) served by a
+the documented answers (harness/recorded/notifier, origin in each file) served by a
 local HTTP server."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from harness import recorded
+from harness.local_servers import HttpServer, Reply
 from notifier.alert import Alert
 from notifier.channels import build_senders
 from notifier.ledger import Ledger
@@ -16,11 +18,10 @@ from notifier.message import render
 from notifier.redact import Redactor
 from notifier.service import Dispatcher
 from tests.notifier_support.alerts import GRAFANA, alert, make_config
-from tests.notifier_support.server import RecordingServer, Reply, fixture
 
-TELEGRAM = fixture("telegram_sendMessage.json")
-DISCORD = fixture("discord_execute_webhook.json")
-SLACK = fixture("slack_incoming_webhook.json")
+TELEGRAM = recorded.load("notifier", "telegram_sendMessage.json", exact=False)
+DISCORD = recorded.load("notifier", "discord_execute_webhook.json", exact=False)
+SLACK = recorded.load("notifier", "slack_incoming_webhook.json", exact=False)
 TOKEN = "7012345678:AAH-test-token-not-real_0123456789"
 CHAT = "-1001234567890"
 
@@ -37,8 +38,8 @@ def send_one(tmp_path: Path, channel: dict[str, Any], env: dict[str, str],
         dispatcher.close()
 
 
-def only(server: RecordingServer):
-    seen = server.requests()
+def only(server: HttpServer):
+    seen = server.requests
     assert len(seen) == 1, seen
     return seen[0]
 
@@ -56,13 +57,13 @@ def assert_phone_text(text: str) -> None:
 
 
 def test_webhook_posts_the_alert_the_text_and_an_idempotency_key(tmp_path):
-    with RecordingServer(Reply(200, {"received": True})) as hook:
-        url = f"{hook.base_url}/hooks/lcm?token=s3cr3t-query"
+    with HttpServer(default=Reply(200, {"received": True})) as hook:
+        url = f"{hook.url}/hooks/lcm?token=s3cr3t-query"
         result = send_one(tmp_path, {"type": "webhook", "url_env": "HOOK"}, {"HOOK": url},
                           alert())
         seen = only(hook)
     assert result["ch"].delivered
-    assert seen.path == "/hooks/lcm" and seen.query == {"token": ["s3cr3t-query"]}
+    assert seen.path == "/hooks/lcm" and seen.query == {"token": "s3cr3t-query"}
     assert seen.headers["idempotency-key"] == "BTC:2026-11-20T14:09:00Z:WARNING"
     assert seen.headers["content-type"] == "application/json"
     body = seen.json
@@ -81,9 +82,9 @@ def test_webhook_posts_the_alert_the_text_and_an_idempotency_key(tmp_path):
 
 
 def test_telegram_send_message(tmp_path):
-    with RecordingServer(Reply.of(TELEGRAM["responses"]["ok"])) as api:
+    with HttpServer(default=Reply.of(TELEGRAM["responses"]["ok"])) as api:
         channel = {"type": "telegram", "token_env": "TG_TOKEN", "chat_id_env": "TG_CHAT",
-                   "api_base": api.base_url}
+                   "api_base": api.url}
         result = send_one(tmp_path, channel, {"TG_TOKEN": TOKEN, "TG_CHAT": CHAT}, alert())
         seen = only(api)
     assert result["ch"].delivered
@@ -100,30 +101,30 @@ def test_telegram_send_message(tmp_path):
 
 @pytest.mark.parametrize(("level", "silent"), [("INFO", True), ("CRITICAL", False)])
 def test_telegram_info_arrives_silently(tmp_path, level, silent):
-    with RecordingServer(Reply.of(TELEGRAM["responses"]["ok"])) as api:
+    with HttpServer(default=Reply.of(TELEGRAM["responses"]["ok"])) as api:
         channel = {"type": "telegram", "token_env": "T", "chat_id_env": "C",
-                   "api_base": api.base_url}
+                   "api_base": api.url}
         send_one(tmp_path, channel, {"T": TOKEN, "C": CHAT}, alert(level, None))
         assert only(api).json["disable_notification"] is silent
 
 
 def test_telegram_200_without_ok_is_not_delivered(tmp_path):
-    with RecordingServer(Reply(200, {"ok": False, "description": "odd"})) as api:
+    with HttpServer(default=Reply(200, {"ok": False, "description": "odd"})) as api:
         channel = {"type": "telegram", "token_env": "T", "chat_id_env": "C",
-                   "api_base": api.base_url}
+                   "api_base": api.url}
         result = send_one(tmp_path, channel, {"T": TOKEN, "C": CHAT}, alert())
     assert not result["ch"].delivered and "without ok=true" in result["ch"].error
 
 
 def test_discord_embed(tmp_path):
-    with RecordingServer(Reply.of(DISCORD["responses"]["ok_wait"])) as api:
-        url = f"{api.base_url}/api/webhooks/1300000000000000000/tok-en_secret"
+    with HttpServer(default=Reply.of(DISCORD["responses"]["ok_wait"])) as api:
+        url = f"{api.url}/api/webhooks/1300000000000000000/tok-en_secret"
         channel = {"type": "discord", "url_env": "DC", "style": "embed", "username": "LCM"}
         result = send_one(tmp_path, channel, {"DC": url}, alert("CRITICAL", "WARNING"))
         seen = only(api)
     assert result["ch"].delivered
     assert seen.path == "/api/webhooks/1300000000000000000/tok-en_secret"
-    assert seen.query == {"wait": ["true"]}
+    assert seen.query == {"wait": "true"}
     body = seen.json
     assert set(body) <= set(DISCORD["execute_parameters"]), body
     assert body["allowed_mentions"] == {"parse": []} and body["username"] == "LCM"
@@ -139,8 +140,8 @@ def test_discord_embed(tmp_path):
 
 
 def test_discord_content_and_204_answer(tmp_path):
-    with RecordingServer(Reply.of(DISCORD["responses"]["ok_no_wait"])) as api:
-        url = f"{api.base_url}/api/webhooks/1/abc"
+    with HttpServer(default=Reply.of(DISCORD["responses"]["ok_no_wait"])) as api:
+        url = f"{api.url}/api/webhooks/1/abc"
         result = send_one(tmp_path, {"type": "discord", "url_env": "DC", "style": "content"},
                           {"DC": url}, alert())
         body = only(api).json
@@ -151,14 +152,27 @@ def test_discord_content_and_204_answer(tmp_path):
 
 
 def test_slack_blocks(tmp_path):
-    with RecordingServer(Reply.of(SLACK["responses"]["ok"])) as api:
-        url = f"{api.base_url}/services/T000/B000/XXXXSECRET"
-        result = send_one(tmp_path, {"type": "slack", "url_env": "SL", "style": "blocks"},
-                          {"SL": url}, alert(base="A&B<"))
+    """Slack reads `text` (the notification fallback) and the section as mrkdwn: both are
+    escaped, and the base in the link is percent-encoded. (A base with markup cannot be an
+    alert at all, lcm.names; the escaping is checked on one built without validation.)"""
+    with pytest.raises(ValueError, match="not an asset name"):
+        Alert.model_validate(alert(base="A&B<"))
+    with HttpServer(default=Reply.of(SLACK["responses"]["ok"])) as api:
+        url = f"{api.url}/services/T000/B000/XXXXSECRET"
+        config = make_config([{"name": "ch", "min_level": "INFO", "type": "slack",
+                               "url_env": "SL", "style": "blocks"}], tmp_path)
+        redactor = Redactor()
+        dispatcher = Dispatcher(config, build_senders(config, redactor, "test", {"SL": url}),
+                                Ledger(tmp_path / "ledger.sqlite3"), redactor)
+        try:
+            valid = Alert.model_validate(alert())
+            result = dispatcher.handle(valid.model_copy(update={"base": "A&B<"}))
+        finally:
+            dispatcher.close()
         body = only(api).json
     assert result["ch"].delivered
     assert set(body) <= set(SLACK["payload_fields"])
-    assert body["text"].startswith("🟠 A&B< WARNING")  # the notification fallback: plain
+    assert body["text"].startswith("🟠 A&amp;B&lt; WARNING")  # the fallback: escaped too
     section, context = body["blocks"]
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
     assert section["text"]["text"].startswith("*🟠 A&amp;B&lt; WARNING · long cascade*\n")
@@ -170,9 +184,9 @@ def test_slack_blocks(tmp_path):
 
 
 def test_slack_text(tmp_path):
-    with RecordingServer(Reply.of(SLACK["responses"]["ok"])) as api:
+    with HttpServer(default=Reply.of(SLACK["responses"]["ok"])) as api:
         result = send_one(tmp_path, {"type": "slack", "url_env": "SL", "style": "text"},
-                          {"SL": f"{api.base_url}/services/T/B/X"}, alert())
+                          {"SL": f"{api.url}/services/T/B/X"}, alert())
         body = only(api).json
     assert result["ch"].delivered and set(body) == {"text"}
     assert_phone_text(body["text"])
@@ -180,10 +194,10 @@ def test_slack_text(tmp_path):
 
 @pytest.mark.parametrize("answer", ["invalid_payload", "no_service", "channel_is_archived"])
 def test_slack_documented_errors_are_permanent(tmp_path, answer):
-    with RecordingServer(Reply.of(SLACK["responses"][answer])) as api:
+    with HttpServer(default=Reply.of(SLACK["responses"][answer])) as api:
         result = send_one(tmp_path, {"type": "slack", "url_env": "SL"},
-                          {"SL": f"{api.base_url}/services/T/B/X"}, alert())
-        assert len(api.requests()) == 1  # no retry can fix these
+                          {"SL": f"{api.url}/services/T/B/X"}, alert())
+        assert len(api.requests) == 1  # no retry can fix these
     assert not result["ch"].delivered and answer in result["ch"].error
 
 

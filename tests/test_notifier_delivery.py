@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from harness import recorded
+from harness.local_servers import HttpServer, Reply
 from notifier.alert import Alert
 from notifier.channels import Sender, build_senders, parse_retry_after
 from notifier.config import NotifierConfig
@@ -18,11 +20,10 @@ from notifier.ledger import Ledger
 from notifier.redact import MASK, RedactingFilter, Redactor
 from notifier.service import Dispatcher
 from tests.notifier_support.alerts import FAST_RETRY, alert, make_config
-from tests.notifier_support.server import RecordingServer, Reply, fixture
 
-TELEGRAM = fixture("telegram_sendMessage.json")
-DISCORD = fixture("discord_execute_webhook.json")
-SLACK = fixture("slack_incoming_webhook.json")
+TELEGRAM = recorded.load("notifier", "telegram_sendMessage.json", exact=False)
+DISCORD = recorded.load("notifier", "discord_execute_webhook.json", exact=False)
+SLACK = recorded.load("notifier", "slack_incoming_webhook.json", exact=False)
 OK = Reply(200, {"received": True})
 
 
@@ -80,19 +81,20 @@ def test_a_day_of_alerts_per_channel_floor(tmp_path):
     """One asset's level changes through a day; each channel gets its share, once."""
     day = [("INFO", None), ("WARNING", "INFO"), ("CRITICAL", "WARNING"), ("WARNING", "CRITICAL"),
            ("INFO", "WARNING"), ("NONE", "INFO")]
-    with RecordingServer(OK) as all_, RecordingServer(OK) as warn, RecordingServer(OK) as crit:
+    with (HttpServer(default=OK) as all_, HttpServer(default=OK) as warn,
+          HttpServer(default=OK) as crit):
         config = make_config([webhook("all", min_level="INFO", send_recovery=True),
                               webhook("warn", min_level="WARNING", send_recovery=False),
                               webhook("crit", min_level="CRITICAL", send_recovery=True)],
                              tmp_path)
-        env = {"URL_ALL": all_.base_url, "URL_WARN": warn.base_url, "URL_CRIT": crit.base_url}
+        env = {"URL_ALL": all_.url, "URL_WARN": warn.url, "URL_CRIT": crit.url}
         d = dispatcher(config, env, tmp_path / "ledger.sqlite3")
         try:
             for minute, (level, previous) in enumerate(day):
                 handle(d, alert(level, previous, minute=minute))
         finally:
             d.close()
-        got = {name: [(s.json["alert"]["level"], s.json["title"]) for s in server.requests()]
+        got = {name: [(s.json["alert"]["level"], s.json["title"]) for s in server.requests]
                for name, server in (("all", all_), ("warn", warn), ("crit", crit))}
     assert [level for level, _ in got["all"]] == ["INFO", "WARNING", "CRITICAL", "WARNING",
                                                  "INFO", "NONE"]
@@ -108,18 +110,18 @@ def test_a_day_of_alerts_per_channel_floor(tmp_path):
 
 
 def test_5xx_then_success(tmp_path):
-    with RecordingServer(OK) as hook:
+    with HttpServer(default=OK) as hook:
         hook.then(Reply.of(DISCORD["responses"]["server_error"]), Reply(502, "bad gateway"),
                   Reply(503, "unavailable"))
         config = make_config([webhook("a", min_level="INFO")], tmp_path)
-        d = dispatcher(config, {"URL_A": hook.base_url}, tmp_path / "ledger.sqlite3")
+        d = dispatcher(config, {"URL_A": hook.url}, tmp_path / "ledger.sqlite3")
         try:
             result = handle(d, alert())
         finally:
             d.close()
-        assert [s.status for s in hook.requests()] == [500, 502, 503, 200]
+        assert [s.status for s in hook.requests] == [500, 502, 503, 200]
         # every attempt carries the same key, so a receiver that saw one can drop the rest
-        assert {s.headers["idempotency-key"] for s in hook.requests()} == {alert()["alert_id"]}
+        assert {s.headers["idempotency-key"] for s in hook.requests} == {alert()["alert_id"]}
     assert result["a"].delivered and result["a"].attempts == 4
     waits = d.deliverers["a"].waits
     # exponential backoff (0.05 s doubling, capped at 0.2 s) plus up to 0.01 s of jitter
@@ -158,20 +160,20 @@ def test_429_waits_as_long_as_the_server_asks(tmp_path, kind, channel, env_key, 
     ok = {"telegram": Reply.of(TELEGRAM["responses"]["ok"]),
           "discord": Reply.of(DISCORD["responses"]["ok_wait"]),
           "slack": Reply.of(SLACK["responses"]["ok"]), "webhook": OK}[kind]
-    with RecordingServer(ok) as api:
+    with HttpServer(default=ok) as api:
         api.then(reply)
         if kind == "telegram":
-            spec = {**channel, "token_env": "TOK", "chat_id_env": "CHAT", "api_base": api.base_url}
+            spec = {**channel, "token_env": "TOK", "chat_id_env": "CHAT", "api_base": api.url}
             env = {"TOK": "123:abc", "CHAT": "42"}
         else:
-            spec, env = {**channel, "url_env": "URL"}, {"URL": api.base_url + "/hook"}
+            spec, env = {**channel, "url_env": "URL"}, {"URL": api.url + "/hook"}
         config = make_config([{"name": "ch", "min_level": "INFO", **spec}], tmp_path)
         d = dispatcher(config, env, tmp_path / "ledger.sqlite3")
         try:
             result = handle(d, alert())
         finally:
             d.close()
-        first, second = api.requests()
+        first, second = api.requests
     assert result["ch"].delivered and result["ch"].attempts == 2
     assert d.deliverers["ch"].waits == [expected_wait]
     assert second.at - first.at >= expected_wait  # it really waited (a lower bound only)
@@ -180,14 +182,14 @@ def test_429_waits_as_long_as_the_server_asks(tmp_path, kind, channel, env_key, 
 def test_a_wait_past_the_budget_gives_up_at_once(tmp_path):
     """A 429 asking for an hour: the channel gives up now instead of holding every other
     alert back for an hour."""
-    with RecordingServer(Reply(429, "slow down", {"Retry-After": "3600"})) as hook:
+    with HttpServer(default=Reply(429, "slow down", {"Retry-After": "3600"})) as hook:
         config = make_config([webhook("a", min_level="INFO")], tmp_path)
-        d = dispatcher(config, {"URL_A": hook.base_url}, tmp_path / "ledger.sqlite3")
+        d = dispatcher(config, {"URL_A": hook.url}, tmp_path / "ledger.sqlite3")
         try:
             result = handle(d, alert())
         finally:
             d.close()
-        assert len(hook.requests()) == 1
+        assert len(hook.requests) == 1
     assert not result["a"].delivered and d.deliverers["a"].waits == []
     assert result["a"].error.startswith("gave up: HTTP 429")
 
@@ -207,26 +209,26 @@ def test_a_failing_channel_does_not_block_the_others(tmp_path):
     without waiting for them."""
     slow_retry = {**FAST_RETRY, "max_attempts": 3, "initial_backoff_s": 0.5, "max_backoff_s": 1,
                   "jitter_s": 0}
-    with RecordingServer(Reply.of(SLACK["responses"]["no_service"])) as slack, \
-            RecordingServer(Reply(500, "boom")) as hook, \
-            RecordingServer(Reply.of(DISCORD["responses"]["ok_wait"])) as discord:
+    with HttpServer(default=Reply.of(SLACK["responses"]["no_service"])) as slack, \
+            HttpServer(default=Reply(500, "boom")) as hook, \
+            HttpServer(default=Reply.of(DISCORD["responses"]["ok_wait"])) as discord:
         config = make_config([
             {"name": "slack", "type": "slack", "url_env": "SL", "min_level": "INFO"},
             webhook("hook", min_level="INFO", retry=slow_retry),
             {"name": "discord", "type": "discord", "url_env": "DC", "min_level": "INFO"},
         ], tmp_path)
-        env = {"SL": slack.base_url + "/services/T/B/SECRETSLACK",
-               "URL_HOOK": hook.base_url + "/h", "DC": discord.base_url + "/api/webhooks/1/t"}
+        env = {"SL": slack.url + "/services/T/B/SECRETSLACK",
+               "URL_HOOK": hook.url + "/h", "DC": discord.url + "/api/webhooks/1/t"}
         d = dispatcher(config, env, tmp_path / "ledger.sqlite3")
         try:
             results = [handle(d, alert(minute=m)) for m in (1, 2)]
         finally:
             d.close()
-        assert len(slack.requests()) == 2  # one try per alert: a 404 is not retried
-        assert len(hook.requests()) == 6  # three tries per alert, then given up
+        assert len(slack.requests) == 2  # one try per alert: a 404 is not retried
+        assert len(hook.requests) == 6  # three tries per alert, then given up
         assert len(discord.delivered()) == 2
         # Discord's first alert arrived before the webhook's second try
-        assert discord.requests()[0].at < hook.requests()[1].at
+        assert discord.requests[0].at < hook.requests[1].at
     for result in results:
         assert result["discord"].delivered
         assert result["slack"].error.startswith("refused: HTTP 404: no_service")
@@ -238,8 +240,8 @@ def test_a_failing_channel_does_not_block_the_others(tmp_path):
 
 def test_unreachable_channel_is_retried_then_given_up(tmp_path):
     config = make_config([webhook("a", min_level="INFO")], tmp_path)
-    with RecordingServer() as closed:
-        url = closed.base_url
+    with HttpServer(default=Reply()) as closed:
+        url = closed.url
     d = dispatcher(config, {"URL_A": url}, tmp_path / "ledger.sqlite3")  # nothing listens
     try:
         result = handle(d, alert())
@@ -254,13 +256,13 @@ def test_unreachable_channel_is_retried_then_given_up(tmp_path):
 
 def test_tokens_and_webhook_urls_never_reach_logs_or_the_ledger(tmp_path, caplog):
     token = "7012345678:AAH-secret-bot-token-xyz"
-    with RecordingServer(Reply.of(TELEGRAM["responses"]["unauthorized"])) as api:
-        closed = RecordingServer()
-        dead_url = closed.base_url + "/services/T0/B0/slack-secret-path"
-        closed.httpd.server_close()  # nothing listens there: httpx names the URL in errors
+    with HttpServer(default=Reply.of(TELEGRAM["responses"]["unauthorized"])) as api:
+        closed = HttpServer(default=Reply())
+        dead_url = closed.url + "/services/T0/B0/slack-secret-path"
+        closed.stop()  # nothing listens there: httpx names the URL in errors
         config = make_config([
             {"name": "tg", "type": "telegram", "token_env": "TOK", "chat_id_env": "CHAT",
-             "api_base": api.base_url, "min_level": "INFO"},
+             "api_base": api.url, "min_level": "INFO"},
             {"name": "sl", "type": "slack", "url_env": "SL", "min_level": "INFO",
              "retry": {**FAST_RETRY, "max_attempts": 2}},
         ], tmp_path)
@@ -273,7 +275,7 @@ def test_tokens_and_webhook_urls_never_reach_logs_or_the_ledger(tmp_path, caplog
             result = handle(d, alert())
         finally:
             d.close()
-        assert api.requests()[0].path == f"/bot{token}/sendMessage"  # it was used...
+        assert api.requests[0].path == f"/bot{token}/sendMessage"  # it was used...
     assert "Unauthorized" in result["tg"].error
     logged = caplog.text + "".join(r.getMessage() for r in caplog.records)
     stored = repr(Ledger(tmp_path / "ledger.sqlite3").rows())
@@ -295,18 +297,18 @@ def test_restart_resends_only_to_channels_that_had_not_confirmed(tmp_path):
     """A confirms, B fails; a new process (new objects, same ledger file) handles the same
     alert again, as it would after a restart before the offset commit: only B is sent."""
     ledger_path = tmp_path / "state" / "ledger.sqlite3"
-    with RecordingServer(OK) as a, RecordingServer(Reply(503, "down")) as b:
+    with HttpServer(default=OK) as a, HttpServer(default=Reply(503, "down")) as b:
         config = make_config([webhook("a", min_level="INFO"),
                               webhook("b", min_level="INFO",
                                       retry={**FAST_RETRY, "max_attempts": 2})], tmp_path)
-        env = {"URL_A": a.base_url, "URL_B": b.base_url}
+        env = {"URL_A": a.url, "URL_B": b.url}
         first = dispatcher(config, env, ledger_path)
         try:
             one = handle(first, alert())
         finally:
             first.close()
         assert one["a"].delivered and not one["b"].delivered
-        b.default = OK  # B is back
+        b.fallback = OK  # B is back
         second = dispatcher(config, env, ledger_path)
         try:
             two = handle(second, alert())

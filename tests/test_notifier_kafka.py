@@ -21,18 +21,21 @@ import pytest
 import yaml
 from confluent_kafka import TopicPartition
 
+from harness import recorded
+from harness.local_servers import HttpServer, Reply
 from lcm import kafka_io
 from lcm.paths import REPO_DIR
 from lcm.settings import Connections
 from lcm.topics import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from tests.conftest import wait_for
 from tests.notifier_support.alerts import FAST_RETRY, alert, config_dict
-from tests.notifier_support.server import RecordingServer, Reply, fixture
 
 pytestmark = pytest.mark.stack
 GROUP = "notifier-test"
-SLACK_OK = Reply.of(fixture("slack_incoming_webhook.json")["responses"]["ok"])
-TELEGRAM_OK = Reply.of(fixture("telegram_sendMessage.json")["responses"]["ok"])
+SLACK_OK = Reply.of(
+    recorded.load("notifier", "slack_incoming_webhook.json", exact=False)["responses"]["ok"])
+TELEGRAM_OK = Reply.of(
+    recorded.load("notifier", "telegram_sendMessage.json", exact=False)["responses"]["ok"])
 TOKEN = "7012345678:AAH-kafka-test-token"
 
 
@@ -124,17 +127,17 @@ def test_alerts_from_kafka_reach_each_channel_once(kafka, tmp_path):
            b"{not an alert", alert("CRITICAL", "WARNING", minute=3),
            alert("NONE", "CRITICAL", minute=4, side=None)]
     produce_alerts(bootstrap, prefix + ALERTS_TOPIC, day)
-    with RecordingServer() as hook, RecordingServer(TELEGRAM_OK) as tg, \
-            RecordingServer(SLACK_OK) as slack:
+    with HttpServer(default=Reply()) as hook, HttpServer(default=TELEGRAM_OK) as tg, \
+            HttpServer(default=SLACK_OK) as slack:
         channels = [
             {"name": "hook", "type": "webhook", "url_env": "HOOK", "min_level": "INFO"},
             {"name": "tg", "type": "telegram", "token_env": "TG", "chat_id_env": "CHAT",
-             "api_base": tg.base_url, "min_level": "WARNING"},
+             "api_base": tg.url, "min_level": "WARNING"},
             {"name": "slack", "type": "slack", "url_env": "SLACK", "min_level": "CRITICAL",
              "send_recovery": False},
         ]
-        env = {"HOOK": hook.base_url + "/in", "TG": TOKEN, "CHAT": "42",
-               "SLACK": slack.base_url + "/services/T/B/SLACKSECRET"}
+        env = {"HOOK": hook.url + "/in", "TG": TOKEN, "CHAT": "42",
+               "SLACK": slack.url + "/services/T/B/SLACKSECRET"}
         notifier = NotifierProcess(tmp_path, bootstrap, prefix, channels, env)
         notifier.start()
         try:
@@ -176,18 +179,18 @@ def test_restart_mid_delivery_sends_nothing_twice(kafka, tmp_path, sig):
     produce_alerts(bootstrap, prefix + ALERTS_TOPIC, [value])
     patient = {**FAST_RETRY, "max_attempts": 100, "initial_backoff_s": 0.2,
                "max_backoff_s": 0.5, "max_total_s": 600}
-    with RecordingServer() as a, RecordingServer(Reply(503, "down")) as b:
+    with HttpServer(default=Reply()) as a, HttpServer(default=Reply(503, "down")) as b:
         channels = [
             {"name": "a", "type": "webhook", "url_env": "A", "min_level": "INFO"},
             {"name": "b", "type": "webhook", "url_env": "B", "min_level": "INFO",
              "retry": patient},
         ]
         notifier = NotifierProcess(tmp_path, bootstrap, prefix, channels,
-                                   {"A": a.base_url, "B": b.base_url})
+                                   {"A": a.url, "B": b.url})
         notifier.start()
         try:
             wait_for(lambda: ("a", value["alert_id"], "sent") in notifier.ledger()
-                     and len(b.requests()) >= 2, 90, "A to confirm while B keeps failing")
+                     and len(b.requests) >= 2, 90, "A to confirm while B keeps failing")
         finally:
             code = notifier.stop(sig)
         assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 0), notifier.log()
@@ -195,7 +198,7 @@ def test_restart_mid_delivery_sends_nothing_twice(kafka, tmp_path, sig):
         if sig == signal.SIGTERM:
             assert "not committed, the next start resends it" in notifier.log()
 
-        b.default = Reply(200, "ok")
+        b.fallback = Reply(200, "ok")
         notifier.start()
         try:
             wait_for(lambda: committed(bootstrap, prefix) == 1, 90,

@@ -57,7 +57,7 @@ BAD_RECORDS: list[tuple[str, bytes, str]] = [
 ]
 
 
-# Ingest health reports (CONTRACTS.md), one of them broken; written straight to the topic.
+# Ingest health reports (docs/contract.md), one of them broken; written straight to the topic.
 HEALTH: list[dict] = [
     {"source": "bybit", "ts": BAD_AT_MS, "last_event_ts": BAD_AT_MS - 800, "messages": 1200,
      "errors": 0, "dead_letters": 0, "state": "up"},
@@ -203,7 +203,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     assert sorted(d["problem"] for d in seen if "problem" in d) == sorted(
         why for _, _, why in bad)
 
-    # Every alert also reaches the alerts topic as the flat JSON object of CONTRACTS.md.
+    # Every alert also reaches the alerts topic as the flat JSON object of docs/contract.md.
     _check_alerts_topic(sandbox, want.alerts, alert_cols)
 
     # A fresh job over the same topics (no state, from the earliest offsets) rewrites the

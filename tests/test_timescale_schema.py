@@ -26,7 +26,7 @@ SERIES = {"alerts": "window_start", "features_1m": "window_start",
           "source_health": "reported_at", "stablecoin_pressure": "window_start",
           "topic_events_1m": "window_start", "long_short_ratios": "reported_at",
           "liquidation_levels": "window_start"}
-# Rollup names and columns as fixed in /work/coord/CONTRACTS.md.
+# Rollup names and columns as docs/storage.md lists them (what dashboards and reports read).
 ROLLUP_COLUMNS = {
     "risk_scores": ["base", "venue", "bucket", "risk_max", "risk_avg", "long_risk_max",
                     "short_risk_max", "pressure_avg", "confidence_min"],

@@ -1,6 +1,7 @@
-"""Recorded real payloads of the venues and chains (harness/recorded/<source>/; where each
-came from is in the ORIGIN note beside it), served by the local stand-ins in tests and
-bench.ingest_live."""
+"""Recorded real payloads of the venues and chains, and the answers of the notifier's
+endpoints (harness/recorded/<source>/, notifier/; where each came from is in the ORIGIN
+note beside it), served by the local stand-ins (harness/local_servers.py) in tests and
+bench.ingest_live. The one reader of these files."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ def text(*parts: str) -> str:
     return RECORDED.joinpath(*parts).read_text(encoding="utf-8")
 
 
-def load(*parts: str) -> Any:
-    """A JSON fixture decoded the way the clients decode (non-integers as Decimal)."""
-    return json.loads(text(*parts), parse_float=Decimal)
+def load(*parts: str, exact: bool = True) -> Any:
+    """A JSON fixture decoded the way the venue clients decode (non-integers as exact
+    Decimal), or with exact=False as plain floats (the notifier's answers)."""
+    return json.loads(text(*parts), parse_float=Decimal if exact else float)
 
 
 def lines(*parts: str) -> list[Any]:

@@ -2,7 +2,7 @@
 """Deterministic generator for ``ingest/samples/sample.jsonl``.
 
 Writes 15 minutes (2026-11-20 14:00-14:15 UTC) of *synthesized* messages in
-the normalized contract of DESIGN.md section 2, one Kafka envelope per line::
+the message contract (docs/contract.md), one replay envelope per line::
 
     {"topic": "<topic>", "value": {<normalized message>}}
 
@@ -14,10 +14,11 @@ falling about 2 % and open interest dropping; a calm tail after that.
 
 Usage::
 
-    python ingest/samples/make_sample.py            # write sample.jsonl, check it
-    python ingest/samples/make_sample.py --check    # only check an existing file
+    python -m ingest.samples.make_sample            # write sample.jsonl, check it
+    python -m ingest.samples.make_sample --check    # only check an existing file
 
-Standard library only; the same seed always gives byte-identical output.
+Standard library and the kernel's contract (lcm/contract.py) only; the same seed always
+gives byte-identical output.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lcm.contract import MARKET_TOPICS
+from lcm.topics import (
+    DATA_TOPICS,
+    FUNDING_RATES,
+    LIQUIDATIONS,
+    LONG_SHORT_RATIO,
+    OPEN_INTEREST,
+    PRICES,
+    STABLECOIN_FLOWS,
+)
+
 Msg = dict[str, Any]
 Envelope = dict[str, Any]
 
@@ -47,14 +59,6 @@ MINUTES = 15
 START_MS = int(datetime(2026, 11, 20, 14, 0, tzinfo=UTC).timestamp()) * 1000
 END_MS = START_MS + MINUTES * MINUTE_MS
 
-TOPICS = (
-    "prices",
-    "funding_rates",
-    "open_interest",
-    "liquidations",
-    "long_short_ratio",
-    "stablecoin_flows",
-)
 ASSETS = ("BTC", "ETH", "SOL")
 VENUES = ("bybit", "okx", "binance", "hyperliquid")
 LSR_VENUES = ("bybit", "okx", "binance")  # Hyperliquid publishes no L/S ratio
@@ -105,9 +109,9 @@ VOLUME_ASSET_SHARE = {"BTC": 1.0, "ETH": 0.45, "SOL": 0.16}
 # venues do not all share a timestamp. Prices: 10 s slots; the rest: 60 s slots.
 PRICE_PHASE_MS = {"bybit": 1_200, "okx": 3_400, "binance": 5_100, "hyperliquid": 7_300}
 MINUTE_PHASE_MS = {
-    "funding_rates": {"bybit": 4_000, "okx": 17_000, "binance": 29_000, "hyperliquid": 41_000},
-    "open_interest": {"bybit": 6_500, "okx": 19_500, "binance": 31_500, "hyperliquid": 43_500},
-    "long_short_ratio": {"bybit": 9_000, "okx": 22_000, "binance": 35_000},
+    FUNDING_RATES: {"bybit": 4_000, "okx": 17_000, "binance": 29_000, "hyperliquid": 41_000},
+    OPEN_INTEREST: {"bybit": 6_500, "okx": 19_500, "binance": 31_500, "hyperliquid": 43_500},
+    LONG_SHORT_RATIO: {"bybit": 9_000, "okx": 22_000, "binance": 35_000},
 }
 
 # Liquidations per venue per asset per minute (Poisson means).
@@ -225,7 +229,7 @@ def gen_prices(rng: random.Random, paths: PricePaths) -> list[Envelope]:
                         * (1 + 0.00003 * slot + 0.04 * cascade_progress(minute))
                     )
                     msg["volume_24h_usd"] = round(vol, 2)
-                out.append({"topic": "prices", "value": msg})
+                out.append({"topic": PRICES, "value": msg})
     return out
 
 
@@ -243,7 +247,7 @@ def gen_funding(rng: random.Random, paths: PricePaths) -> list[Envelope]:
     for venue in VENUES:
         for asset in ASSETS:
             for minute in range(MINUTES):
-                ts = _minute_ts(rng, "funding_rates", venue, minute)
+                ts = _minute_ts(rng, FUNDING_RATES, venue, minute)
                 m = (ts - START_MS) / MINUTE_MS
                 rate8 = funding_8h(asset, m) * VENUE_FUNDING_MULT[venue]
                 rate8 *= 1 + rng.gauss(0, 0.03)
@@ -254,7 +258,7 @@ def gen_funding(rng: random.Random, paths: PricePaths) -> list[Envelope]:
                 msg["interval_hours"] = interval
                 mark = paths.venue_price(venue, asset, ts)
                 msg["mark_price"] = round(mark, PRICE_DECIMALS[asset])
-                out.append({"topic": "funding_rates", "value": msg})
+                out.append({"topic": FUNDING_RATES, "value": msg})
     return out
 
 
@@ -264,7 +268,7 @@ def gen_open_interest(rng: random.Random, paths: PricePaths) -> list[Envelope]:
         for asset in ASSETS:
             oi0 = OI_USD_START[(venue, asset)] / BASE_PRICE[asset]
             for minute in range(MINUTES):
-                ts = _minute_ts(rng, "open_interest", venue, minute)
+                ts = _minute_ts(rng, OPEN_INTEREST, venue, minute)
                 m = (ts - START_MS) / MINUTE_MS
                 build = 1 + OI_BUILDUP_PER_MIN[asset] * min(m, 9.0)
                 drop = 1 - OI_DROP[asset] * cascade_progress(m)
@@ -274,7 +278,7 @@ def gen_open_interest(rng: random.Random, paths: PricePaths) -> list[Envelope]:
                 msg = _common(venue, asset, ts, rng)
                 msg["oi_base"] = oi_base
                 msg["oi_usd"] = round(oi_base * mark, 2)
-                out.append({"topic": "open_interest", "value": msg})
+                out.append({"topic": OPEN_INTEREST, "value": msg})
     return out
 
 
@@ -283,7 +287,7 @@ def gen_long_short(rng: random.Random) -> list[Envelope]:
     for venue in LSR_VENUES:
         for asset in ASSETS:
             for minute in range(MINUTES):
-                ts = _minute_ts(rng, "long_short_ratio", venue, minute)
+                ts = _minute_ts(rng, LONG_SHORT_RATIO, venue, minute)
                 m = (ts - START_MS) / MINUTE_MS
                 hot, after = LONG_SHARE_HOT[asset], LONG_SHARE_AFTER[asset]
                 # Longs crowd in slowly before the cascade, then get flushed.
@@ -296,7 +300,7 @@ def gen_long_short(rng: random.Random) -> list[Envelope]:
                 msg["short_share"] = short_share
                 msg["ratio"] = round(long_share / short_share, 4)
                 msg["population"] = "accounts"
-                out.append({"topic": "long_short_ratio", "value": msg})
+                out.append({"topic": LONG_SHORT_RATIO, "value": msg})
     return out
 
 
@@ -365,7 +369,7 @@ def gen_liquidations(rng: random.Random, paths: PricePaths) -> list[Envelope]:
                     # Binance and OKX push at most one per symbol per second: their
                     # sums are lower bounds (contract: sampled).
                     msg["sampled"] = venue != "bybit"
-                    out.append({"topic": "liquidations", "value": msg})
+                    out.append({"topic": LIQUIDATIONS, "value": msg})
     return out
 
 
@@ -408,7 +412,7 @@ def _flow(
         "direction": direction,
         "exchange_label": label,
     }
-    return {"topic": "stablecoin_flows", "value": msg}
+    return {"topic": STABLECOIN_FLOWS, "value": msg}
 
 
 def gen_flows(rng: random.Random) -> list[Envelope]:
@@ -471,37 +475,10 @@ def write(envelopes: list[Envelope], path: Path) -> None:
 
 # --------------------------------------------------------------------------- check
 
-COMMON_VENUE = ("exchange", "symbol", "base", "ts", "ingest_ts")
-COMMON_CHAIN = ("chain", "symbol", "base", "ts", "ingest_ts")
-TOPIC_FIELDS: dict[str, dict[str, type]] = {
-    "prices": {"price": float},
-    "funding_rates": {"funding_rate": float, "interval_hours": int, "mark_price": float},
-    "open_interest": {"oi_base": float, "oi_usd": float},
-    "liquidations": {
-        "id": str,
-        "side": str,
-        "price": float,
-        "qty": float,
-        "notional_usd": float,
-        "sampled": bool,
-    },
-    "long_short_ratio": {
-        "long_share": float,
-        "short_share": float,
-        "ratio": float,
-        "population": str,
-    },
-    "stablecoin_flows": {
-        "token": str,
-        "tx_hash": str,
-        "log_index": int,
-        "amount_usd": float,
-        "from": str,
-        "to": str,
-        "direction": str,
-    },
-}
-OPTIONAL_FIELDS: dict[str, dict[str, type]] = {"prices": {"volume_24h_usd": float}}
+# What every line must satisfy comes from the contract (lcm/contract.py): field names,
+# presence, JSON types and enumerations. The checks after it are the sample's own.
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
 HEX_TX = re.compile(r"^0x[0-9a-f]{64}$")
 HEX_ADDR = re.compile(r"^0x[0-9a-f]{40}$")
 
@@ -512,19 +489,31 @@ def _is(value: Any, typ: type) -> bool:
     return isinstance(value, typ) and not isinstance(value, bool)
 
 
-def _check_value(topic: str, v: Msg, err: Callable[[str], None]) -> None:
-    flows = topic == "stablecoin_flows"
-    common = COMMON_CHAIN if flows else COMMON_VENUE
-    required = {**dict.fromkeys(common, object), **TOPIC_FIELDS[topic]}
-    optional = OPTIONAL_FIELDS.get(topic, {})
-    allowed = set(required) | set(optional) | ({"exchange_label"} if flows else set())
-    for key in sorted(set(required) - set(v)):
+def _check_fields(topic: str, v: Msg, err: Callable[[str], None]) -> bool:
+    """The contract's fields: none missing, none extra, each of its JSON type (a bool is
+    no number) and enumeration. False if a type is wrong."""
+    fields = {f.name: f for f in MARKET_TOPICS[topic].fields}
+    for key in sorted(k for k, f in fields.items() if f.required and k not in v):
         err(f"missing field {key!r}")
-    for key in sorted(set(v) - allowed):
+    for key in sorted(set(v) - set(fields)):
         err(f"unexpected field {key!r}")
-    for key, typ in {**TOPIC_FIELDS[topic], **optional}.items():
-        if key in v and not _is(v[key], typ):
-            err(f"{key!r} should be {typ.__name__}, got {v[key]!r}")
+    typed = True
+    for key, f in fields.items():
+        value = v.get(key)
+        if key not in v or (value is None and f.nullable):
+            continue
+        if (isinstance(value, bool) != (f.type == "boolean")
+                or not isinstance(value, JSON_TYPES[f.type])):
+            err(f"{key!r} should be a JSON {f.type}, got {value!r}")
+            typed = False
+        elif f.enum is not None and value not in f.enum:
+            err(f"{key!r} should be one of {f.enum}, got {value!r}")
+    return typed
+
+
+def _check_value(topic: str, v: Msg, err: Callable[[str], None]) -> None:
+    flows = topic == STABLECOIN_FLOWS
+    typed = _check_fields(topic, v, err)
     for key in ("ts", "ingest_ts"):
         if not _is(v.get(key), int):
             err(f"{key!r} should be int epoch ms")
@@ -545,24 +534,24 @@ def _check_value(topic: str, v: Msg, err: Callable[[str], None]) -> None:
         err(f"unknown base {v.get('base')!r}")
     elif v.get("symbol") != venue_symbol(v["exchange"], v["base"]):
         err(f"symbol {v.get('symbol')!r} is not the venue's spelling")
-    if any(not _is(v.get(k), t) for k, t in TOPIC_FIELDS[topic].items()):
+    if not typed:
         return  # already reported; the value checks below need the right types
-    if topic == "funding_rates":
+    if topic == FUNDING_RATES:
         want = FUNDING_INTERVAL_H.get(v["exchange"])
         if v["interval_hours"] != want:
             err(f"interval_hours should be {want}")
         rate8 = v["funding_rate"] * 8 / v["interval_hours"]
         if not 0.00005 - 1e-9 <= rate8 <= 0.0004 + 1e-9:
             err(f"funding {v['funding_rate']} outside 0.00005-0.0004 per 8h")
-    elif topic == "open_interest":
+    elif topic == OPEN_INTEREST:
         if v["oi_base"] <= 0 or v["oi_usd"] <= 0:
             err("open interest must be positive")
-    elif topic == "liquidations":
+    elif topic == LIQUIDATIONS:
         if v["side"] not in ("long", "short"):
             err(f"side {v['side']!r}")
         if abs(v["notional_usd"] - v["price"] * v["qty"]) > 0.011:
             err("notional_usd != price * qty")
-    elif topic == "long_short_ratio":
+    elif topic == LONG_SHORT_RATIO:
         if v["exchange"] not in LSR_VENUES:
             err("no long/short ratio for this venue")
         if abs(v["long_share"] + v["short_share"] - 1.0) > 1e-9:
@@ -622,7 +611,7 @@ def check(path: Path) -> Counter[str]:
                 err('envelope must be exactly {"topic": ..., "value": {...}}')
                 continue
             topic, value = env["topic"], env["value"]
-            if topic not in TOPIC_FIELDS or not isinstance(value, dict):
+            if topic not in MARKET_TOPICS or not isinstance(value, dict):
                 err(f"unknown topic {topic!r} or non-object value")
                 continue
             counts[topic] += 1
@@ -636,13 +625,13 @@ def check(path: Path) -> Counter[str]:
             minute = (value["ts"] - START_MS) // MINUTE_MS
             who = str(value.get("exchange") or value.get("chain"))
             per_minute[(topic, who, str(value.get("base")), minute)] += 1
-            if topic == "liquidations":
+            if topic == LIQUIDATIONS:
                 dedup[("liq", str(value.get("id")))] += 1
-            elif topic == "stablecoin_flows":
+            elif topic == STABLECOIN_FLOWS:
                 dedup[("flow", f"{value.get('tx_hash')}:{value.get('log_index')}")] += 1
     errors += [f"duplicate dedup key {k}" for k, n in dedup.items() if n > 1]
-    cadence = {"prices": (VENUES, 6), "funding_rates": (VENUES, 1)}
-    cadence |= {"open_interest": (VENUES, 1), "long_short_ratio": (LSR_VENUES, 1)}
+    cadence = {PRICES: (VENUES, 6), FUNDING_RATES: (VENUES, 1)}
+    cadence |= {OPEN_INTEREST: (VENUES, 1), LONG_SHORT_RATIO: (LSR_VENUES, 1)}
     for topic, (venues, want) in cadence.items():
         for venue in venues:
             for asset in ASSETS:
@@ -665,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         write(generate(), args.out)
     counts = check(args.out)
-    for topic in TOPICS:
+    for topic in DATA_TOPICS:
         print(f"{topic:18} {counts[topic]:5d}")
     print(f"{'total':18} {sum(counts.values()):5d}  ({args.out})")
     return 0

@@ -1,7 +1,7 @@
 """Binance USD-M perpetuals, where reachable: premium index (funding, mark price), open
 interest, 24 h ticker, global long/short account ratio, and `!forceOrder@arr`.
 
-Units and conventions (notes/market-data-sources.md §1, Binance USD-M docs):
+Units and conventions (Binance USD-M docs; harness/recorded/binance/ORIGIN.md):
 - numbers are JSON strings (parsed exactly), times JSON ints in ms;
 - `lastFundingRate` is per funding interval; the interval is `fundingIntervalHours` from
   /fapi/v1/fundingInfo, which lists only the symbols with adjusted settings: the others
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,22 +33,27 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     dec,
     funding_msg,
+    int_of,
     liquidated_side_from_order,
     liquidation_msg,
     long_short_msg,
+    lookup,
     oi_msg,
     opt_dec,
     price_msg,
     req,
+    req_str,
     split_base,
     ts_ms,
 )
-from ingest.http import HttpError
+from ingest.http import HttpError, RestClient
 from ingest.settings import Budget, SourceOptions
-from ingest.sources import cex_io as io
-from ingest.sources.cex_io import Out
+from ingest.source import Out, SourceContext
+from ingest.sources.common import Reloader, load_when_reachable, reload_into
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 VENUE = "binance"
 HOUR_MS = 3_600_000
@@ -95,14 +101,12 @@ class Unreachable(RuntimeError):
 def parse_exchange_info(payload: Any, intervals: dict[str, Decimal],
                         where: str) -> dict[str, Instrument]:
     """Perpetuals that trade, with their funding interval (default 8 h)."""
-    symbols = req(payload, "symbols", where)
-    if not isinstance(symbols, list):
-        raise PayloadError(f"{where}: symbols: expected an array")
+    symbols = array(req(payload, "symbols", where), "symbols", where)
     out: dict[str, Instrument] = {}
     for row in symbols:
         if req(row, "contractType", where) != "PERPETUAL" or row.get("status") != "TRADING":
             continue
-        symbol = req(row, "symbol", where)
+        symbol = req_str(row, "symbol", where)
         base, mult = split_base(req(row, "baseAsset", where))
         out[symbol] = Instrument(symbol, base, mult,
                                  intervals.get(symbol, DEFAULT_INTERVAL_HOURS))
@@ -111,14 +115,13 @@ def parse_exchange_info(payload: Any, intervals: dict[str, Decimal],
 
 def parse_funding_info(payload: Any, where: str) -> dict[str, Decimal]:
     """fundingInfo rows -> {symbol: interval hours} (only the symbols it lists)."""
-    if not isinstance(payload, list):
-        raise PayloadError(f"{where}: expected an array")
+    array(payload, "fundingInfo", where)
     out = {}
     for row in payload:
         hours = dec(req(row, "fundingIntervalHours", where), "fundingIntervalHours", where)
         if hours <= 0:
             raise PayloadError(f"{where}: fundingIntervalHours: {hours}")
-        out[req(row, "symbol", where)] = hours
+        out[req_str(row, "symbol", where)] = hours
     return out
 
 
@@ -128,7 +131,7 @@ def parse_premium_index(row: Any, inst: Instrument, where: str) -> Out:
     rate = opt_dec(req(row, "lastFundingRate", where), "lastFundingRate", where)
     if rate is None:
         return []
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.symbol, inst.base, ts, rate, inst.interval_hours,
         mark_price=req(row, "markPrice", where), multiplier=inst.multiplier, where=where))]
 
@@ -138,7 +141,7 @@ def parse_open_interest(row: Any, inst: Instrument, mark: Any, where: str) -> Ou
     ts = ts_ms(req(row, "time", where), "time", where)
     if mark is None:
         raise PayloadError(f"{where}: no mark price for {inst.symbol} to value the OI")
-    return [("open_interest", oi_msg(VENUE, inst.symbol, inst.base, ts,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.symbol, inst.base, ts,
                                      oi_base=req(row, "openInterest", where), price=mark,
                                      multiplier=inst.multiplier, where=where))]
 
@@ -146,7 +149,7 @@ def parse_open_interest(row: Any, inst: Instrument, mark: Any, where: str) -> Ou
 def parse_ticker_24h(row: Any, inst: Instrument, where: str) -> Out:
     """ticker/24hr row: last price; quoteVolume is USDT (or USDC), taken as USD."""
     ts = ts_ms(req(row, "closeTime", where), "closeTime", where)
-    return [("prices", price_msg(VENUE, inst.symbol, inst.base, ts, req(row, "lastPrice", where),
+    return [(PRICES, price_msg(VENUE, inst.symbol, inst.base, ts, req(row, "lastPrice", where),
                                  volume_24h_usd=opt_dec(row.get("quoteVolume"), "quoteVolume",
                                                         where),
                                  multiplier=inst.multiplier, where=where))]
@@ -155,7 +158,7 @@ def parse_ticker_24h(row: Any, inst: Instrument, where: str) -> Out:
 def parse_long_short(row: Any, inst: Instrument, where: str) -> Out:
     """globalLongShortAccountRatio row: shares of ACCOUNTS net long / short."""
     ts = ts_ms(req(row, "timestamp", where), "timestamp", where)
-    return [("long_short_ratio", long_short_msg(
+    return [(LONG_SHORT_RATIO, long_short_msg(
         VENUE, inst.symbol, inst.base, ts, "accounts",
         long_share=req(row, "longAccount", where), short_share=req(row, "shortAccount", where),
         ratio=req(row, "longShortRatio", where), where=where))]
@@ -170,7 +173,7 @@ def parse_force_order(msg: Any, instruments: dict[str, Instrument], where: str) 
     if req(msg, "e", where) != "forceOrder":
         raise PayloadError(f"{where}: e: expected forceOrder, got {msg.get('e')!r}")
     o = req(msg, "o", where)
-    symbol = req(o, "s", where)
+    symbol = req_str(o, "s", where)
     inst = instruments.get(symbol)
     if inst is None:
         if "_" in symbol:
@@ -181,7 +184,7 @@ def parse_force_order(msg: Any, instruments: dict[str, Instrument], where: str) 
     qty = dec(req(o, "z", where), "z", where) or dec(req(o, "q", where), "q", where)
     px = dec(req(o, "ap", where), "ap", where) or dec(req(o, "p", where), "p", where)
     key = f"{VENUE}:{symbol}:{ts}:{o['S']}:{o['z']}:{o['ap']}"
-    return [("liquidations", liquidation_msg(VENUE, symbol, inst.base, ts, side, px, qty,
+    return [(LIQUIDATIONS, liquidation_msg(VENUE, symbol, inst.base, ts, side, px, qty,
                                              dedup_key=key, sampled=True,
                                              multiplier=inst.multiplier, where=where))]
 
@@ -190,8 +193,7 @@ def parse_funding_history(rows: Any, inst: Instrument, where: str) -> list[Out |
     """fundingRate history (ascending) -> one result per row: the messages, or the error
     for that row. The interval of each settlement is the distance to its neighbour,
     rounded to whole hours (fundingTime can be a few ms late), since intervals change."""
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: expected an array")
+    array(rows, "fundingRate", where, max_rows=1000)  # at most the limit asked for
     times: list[int | None] = []
     for row in rows:
         try:
@@ -202,7 +204,7 @@ def parse_funding_history(rows: Any, inst: Instrument, where: str) -> list[Out |
     for i, row in enumerate(rows):
         try:
             hours = _gap_hours(times, i) or inst.interval_hours
-            out.append([("funding_rates", funding_msg(
+            out.append([(FUNDING_RATES, funding_msg(
                 VENUE, inst.symbol, inst.base, ts_ms(req(row, "fundingTime", where),
                                                      "fundingTime", where),
                 req(row, "fundingRate", where), hours,
@@ -229,7 +231,7 @@ def _gap_hours(times: list[int | None], i: int) -> Decimal | None:
 def parse_open_interest_hist(row: Any, inst: Instrument, where: str) -> Out:
     """openInterestHist row: sumOpenInterest (base), sumOpenInterestValue (USD); the
     timestamp is a number live but a string in the docs: both are accepted."""
-    return [("open_interest", oi_msg(
+    return [(OPEN_INTEREST, oi_msg(
         VENUE, inst.symbol, inst.base, ts_ms(req(row, "timestamp", where), "timestamp", where),
         oi_base=req(row, "sumOpenInterest", where), oi_usd=req(row, "sumOpenInterestValue", where),
         multiplier=inst.multiplier, where=where))]
@@ -237,7 +239,7 @@ def parse_open_interest_hist(row: Any, inst: Instrument, where: str) -> Out:
 
 # ---------------------------------------------------------------- I/O
 
-async def _get(http: Any, path: str, params: dict[str, Any] | None = None) -> Any:
+async def _get(http: RestClient, path: str, params: dict[str, Any] | None = None) -> Any:
     """GET with the endpoint's weight; a geo block becomes Unreachable."""
     try:
         return await http.get_json(path, params, cost=WEIGHT.get(path, 1))
@@ -249,55 +251,59 @@ async def _get(http: Any, path: str, params: dict[str, Any] | None = None) -> An
         raise
 
 
-async def load_instruments(ctx: Any, http: Any) -> dict[str, Instrument]:
+async def load_instruments(ctx: SourceContext, http: RestClient) -> dict[str, Instrument]:
     path = "/fapi/v1/fundingInfo"
     info = await _get(http, path)
-    intervals = io.guard(ctx, path, info, parse_funding_info, info, path) or {}
+    intervals = ctx.parse(path, info, parse_funding_info, info, path) or {}
     path = "/fapi/v1/exchangeInfo"
     out = parse_exchange_info(await _get(http, path), intervals, path)
     wanted = set(ctx.settings.symbols)
     return {s: i for s, i in out.items() if not wanted or s in wanted}
 
 
-async def _rows(ctx: Any, http: Any, path: str, params: dict[str, Any] | None = None) -> list:
-    payload = await io.get(ctx, http, path, params, cost=WEIGHT.get(path, 1))
+async def _rows(ctx: SourceContext, http: RestClient, path: str,
+                params: dict[str, Any] | None = None) -> list[Any]:
+    payload = await ctx.fetch(http.get_json(path, params, cost=WEIGHT.get(path, 1)), path)
     if payload is None:
         return []
     if isinstance(payload, dict) and "code" in payload and "msg" in payload:
         ctx.dead_letter(f"{path}: error {payload['code']}: {payload['msg']}",
-                        io.raw_text(payload), path)
+                        payload, path)
         return []
-    return payload if isinstance(payload, list) else [payload]
+    rows = payload if isinstance(payload, list) else [payload]
+    return ctx.parse(path, payload, array, rows, "rows", path) or []
 
 
-def _known(ctx: Any, rows: list, instruments: dict[str, Instrument], path: str):
+def _known(ctx: SourceContext, rows: list, instruments: dict[str, Instrument], path: str):
     for row in rows:
         if not isinstance(row, dict):
-            ctx.dead_letter(f"{path}: row is not an object", io.raw_text(row), path)
+            ctx.dead_letter(f"{path}: row is not an object", row, path)
             continue
-        inst = instruments.get(row.get("symbol"))
+        inst = lookup(instruments, row.get("symbol"))
         if inst is not None:  # delivery contracts and unwanted symbols are skipped
             yield row, inst
 
 
-async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
-                       marks: dict[str, Any], marks_ready: asyncio.Event) -> None:
+async def poll_markets(ctx: SourceContext, http: RestClient,
+                       instruments: dict[str, Instrument], marks: dict[str, Any],
+                       marks_ready: asyncio.Event) -> None:
     """premiumIndex for every symbol (funding + the marks the OI poll values with) and
     the 24 h tickers: 50 weight per poll."""
     path = "/fapi/v1/premiumIndex"
     for row, inst in _known(ctx, await _rows(ctx, http, path), instruments, path):
-        out = io.guard(ctx, path, row, parse_premium_index, row, inst, path)
+        out = ctx.parse(path, row, parse_premium_index, row, inst, path)
         if out is not None:
             marks[inst.symbol] = row.get("markPrice")
-            io.publish(ctx, out)
+            ctx.publish_all(out)
     marks_ready.set()
     path = "/fapi/v1/ticker/24hr"
     for row, inst in _known(ctx, await _rows(ctx, http, path), instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_ticker_24h, row, inst, path))
+        ctx.publish_all(ctx.parse(path, row, parse_ticker_24h, row, inst, path))
 
 
-async def poll_open_interest(ctx: Any, http: Any, instruments: dict[str, Instrument],
-                             marks: dict[str, Any], marks_ready: asyncio.Event) -> None:
+async def poll_open_interest(ctx: SourceContext, http: RestClient,
+                             instruments: dict[str, Instrument], marks: dict[str, Any],
+                             marks_ready: asyncio.Event) -> None:
     """openInterest per symbol (weight 1 each), valued at the latest mark price. The polls
     start together, so the first one waits (a poll interval at most) for the first marks
     instead of dead-lettering every symbol for want of a price."""
@@ -310,12 +316,12 @@ async def poll_open_interest(ctx: Any, http: Any, instruments: dict[str, Instrum
             return
         for row, _ in _known(ctx, await _rows(ctx, http, path, {"symbol": inst.symbol}),
                              {inst.symbol: inst}, path):
-            io.publish(ctx, io.guard(ctx, path, row, parse_open_interest, row, inst,
-                                     marks.get(inst.symbol), path))
+            ctx.publish_all(ctx.parse(path, row, parse_open_interest, row, inst,
+                                      marks.get(inst.symbol), path))
 
 
-async def poll_ratios(ctx: Any, data_http: Any, instruments: dict[str, Instrument],
-                      opts: Options) -> None:
+async def poll_ratios(ctx: SourceContext, data_http: RestClient,
+                      instruments: dict[str, Instrument], opts: Options) -> None:
     path = "/futures/data/globalLongShortAccountRatio"
     for inst in list(instruments.values()):
         if ctx.stopping.is_set():
@@ -323,7 +329,7 @@ async def poll_ratios(ctx: Any, data_http: Any, instruments: dict[str, Instrumen
         rows = await _rows(ctx, data_http, path, {"symbol": inst.symbol,
                                                   "period": opts.ratio_period, "limit": 1})
         for row, _ in _known(ctx, rows[-1:], {inst.symbol: inst}, path):
-            io.publish(ctx, io.guard(ctx, path, row, parse_long_short, row, inst, path))
+            ctx.publish_all(ctx.parse(path, row, parse_long_short, row, inst, path))
 
 
 def force_order_symbol(msg: Any) -> Any:
@@ -333,8 +339,8 @@ def force_order_symbol(msg: Any) -> Any:
     return o.get("s") if isinstance(o, dict) else None
 
 
-async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
-                              reloader: io.Reloader | None = None) -> None:
+async def stream_liquidations(ctx: SourceContext, instruments: dict[str, Instrument],
+                              reloader: Reloader | None = None) -> None:
     url = ctx.settings.ws_url
     where = f"ws {url}"
     if "/market/" not in url:
@@ -344,67 +350,68 @@ async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument],
         symbol = force_order_symbol(msg)
         if reloader is not None and "_" not in str(symbol):  # a new perpetual, not a future
             await reloader.ensure([symbol])
-        io.publish(ctx, io.guard(ctx, where, msg, parse_force_order, msg, instruments, where))
+        ctx.publish_all(ctx.parse(where, msg, parse_force_order, msg, instruments, where))
         if ctx.stopping.is_set():
             return
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
     """Funding/mark/tickers every poll_seconds, open interest every oi_poll_seconds,
     ratios every ratio_poll_seconds, the liquidation stream, instruments reloaded every
     instruments_refresh_seconds. From a blocked location: log, count, wait, retry."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http, data_http = _clients(ctx, opts)
     while not ctx.stopping.is_set():
         try:
-            instruments = await io.load_when_reachable(
+            instruments = await load_when_reachable(
                 ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
             marks: dict[str, Any] = {}
             marks_ready = asyncio.Event()
-            polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http,
-                              instruments, marks, marks_ready),
-                     io.every(ctx, opts.oi_poll_seconds, poll_open_interest, ctx, http,
-                              instruments, marks, marks_ready),
-                     io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, data_http,
-                              instruments, opts)]
-            reloader = io.Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
-                                   opts.unknown_reload_seconds,
-                                   (HttpError, PayloadError, Unreachable))
-            await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, reloader)],
-                               refresh=(opts.instruments_refresh_seconds,
-                                        lambda i=instruments: _refresh(ctx, http, i)),
-                               once_stream_seconds=opts.once_stream_seconds)
+            polls = [ctx.repeat(ctx.settings.poll_seconds, poll_markets, ctx, http,
+                                instruments, marks, marks_ready),
+                     ctx.repeat(opts.oi_poll_seconds, poll_open_interest, ctx, http,
+                                instruments, marks, marks_ready),
+                     ctx.repeat(opts.ratio_poll_seconds, poll_ratios, ctx, data_http,
+                                instruments, opts)]
+            reloader = Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
+                                opts.unknown_reload_seconds,
+                                (HttpError, PayloadError, Unreachable))
+            await ctx.run_tasks(polls, [stream_liquidations(ctx, instruments, reloader)],
+                                refresh=(opts.instruments_refresh_seconds,
+                                         lambda i=instruments: _refresh(ctx, http, i)),
+                                once_stream_seconds=opts.once_stream_seconds)
             return
         except Unreachable as exc:
             reason = (f"binance unreachable from this location ({exc}); "
                       f"retrying in {opts.unreachable_retry_seconds:.0f} s")
-            ctx.health.error(reason)
-            ctx.log.error("%s", reason)
+            ctx.error(reason, level=logging.ERROR)
             if ctx.once:
                 return
             await ctx.sleep(opts.unreachable_retry_seconds)
 
 
-def _clients(ctx: Any, opts: Options) -> tuple[Any, Any]:
+def _clients(ctx: SourceContext, opts: Options) -> tuple[RestClient, RestClient]:
     """The /fapi client (weight budget) and the /futures/data client (its own cap)."""
     pause = {403: opts.forbidden_pause_seconds}
     return (ctx.http(throttle_defaults=pause),
             ctx.http(budget=opts.data_budget, throttle_defaults=pause))
 
 
-async def _refresh(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> bool:
-    await io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments,
-                         (HttpError, PayloadError, Unreachable))
+async def _refresh(ctx: SourceContext, http: RestClient,
+                   instruments: dict[str, Instrument]) -> bool:
+    await reload_into(ctx, lambda: load_instruments(ctx, http), instruments,
+                      (HttpError, PayloadError, Unreachable))
     return False  # one all-market stream: nothing to resubscribe
 
 
 # ---------------------------------------------------------------- backfill
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Funding history (full, /fapi/v1/fundingRate), open interest and global account
     ratio (/futures/data/*: Binance keeps only the latest 30 days; older ranges come from
     the public daily metrics files through `backfill binance-files`)."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http, data_http = _clients(ctx, opts)
     instruments = await load_instruments(ctx, http)
     for inst in instruments.values():
@@ -415,12 +422,11 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                                                  "endTime": end_ms, "limit": 1000})
             for result, row in zip(parse_funding_history(rows, inst, path), rows, strict=True):
                 if isinstance(result, PayloadError):
-                    ctx.dead_letter(result.reason, io.raw_text(row), path)
+                    ctx.dead_letter(result.reason, row, path)
                 else:
                     for pair in result:
                         yield pair
-            stamps = [int(r["fundingTime"]) for r in rows
-                      if isinstance(r, dict) and str(r.get("fundingTime", "")).isdigit()]
+            stamps = _stamps(rows, "fundingTime")
             if len(rows) < 1000 or not stamps or max(stamps) < begin:  # no progress: stop
                 break
             begin = max(stamps) + 1
@@ -432,10 +438,21 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                     "symbol": inst.symbol, "period": opts.history_period, "startTime": begin,
                     "endTime": end_ms, "limit": 500})
                 for row, _ in _known(ctx, rows, {inst.symbol: inst}, path):
-                    for pair in io.guard(ctx, path, row, parse, row, inst, path) or ():
+                    for pair in ctx.parse(path, row, parse, row, inst, path) or ():
                         yield pair
-                stamps = [int(r["timestamp"]) for r in rows
-                          if isinstance(r, dict) and str(r.get("timestamp", "")).isdigit()]
+                stamps = _stamps(rows, "timestamp")
                 if len(rows) < 500 or not stamps or max(stamps) < begin:
                     break
                 begin = max(stamps) + 1
+
+
+def _stamps(rows: list[Any], key: str) -> list[int]:
+    """The readable times of a history page (to page on; a row without one is
+    dead-lettered by its parser)."""
+    out = []
+    for row in rows:
+        try:
+            out.append(int_of(req(row, key), key))
+        except PayloadError:
+            continue
+    return out

@@ -1,7 +1,7 @@
 """Bybit v5 linear perpetuals: tickers (price, funding, open interest), account long/short
 ratio, and every liquidation from the WebSocket `allLiquidation.<symbol>` topics.
 
-Units and conventions (notes/market-data-sources.md §2, checked against Bybit's v5 docs):
+Units and conventions (checked against Bybit's v5 docs; harness/recorded/bybit/ORIGIN.md):
 - every number is a JSON string, parsed exactly (contract.dec);
 - `fundingRate` is per funding interval; the interval is the instrument's `fundingInterval`
   in MINUTES (instruments-info), not a constant 8 h;
@@ -24,23 +24,32 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     dec,
     funding_msg,
+    int_of,
     liquidated_side_from_position,
     liquidation_msg,
     long_short_msg,
+    lookup,
     oi_msg,
     opt_dec,
     price_msg,
     req,
+    req_str,
+    short,
     split_base,
     ts_ms,
 )
+from ingest.http import RestClient
 from ingest.settings import SourceOptions
-from ingest.sources import cex_io as io
-from ingest.sources.cex_io import Out
+from ingest.source import Out, SourceContext
+from ingest.sources.common import load_when_reachable, reload_into, split_data
+from lcm.deadletter import raw_text
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 VENUE = "bybit"
+MAX_INSTRUMENT_PAGES = 50  # 1000 a page: Bybit lists about 600 linear perpetuals
 RatioPeriod = Literal["5min", "15min", "30min", "1h", "4h", "1d"]
 PERIOD_MS = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000,
              "4h": 14_400_000, "1d": 86_400_000}
@@ -88,10 +97,7 @@ def result_of(payload: Any, where: str) -> dict[str, Any]:
 
 
 def rows_of(payload: Any, where: str) -> list[Any]:
-    rows = req(result_of(payload, where), "list", where)
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: result.list: expected an array")
-    return rows
+    return array(req(result_of(payload, where), "list", where), "result.list", where)
 
 
 def parse_instrument(row: Any, where: str) -> Instrument | None:
@@ -99,7 +105,7 @@ def parse_instrument(row: Any, where: str) -> Instrument | None:
     futures, pre-listing, settling/closed contracts)."""
     if req(row, "contractType", where) != "LinearPerpetual" or row.get("status") != "Trading":
         return None
-    symbol = req(row, "symbol", where)
+    symbol = req_str(row, "symbol", where)
     base, mult = split_base(req(row, "baseCoin", where))
     minutes = dec(req(row, "fundingInterval", where), "fundingInterval", where)
     if minutes <= 0:
@@ -111,16 +117,16 @@ def parse_ticker(row: Any, inst: Instrument, ts: int, where: str) -> Out:
     """One linear ticker -> price, funding and open-interest messages (ts: response time)."""
     symbol = inst.symbol
     kw = {"multiplier": inst.multiplier, "where": where}
-    out: Out = [("prices", price_msg(VENUE, symbol, inst.base, ts,
+    out: Out = [(PRICES, price_msg(VENUE, symbol, inst.base, ts,
                                      req(row, "lastPrice", where),
                                      volume_24h_usd=opt_dec(row.get("turnover24h"),
                                                             "turnover24h", where), **kw))]
     mark = req(row, "markPrice", where)
     rate = opt_dec(req(row, "fundingRate", where), "fundingRate", where)
     if rate is not None:
-        out.append(("funding_rates", funding_msg(VENUE, symbol, inst.base, ts, rate,
+        out.append((FUNDING_RATES, funding_msg(VENUE, symbol, inst.base, ts, rate,
                                                  inst.interval_hours, mark_price=mark, **kw)))
-    out.append(("open_interest", oi_msg(VENUE, symbol, inst.base, ts,
+    out.append((OPEN_INTEREST, oi_msg(VENUE, symbol, inst.base, ts,
                                         oi_base=req(row, "openInterest", where),
                                         oi_usd=req(row, "openInterestValue", where), **kw)))
     return out
@@ -129,7 +135,7 @@ def parse_ticker(row: Any, inst: Instrument, ts: int, where: str) -> Out:
 def parse_account_ratio(row: Any, inst: Instrument, where: str) -> Out:
     """account-ratio row: buyRatio / sellRatio = shares of ACCOUNTS net long / short."""
     ts = ts_ms(req(row, "timestamp", where), "timestamp", where)
-    return [("long_short_ratio", long_short_msg(
+    return [(LONG_SHORT_RATIO, long_short_msg(
         VENUE, inst.symbol, inst.base, ts, "accounts",
         long_share=req(row, "buyRatio", where), short_share=req(row, "sellRatio", where),
         where=where))]
@@ -139,12 +145,10 @@ def parse_all_liquidation(msg: Any, instruments: dict[str, Instrument], where: s
     """One `allLiquidation.<symbol>` push (a batch) -> liquidation messages.
     S = position side (Buy: a long was liquidated); v = size in the base coin; p =
     bankruptcy price. Bybit gives no id: the dedup key is symbol, time, side, size, price."""
-    data = req(msg, "data", where)
-    if not isinstance(data, list):
-        raise PayloadError(f"{where}: data: expected an array")
+    data = array(req(msg, "data", where), "data", where)
     out: Out = []
     for row in data:
-        symbol = req(row, "s", where)
+        symbol = req_str(row, "s", where)
         inst = instruments.get(symbol)
         if inst is None:
             raise PayloadError(f"{where}: s: {symbol!r} is not a known linear perpetual")
@@ -152,7 +156,7 @@ def parse_all_liquidation(msg: Any, instruments: dict[str, Instrument], where: s
         side = liquidated_side_from_position(req(row, "S", where), where)
         qty, px = req(row, "v", where), req(row, "p", where)
         key = f"{VENUE}:{symbol}:{ts}:{row['S']}:{qty}:{px}"
-        out.append(("liquidations", liquidation_msg(
+        out.append((LIQUIDATIONS, liquidation_msg(
             VENUE, symbol, inst.base, ts, side, px, qty, dedup_key=key,
             multiplier=inst.multiplier, where=where)))
     return out
@@ -160,7 +164,7 @@ def parse_all_liquidation(msg: Any, instruments: dict[str, Instrument], where: s
 
 def parse_funding_history(row: Any, inst: Instrument, mark: Decimal | None, where: str) -> Out:
     ts = ts_ms(req(row, "fundingRateTimestamp", where), "fundingRateTimestamp", where)
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.symbol, inst.base, ts, req(row, "fundingRate", where),
         inst.interval_hours, mark_price=mark, multiplier=inst.multiplier, where=where))]
 
@@ -172,7 +176,7 @@ def parse_open_interest_history(row: Any, inst: Instrument, mark: Decimal | None
     ts = ts_ms(req(row, "timestamp", where), "timestamp", where)
     if mark is None:
         raise PayloadError(f"{where}: no mark price at {ts} to value the open interest")
-    return [("open_interest", oi_msg(VENUE, inst.symbol, inst.base, ts,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.symbol, inst.base, ts,
                                      oi_base=req(row, "openInterest", where), price=mark,
                                      multiplier=inst.multiplier, where=where))]
 
@@ -210,98 +214,113 @@ def is_reply(msg: Any) -> bool:
 
 # ---------------------------------------------------------------- I/O
 
-async def load_instruments(ctx: Any, http: Any) -> dict[str, Instrument]:
+async def load_instruments(ctx: SourceContext, http: RestClient) -> dict[str, Instrument]:
     """Every linear perpetual (paged with nextPageCursor), or those in settings.symbols.
     Raises HttpError / PayloadError when the list cannot be read (nothing to run on)."""
     wanted = set(ctx.settings.symbols)
     out: dict[str, Instrument] = {}
-    cursor = ""
+    cursor, seen = "", {""}
     path = "/v5/market/instruments-info"
-    while True:
+    for _ in range(MAX_INSTRUMENT_PAGES):
         params: dict[str, Any] = {"category": "linear", "limit": 1000}
         if cursor:
             params["cursor"] = cursor
         payload = await http.get_json(path, params)
         result = result_of(payload, path)
         for row in rows_of(payload, path):
-            inst = io.guard(ctx, path, row, parse_instrument, row, path)
+            inst = ctx.parse(path, row, parse_instrument, row, path)
             if inst is not None and (not wanted or inst.symbol in wanted):
                 out[inst.symbol] = inst
         cursor = result.get("nextPageCursor") or ""
         if not cursor:
             return out
+        if not isinstance(cursor, str) or cursor in seen:  # a cursor that does not move
+            raise PayloadError(f"{path}: nextPageCursor {short(cursor)} repeats or is not a "
+                               "string: the instrument list cannot be paged", raw=raw_text(
+                                   payload), where=path)
+        seen.add(cursor)
+    raise PayloadError(f"{path}: more than {MAX_INSTRUMENT_PAGES} pages of instruments",
+                       where=path)
 
 
-async def poll_tickers(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> None:
+async def poll_tickers(ctx: SourceContext, http: RestClient,
+                       instruments: dict[str, Instrument]) -> None:
     path = "/v5/market/tickers"
-    payload = await io.get(ctx, http, path, {"category": "linear"})
+    payload = await ctx.fetch(http.get_json(path, {"category": "linear"}), path)
     if payload is None:
         return
     try:
         rows = rows_of(payload, path)
         ts = ts_ms(req(payload, "time", path), "time", path)
     except PayloadError as exc:
-        ctx.dead_letter(exc.reason, io.raw_text(payload), path)
+        ctx.dead_letter(exc.reason, payload, path)
         return
     for row in rows:
         if not isinstance(row, dict):
-            ctx.dead_letter(f"{path}: ticker row is not an object", io.raw_text(row), path)
+            ctx.dead_letter(f"{path}: ticker row is not an object", row, path)
             continue
-        inst = instruments.get(row.get("symbol"))
+        inst = lookup(instruments, row.get("symbol"))
         if inst is not None:  # dated futures and unwanted symbols are skipped
-            io.publish(ctx, io.guard(ctx, path, row, parse_ticker, row, inst, ts, path))
+            ctx.publish_all(ctx.parse(path, row, parse_ticker, row, inst, ts, path))
 
 
-async def poll_ratios(ctx: Any, http: Any, instruments: dict[str, Instrument],
-                      opts: Options) -> None:
+async def poll_ratios(ctx: SourceContext, http: RestClient,
+                      instruments: dict[str, Instrument], opts: Options) -> None:
     """Newest account-ratio bucket of every perpetual (one request each, paced by the
     client's budget)."""
     path = "/v5/market/account-ratio"
     for inst in list(instruments.values()):
         if ctx.stopping.is_set():
             return
-        payload = await io.get(ctx, http, path, {"category": "linear", "symbol": inst.symbol,
-                                                 "period": opts.ratio_period, "limit": 1})
-        rows = None if payload is None else io.guard(ctx, path, payload, rows_of, payload, path)
+        params = {"category": "linear", "symbol": inst.symbol, "period": opts.ratio_period,
+                  "limit": 1}
+        payload = await ctx.fetch(http.get_json(path, params), path)
+        rows = None if payload is None else ctx.parse(path, payload, rows_of, payload, path)
         for row in (rows or [])[:1]:  # newest first
-            io.publish(ctx, io.guard(ctx, path, row, parse_account_ratio, row, inst, path))
+            ctx.publish_all(ctx.parse(path, row, parse_account_ratio, row, inst, path))
 
 
-async def stream_liquidations(ctx: Any, url: str, subscribe: list[dict[str, Any]],
+def on_frame(ctx: SourceContext, msg: Any, instruments: dict[str, Instrument],
+             where: str) -> None:
+    """One allLiquidation push: each row parsed alone (a bad row costs only itself);
+    replies and pongs are skipped, anything else is dead-lettered."""
+    if is_reply(msg):
+        if msg.get("success") is False:
+            # Bybit refuses the whole request (up to 10 topics) for one bad topic, e.g.
+            # a symbol delisted since the last instrument load; the next reload (its
+            # symbol set changed) resubscribes without it.
+            ctx.error(f"subscribe refused: {short(msg.get('ret_msg'), 300)}")
+        return
+    topic = msg.get("topic") if isinstance(msg, dict) else None
+    if isinstance(topic, str) and topic.startswith("allLiquidation."):
+        here = f"{where} {short(topic, 80)}"
+        for one in split_data(msg):
+            ctx.publish_all(ctx.parse(here, one, parse_all_liquidation, one, instruments,
+                                      here))
+    else:
+        ctx.dead_letter(f"{where}: unexpected message", msg, where)
+
+
+async def stream_liquidations(ctx: SourceContext, url: str, subscribe: list[dict[str, Any]],
                               instruments: dict[str, Instrument], opts: Options) -> None:
     stream = ctx.ws(url, subscribe, app_ping=lambda: {"op": "ping"},
                     app_ping_interval=opts.ws_ping_seconds)
     where = f"ws {url}"
     async for msg in stream:
-        if is_reply(msg):
-            if msg.get("success") is False:
-                # Bybit refuses the whole request (up to 10 topics) for one bad topic, e.g.
-                # a symbol delisted since the last instrument load; the next reload (its
-                # symbol set changed) resubscribes without it.
-                ctx.health.error(f"subscribe refused: {msg.get('ret_msg')}")
-                ctx.log.warning("bybit: subscribe refused: %s", msg.get("ret_msg"))
-            continue
-        topic = msg.get("topic", "") if isinstance(msg, dict) else ""
-        if topic.startswith("allLiquidation."):
-            here = f"{where} {topic}"
-            for one in io.split_data(msg):  # a bad row costs only itself
-                io.publish(ctx, io.guard(ctx, here, one, parse_all_liquidation, one,
-                                         instruments, here))
-        else:
-            ctx.dead_letter(f"{where}: unexpected message", io.raw_text(msg), where)
+        ctx.parse(where, msg, on_frame, ctx, msg, instruments, where)
         if ctx.stopping.is_set():
             return
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
     """Poll tickers every poll_seconds and the account ratio every ratio_poll_seconds,
     stream allLiquidation for every perpetual over as many connections as needed, and
     reload the instrument list every instruments_refresh_seconds: a listing or delisting
     restarts the streams with the new topic set, a changed funding interval is picked up
     in place."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http = ctx.http()
-    instruments = await io.load_when_reachable(
+    instruments = await load_when_reachable(
         ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
     restart = True
     while restart and not ctx.stopping.is_set():
@@ -309,24 +328,25 @@ async def run(ctx: Any) -> None:
                                     opts.ws_args_per_subscribe)
         ctx.log.info("bybit: %d linear perpetuals on %d WebSocket connections",
                      len(instruments), len(batches))
-        polls = [io.every(ctx, ctx.settings.poll_seconds, poll_tickers, ctx, http, instruments),
-                 io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments,
-                          opts)]
+        polls = [ctx.repeat(ctx.settings.poll_seconds, poll_tickers, ctx, http, instruments),
+                 ctx.repeat(opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments,
+                            opts)]
         streams = [stream_liquidations(ctx, ctx.settings.ws_url, b, instruments, opts)
                    for b in batches]
-        restart = await io.run_tasks(ctx, polls, streams, refresh=(
+        restart = await ctx.run_tasks(polls, streams, refresh=(
             opts.instruments_refresh_seconds,
-            lambda: io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments)),
+            lambda: reload_into(ctx, lambda: load_instruments(ctx, http), instruments)),
             once_stream_seconds=opts.once_stream_seconds)
 
 
 # ---------------------------------------------------------------- backfill
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Funding (full history), open interest and account ratio (history_period buckets)
     per perpetual, oldest first per symbol and kind; open interest and funding are valued
     with the mark-price kline of their bucket."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http = ctx.http()
     instruments = await load_instruments(ctx, http)
     period, pm = opts.history_period, PERIOD_MS[opts.history_period]
@@ -335,54 +355,55 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
         path = "/v5/market/funding/history"
         for row in await _funding_rows(ctx, http, inst, start_ms, end_ms, opts):
             mark = mark_at(marks, _row_ts(row, "fundingRateTimestamp"), pm)
-            for pair in io.guard(ctx, path, row, parse_funding_history, row, inst, mark,
-                                 path) or ():
+            for pair in ctx.parse(path, row, parse_funding_history, row, inst, mark,
+                                  path) or ():
                 yield pair
         path = "/v5/market/open-interest"
         async for row in _cursor_rows(ctx, http, path, {
                 "category": "linear", "symbol": inst.symbol, "intervalTime": period,
                 "startTime": start_ms, "endTime": end_ms, "limit": opts.history_limit}):
             mark = mark_at(marks, _row_ts(row, "timestamp"), pm)
-            for pair in io.guard(ctx, path, row, parse_open_interest_history, row, inst, mark,
-                                 path) or ():
+            for pair in ctx.parse(path, row, parse_open_interest_history, row, inst, mark,
+                                  path) or ():
                 yield pair
         path = "/v5/market/account-ratio"
         async for row in _cursor_rows(ctx, http, path, {
                 "category": "linear", "symbol": inst.symbol, "period": period,
                 "startTime": start_ms, "endTime": end_ms, "limit": opts.history_limit}):
-            for pair in io.guard(ctx, path, row, parse_account_ratio, row, inst, path) or ():
+            for pair in ctx.parse(path, row, parse_account_ratio, row, inst, path) or ():
                 yield pair
 
 
 def _row_ts(row: Any, key: str) -> int:
     try:
-        return int(row[key])
-    except (TypeError, KeyError, ValueError):
+        return int_of(req(row, key), key)
+    except PayloadError:
         return 0  # the parser dead-letters the row with the precise reason
 
 
-async def _marks(ctx: Any, http: Any, inst: Instrument, start_ms: int, end_ms: int,
-                 period: str) -> dict[int, Decimal]:
+async def _marks(ctx: SourceContext, http: RestClient, inst: Instrument, start_ms: int,
+                 end_ms: int, period: str) -> dict[int, Decimal]:
     """Mark-price closes per bucket over [start, end] (pages of up to 1000 klines)."""
     path, marks, step = "/v5/market/mark-price-kline", {}, PERIOD_MS[period] * 1000
     for page_start in range(start_ms, end_ms + 1, step):
-        payload = await io.get(ctx, http, path, {
-            "category": "linear", "symbol": inst.symbol, "interval": KLINE_INTERVAL[period],
-            "start": page_start, "end": min(end_ms, page_start + step - 1), "limit": 1000})
+        params = {"category": "linear", "symbol": inst.symbol,
+                  "interval": KLINE_INTERVAL[period], "start": page_start,
+                  "end": min(end_ms, page_start + step - 1), "limit": 1000}
+        payload = await ctx.fetch(http.get_json(path, params), path)
         if payload is not None:
-            marks.update(io.guard(ctx, path, payload, parse_mark_klines, payload, path) or {})
+            marks.update(ctx.parse(path, payload, parse_mark_klines, payload, path) or {})
     return marks
 
 
-async def _funding_rows(ctx: Any, http: Any, inst: Instrument, start_ms: int, end_ms: int,
-                        opts: Options) -> list[Any]:
+async def _funding_rows(ctx: SourceContext, http: RestClient, inst: Instrument,
+                        start_ms: int, end_ms: int, opts: Options) -> list[Any]:
     """funding/history comes newest first, without a cursor: walk endTime back."""
     path, end, rows = "/v5/market/funding/history", end_ms, []
     while end >= start_ms:
-        payload = await io.get(ctx, http, path, {"category": "linear", "symbol": inst.symbol,
-                                                 "startTime": start_ms, "endTime": end,
-                                                 "limit": opts.history_limit})
-        page = None if payload is None else io.guard(ctx, path, payload, rows_of, payload, path)
+        params = {"category": "linear", "symbol": inst.symbol, "startTime": start_ms,
+                  "endTime": end, "limit": opts.history_limit}
+        payload = await ctx.fetch(http.get_json(path, params), path)
+        page = None if payload is None else ctx.parse(path, payload, rows_of, payload, path)
         if not page:
             break
         rows.extend(page)
@@ -393,16 +414,15 @@ async def _funding_rows(ctx: Any, http: Any, inst: Instrument, start_ms: int, en
     return sorted(rows, key=lambda r: _row_ts(r, "fundingRateTimestamp"))
 
 
-async def _cursor_rows(ctx: Any, http: Any, path: str,
+async def _cursor_rows(ctx: SourceContext, http: RestClient, path: str,
                        params: dict[str, Any]) -> AsyncIterator[Any]:
     """Rows of a cursor-paged history endpoint (open-interest, account-ratio), oldest first."""
     rows: list[Any] = []
     cursor, seen = "", set()
     while True:
-        payload = await io.get(ctx, http, path, {**params, **({"cursor": cursor} if cursor
-                                                               else {})})
-        result = None if payload is None else io.guard(ctx, path, payload, result_of,
-                                                       payload, path)
+        query = {**params, "cursor": cursor} if cursor else params
+        payload = await ctx.fetch(http.get_json(path, query), path)
+        result = None if payload is None else ctx.parse(path, payload, result_of, payload, path)
         page = (result or {}).get("list")
         if not isinstance(page, list) or not page:
             break

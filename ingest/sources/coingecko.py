@@ -17,13 +17,16 @@ collide: dozens of coins call themselves "btc").
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
 
-from ingest.contract import PayloadError, dec, price_msg, req, ts_ms
+from ingest.contract import PayloadError, array, dec, price_msg, req, ts_ms
+from ingest.http import RestClient
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded
+from ingest.source import SourceContext
+from lcm.topics import PRICES
 
 EXCHANGE = "coingecko"
 PRICE_PATH = "/simple/price"
@@ -57,7 +60,8 @@ def key_headers(plan: str, key: str | None) -> dict[str, str]:
 # ---------------------------------------------------------------- pure parsing
 
 def parse_simple_price(payload: Any, ids: dict[str, str], vs: str = "usd",
-                       where: str = PRICE_PATH) -> tuple[list[dict[str, Any]], list[tuple]]:
+                       where: str = PRICE_PATH
+                       ) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
     """(price messages, [(reason, raw item)]) from a /simple/price answer. A coin whose
     entry is malformed is returned as a reject for the dead-letter topic; a coin that is
     absent from the answer (unknown id) is a reject too, never a silent gap."""
@@ -80,7 +84,7 @@ def parse_simple_price(payload: Any, ids: dict[str, str], vs: str = "usd",
                 req(item, vs, item_where), volume_24h_usd=item.get(f"{vs}_24h_vol"),
                 where=item_where))
         except PayloadError as exc:
-            rejects.append((exc.reason, dump_raw({cg_id: item})))
+            rejects.append((exc.reason, {cg_id: item}))
     return msgs, rejects
 
 
@@ -88,13 +92,11 @@ def parse_market_chart(payload: Any, cg_id: str, base: str,
                        where: str = "market_chart/range") -> list[dict[str, Any]]:
     """Price messages from market_chart/range `prices` [[ms, price]] with the 24 h volume
     of the same timestamp from `total_volumes`."""
-    prices = req(payload, "prices", where)
-    volumes = payload.get("total_volumes") or []
-    if not isinstance(prices, list) or not isinstance(volumes, list):
-        raise PayloadError(f"{where}: prices/total_volumes: expected lists of [ms, value]")
+    prices = array(req(payload, "prices", where), "prices", where)
+    volumes = array(payload.get("total_volumes") or [], "total_volumes", where)
     volume_at = {}
     for point in volumes:
-        if isinstance(point, list) and len(point) == 2:
+        if isinstance(point, list) and len(point) == 2 and isinstance(point[0], int | Decimal):
             volume_at[point[0]] = point[1]
     out = []
     for point in prices:
@@ -108,40 +110,41 @@ def parse_market_chart(payload: Any, cg_id: str, base: str,
 
 # ---------------------------------------------------------------- I/O
 
-def _client(ctx: Any, options: Options) -> Any:
+def _client(ctx: SourceContext, options: Options) -> RestClient:
     return ctx.http(headers=key_headers(options.plan, ctx.settings.api_key()))
 
 
-async def poll_once(ctx: Any, client: Any, options: Options) -> int:
+async def poll_once(ctx: SourceContext, client: RestClient, options: Options) -> int:
+    """One /simple/price call for every id; prices published, a coin that cannot be read
+    (or is missing) dead-lettered alone. Returns how many prices were published."""
     params = {"ids": ",".join(sorted(set(options.ids.values()))),
               "vs_currencies": options.vs_currency, "include_24hr_vol": "true",
               "include_last_updated_at": "true", "precision": "full"}
-    payload = await client.get_json(PRICE_PATH, params)
-    try:
-        msgs, rejects = parse_simple_price(payload, options.ids, options.vs_currency)
-    except PayloadError as exc:
-        ctx.dead_letter(exc.reason, dump_raw(payload), PRICE_PATH)
+    payload = await ctx.fetch(client.get_json(PRICE_PATH, params), PRICE_PATH)
+    if payload is None:
         return 0
+    parsed = ctx.parse(PRICE_PATH, payload, parse_simple_price, payload, options.ids,
+                       options.vs_currency)
+    if parsed is None:
+        return 0
+    msgs, rejects = parsed
     for reason, raw in rejects:
         ctx.dead_letter(reason, raw, PRICE_PATH)
-    for msg in msgs:
-        ctx.publish("prices", msg)
-    return len(msgs)
+    return ctx.publish_all((PRICES, msg) for msg in msgs)
 
 
-async def run(ctx: Any) -> None:
-    options: Options = ctx.options or Options()
+async def run(ctx: SourceContext) -> None:
+    options = ctx.options_as(Options)
     client = _client(ctx, options)
-    while not ctx.stopping.is_set():
-        await guarded(ctx, poll_once(ctx, client, options), PRICE_PATH)
-        if getattr(ctx, "once", False) or not await ctx.sleep(ctx.settings.poll_seconds):
-            return
+    await ctx.run_tasks([ctx.repeat(ctx.settings.poll_seconds, poll_once, ctx, client,
+                                    options)])
 
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Hourly prices in [start_ms, end_ms) per tracked coin from market_chart/range in
     windows of at most 90 days (the Demo plan serves the last 365 days only)."""
-    options: Options = ctx.options or Options()
+    options = ctx.options_as(Options)
     client = _client(ctx, options)
     for base, cg_id in options.ids.items():
         path = RANGE_PATH.format(id=cg_id)
@@ -151,12 +154,8 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
             payload = await client.get_json(path, {"vs_currency": options.vs_currency,
                                                    "from": lo // 1000, "to": hi // 1000,
                                                    "precision": "full"})
-            try:
-                msgs = parse_market_chart(payload, cg_id, base, path)
-            except PayloadError as exc:
-                ctx.dead_letter(exc.reason, dump_raw(payload), path)
-                msgs = []
-            for msg in msgs:
+            for msg in ctx.parse(path, payload, parse_market_chart, payload, cg_id, base,
+                                 path) or ():
                 if lo <= msg["ts"] < hi:
-                    yield "prices", msg
+                    yield PRICES, msg
             lo = hi

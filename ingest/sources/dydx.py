@@ -23,8 +23,6 @@ the LIQUIDATED trades of each market (the chain's complete public liquidation re
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,16 +32,24 @@ from typing import Any
 from pydantic import Field
 
 from ingest.contract import (
+    MAX_ROWS,
     PayloadError,
+    array,
     funding_msg,
+    int_of,
     liquidated_side_from_order,
     liquidation_msg,
     req,
+    short,
     split_base,
+    text_of,
     ts_ms,
 )
+from ingest.http import RestClient
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded, market_snapshot
+from ingest.source import Out, SourceContext
+from ingest.sources.common import market_snapshot
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS
 
 EXCHANGE = "dydx"
 MARKETS_PATH = "/perpetualMarkets"
@@ -53,8 +59,6 @@ FUNDING_INTERVAL_HOURS = 1
 LIQUIDATION_TYPES = frozenset({"LIQUIDATED"})
 WS_CHANNEL = "v4_trades"
 PUBLISHED_IDS_KEPT = 100_000  # trade ids remembered to publish each liquidation once
-
-Emit = tuple[str, dict[str, Any]]
 
 
 class Options(SourceOptions):
@@ -82,13 +86,15 @@ def base_of(ticker: str, where: str = "") -> tuple[str, Any]:
 def market_entries(payload: Any, where: str = MARKETS_PATH) -> list[tuple[str, Any]]:
     """[(ticker, market object)] of the perpetualMarkets answer."""
     markets = req(payload, "markets", where)
+    if isinstance(markets, dict) and len(markets) > MAX_ROWS:
+        raise PayloadError(f"{where}: markets: {len(markets)} entries, over {MAX_ROWS}")
     if not isinstance(markets, dict):
         raise PayloadError(f"{where}: markets: expected an object keyed by ticker")
     return list(markets.items())
 
 
 def parse_market(ticker: str, market: Any, ts: int, *, active_only: bool = True,
-                 where: str = MARKETS_PATH) -> list[Emit]:
+                 where: str = MARKETS_PATH) -> Out:
     """price, funding and open interest of one market ([] when not ACTIVE and
     active_only: a market in final settlement or paused has no live funding)."""
     where = f"{where} {ticker}"
@@ -105,21 +111,18 @@ def parse_market(ticker: str, market: Any, ts: int, *, active_only: bool = True,
 
 def trade_rows(payload: Any, where: str) -> list[dict[str, Any]]:
     """The `trades` list of a trades answer, each row checked for the cursor's fields."""
-    rows = req(payload, "trades", where)
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: trades: expected a list")
+    rows = array(req(payload, "trades", where), "trades", where)
     for row in rows:
-        req(row, "id", where)
+        trade_id = req(row, "id", where)
+        if isinstance(trade_id, bool) or not isinstance(trade_id, str | int):
+            raise PayloadError(f"{where}: id: expected a string, got {short(trade_id)}")
+        text_of(str(trade_id), "id", where, max_chars=100)
         trade_height(row, where)
     return rows
 
 
 def trade_height(row: dict[str, Any], where: str = "") -> int:
-    value = req(row, "createdAtHeight", where)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{where}: createdAtHeight: not a block height: {value!r}") from None
+    return int_of(req(row, "createdAtHeight", where), "createdAtHeight", where, low=0)
 
 
 def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: bool = False,
@@ -131,6 +134,8 @@ def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: 
         kind = "LIQUIDATED" if row["liquidation"] else "TRADE"  # v4_trades 1.x messages
     if kind is None:
         raise PayloadError(f"{where}: type: missing (and no liquidation flag)")
+    if not isinstance(kind, str):
+        raise PayloadError(f"{where}: type: expected a string, got {short(kind)}")
     if kind not in LIQUIDATION_TYPES and not (include_deleveraged and kind == "DELEVERAGED"):
         return None
     where = f"{where} trade {row.get('id')}"
@@ -144,9 +149,7 @@ def parse_liquidation(ticker: str, row: dict[str, Any], *, include_deleveraged: 
 
 def parse_historical_funding(ticker: str, payload: Any, where: str) -> list[dict[str, Any]]:
     """funding_rates from historicalFunding rows (hourly rate, settlement price, time)."""
-    rows = req(payload, "historicalFunding", where)
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: historicalFunding: expected a list")
+    rows = array(req(payload, "historicalFunding", where), "historicalFunding", where)
     base, mult = base_of(ticker, where)
     return [funding_msg(EXCHANGE, ticker, base,
                         ts_ms(req(r, "effectiveAt", where), "effectiveAt", where, "iso"),
@@ -168,13 +171,10 @@ def ws_trade_batches(msg: Any, where: str = "v4_trades") -> list[tuple[str, list
     ticker = req(msg, "id", where)
     contents = req(msg, "contents", where)
     parts = contents if kind == "channel_batch_data" else [contents]
-    if not isinstance(parts, list):
-        raise PayloadError(f"{where} {ticker}: contents: expected a list of batches")
+    ticker = text_of(ticker, "id", where, max_chars=64)
     out = []
-    for part in parts:
-        rows = req(part, "trades", f"{where} {ticker}")
-        if not isinstance(rows, list):
-            raise PayloadError(f"{where} {ticker}: trades: expected a list")
+    for part in array(parts, "contents", f"{where} {ticker}"):
+        rows = array(req(part, "trades", f"{where} {ticker}"), "trades", f"{where} {ticker}")
         out.append((ticker, rows))
     return out
 
@@ -215,40 +215,34 @@ def new_trades(cursor: TradeCursor, pages: list[list[dict[str, Any]]]) -> list[d
 # ---------------------------------------------------------------- I/O
 
 class DydxSource:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
-        self.options: Options = ctx.options or Options()
-        self.client = ctx.http()
+        self.options = ctx.options_as(Options)
+        self.client: RestClient = ctx.http()
         self.cursors: dict[str, TradeCursor] = {}
         self.tickers: list[str] = []  # busiest first, from the last markets snapshot
         self.started_ms = ctx.clock_ms()
-        self.once = bool(getattr(ctx, "once", False))  # --once: one pass of each loop
         # Trade ids already published (REST polls and the stream see the same trades).
         self.published: OrderedDict[str, None] = OrderedDict()
 
     async def poll_markets(self) -> int:
-        payload = await self.client.get_json(MARKETS_PATH)
+        payload = await self.ctx.fetch(self.client.get_json(MARKETS_PATH), MARKETS_PATH)
+        if payload is None:
+            return 0
         ts = self.ctx.clock_ms()
-        try:
-            entries = market_entries(payload)
-        except PayloadError as exc:
-            self.ctx.dead_letter(exc.reason, dump_raw(payload), MARKETS_PATH)
+        entries = self.ctx.parse(MARKETS_PATH, payload, market_entries, payload)
+        if entries is None:
             return 0
         wanted = set(self.ctx.settings.symbols)
         sent, active = 0, []
         for ticker, market in entries:
             if wanted and ticker not in wanted:
                 continue
-            try:
-                emits = parse_market(ticker, market, ts, active_only=self.options.active_only)
-            except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw({ticker: market}), MARKETS_PATH)
-                continue
+            emits = self.ctx.parse(MARKETS_PATH, {ticker: market}, parse_market, ticker, market,
+                                   ts, active_only=self.options.active_only)
             if emits:
                 active.append((_trades_24h(market), ticker))
-            for topic, msg in emits:
-                self.ctx.publish(topic, msg)
-                sent += 1
+            sent += self.ctx.publish_all(emits)
         active.sort(key=lambda t: (-t[0], t[1]))
         limit = self.options.trade_markets or len(active)
         self.tickers = [t for _, t in active[:limit]]
@@ -265,11 +259,11 @@ class DydxSource:
             params: dict[str, Any] = {"limit": self.options.trades_limit}
             if before is not None:
                 params["createdBeforeOrAtHeight"] = before
-            payload = await self.client.get_json(path, params)
-            try:
-                rows = trade_rows(payload, path)
-            except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(payload), path)
+            payload = await self.ctx.fetch(self.client.get_json(path, params), path)
+            if payload is None:
+                return 0
+            rows = self.ctx.parse(path, payload, trade_rows, payload, path)
+            if rows is None:
                 return 0
             pages.append(rows)
             # Stop at the end of history, at a page reaching what was seen, or on the first
@@ -289,18 +283,14 @@ class DydxSource:
         oldest_ms = self.started_ms - int(self.options.startup_lookback_seconds * 1000)
         sent = 0
         for row in rows:
-            try:
-                msg = parse_liquidation(ticker, row, where=where,
-                                        include_deleveraged=self.options.include_deleveraged)
-            except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(row), where)
-                continue
+            msg = self.ctx.parse(where, row, parse_liquidation, ticker, row, where=where,
+                                 include_deleveraged=self.options.include_deleveraged)
             if msg is None or (skip_old and msg["ts"] < oldest_ms) or msg["id"] in self.published:
                 continue
             self.published[msg["id"]] = None
             if len(self.published) > PUBLISHED_IDS_KEPT:
                 self.published.popitem(last=False)
-            self.ctx.publish("liquidations", msg)
+            self.ctx.publish(LIQUIDATIONS, msg)
             sent += 1
         return sent
 
@@ -314,65 +304,48 @@ class DydxSource:
             batches = ws_trade_batches(msg)
         except PayloadError as exc:
             self.ctx.health.error(exc.reason)
-            self.ctx.dead_letter(exc.reason, dump_raw(msg), WS_CHANNEL)
+            self.ctx.dead_letter(exc.reason, msg, WS_CHANNEL)
             return 0
         return sum(self.publish_liquidations(t, rows, f"{WS_CHANNEL} {t}")
                    for t, rows in batches)
 
     async def ws_loop(self) -> None:
         """Liquidations as they happen from v4_trades; the REST polls fill any gap."""
-        stream = self.ctx.ws(subscribe=self.ws_subscriptions)
-        consume = asyncio.ensure_future(self._consume(stream))
-        stop = asyncio.ensure_future(self.ctx.stopping.wait())
-        try:
-            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (consume, stop):
-                task.cancel()
-            await asyncio.gather(consume, stop, return_exceptions=True)
+        async for msg in self.ctx.ws(subscribe=self.ws_subscriptions):
+            self.ctx.parse(WS_CHANNEL, msg, self.on_ws_message, msg)
 
-    async def _consume(self, stream: Any) -> None:
-        async for msg in stream:
-            self.on_ws_message(msg)
-
-    async def markets_loop(self) -> None:
-        while not self.ctx.stopping.is_set():
-            await guarded(self.ctx, self.poll_markets(), MARKETS_PATH)
-            if self.once or not await self.ctx.sleep(self.ctx.settings.poll_seconds):
+    async def trades_round(self) -> None:
+        """One round of trades polls over the chosen markets, busiest first."""
+        for ticker in list(self.tickers):
+            if self.ctx.stopping.is_set():
                 return
-
-    async def trades_loop(self) -> None:
-        while not self.ctx.stopping.is_set():
-            started = time.monotonic()
-            for ticker in list(self.tickers):
-                if self.ctx.stopping.is_set():
-                    return
-                await guarded(self.ctx, self.poll_trades(ticker), TRADES_PATH)
-            wait = self.options.trades_poll_seconds - (time.monotonic() - started)
-            if self.once or not await self.ctx.sleep(wait if self.tickers else 1.0):
-                return
+            await self.poll_trades(ticker)
 
 
 def _trades_24h(market: Any) -> int:
     try:
-        return int(market.get("trades24H") or 0)
-    except (TypeError, ValueError, AttributeError):
+        return int_of(market.get("trades24H") or 0, "trades24H")
+    except (PayloadError, AttributeError):
         return 0
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
+    """Markets every poll_seconds (the market list first), a round of trades polls every
+    trades_poll_seconds, and the v4_trades stream for the chosen markets."""
     source = DydxSource(ctx)
-    await guarded(ctx, source.poll_markets(), MARKETS_PATH)  # the market list first
-    loops = [source.markets_loop(), source.trades_loop()]
-    if source.options.ws_trades and ctx.settings.ws_url and not source.once:
-        loops.append(source.ws_loop())
-    await asyncio.gather(*loops)
+    await source.poll_markets()  # the market list first
+    opts = source.options
+    polls = [ctx.repeat(ctx.settings.poll_seconds, source.poll_markets),
+             ctx.repeat(opts.trades_poll_seconds, source.trades_round)]
+    streams = [source.ws_loop()] if opts.ws_trades and ctx.settings.ws_url else []
+    await ctx.run_tasks(polls, streams)
 
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Hourly funding per market in [start_ms, end_ms) from historicalFunding (newest
     first, paged back with effectiveBeforeOrAt), yielded oldest first per market."""
-    options: Options = ctx.options or Options()
+    options = ctx.options_as(Options)
     client = ctx.http()
     tickers = list(ctx.settings.symbols)
     if not tickers:
@@ -385,17 +358,15 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
         while before >= start_ms and not ctx.stopping.is_set():
             payload = await client.get_json(path, {"limit": options.history_limit,
                                                    "effectiveBeforeOrAt": _iso(before)})
-            try:
-                page = parse_historical_funding(ticker, payload, path)
-            except PayloadError as exc:
-                ctx.dead_letter(exc.reason, dump_raw(payload), path)
+            page = ctx.parse(path, payload, parse_historical_funding, ticker, payload, path)
+            if page is None:
                 break
             rows.extend(m for m in page if start_ms <= m["ts"] < end_ms)
             if len(page) < options.history_limit:
                 break
             before = min(m["ts"] for m in page) - 1
         for msg in sorted(rows, key=lambda m: m["ts"]):
-            yield "funding_rates", msg
+            yield FUNDING_RATES, msg
 
 
 def _iso(ms: int) -> str:

@@ -37,9 +37,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ingest.contract import PayloadError, flow_msg, req, ts_ms
+from ingest.contract import PayloadError, array, flow_msg, req, short, ts_ms
+from ingest.http import HttpError
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded
+from ingest.source import SourceContext
+from lcm.deadletter import raw_text
+from lcm.topics import STABLECOIN_FLOWS
 
 CHAIN = "ethereum"
 API_PATH = "/v2/api"
@@ -127,8 +130,10 @@ def classify(from_addr: str, to_addr: str, wallets: dict[str, Wallet]
 
 # ---------------------------------------------------------------- pure parsing
 
-class BodyThrottle(Exception):
-    """Etherscan said 'slow down' (or another NOTOK) in a 200 answer."""
+class BodyThrottle(HttpError):
+    """Etherscan said 'slow down' (or another NOTOK) in a 200 answer: retried with backoff;
+    after the last attempt it is an HTTP failure like any other (logged, the next poll
+    resumes from the cursor)."""
 
 
 def result_rows(payload: Any, where: str) -> list[Any]:
@@ -138,9 +143,7 @@ def result_rows(payload: Any, where: str) -> list[Any]:
     message = str(payload.get("message", ""))
     result = payload.get("result")
     if status == "1":
-        if not isinstance(result, list):
-            raise PayloadError(f"{where}: result: expected a list, got {type(result).__name__}")
-        return result
+        return array(result, "result", where)
     if status == "0" and message.lower() in EMPTY_MESSAGES:
         return []
     if status == "0":
@@ -152,27 +155,36 @@ def block_number(payload: Any, where: str = "eth_blockNumber") -> int:
     """The head block from the proxy eth_blockNumber answer (JSON-RPC, hex)."""
     if isinstance(payload, dict) and payload.get("status") == "0":
         raise BodyThrottle(f"{payload.get('message')}: {payload.get('result')}")
-    value = req(payload, "result", where)
-    try:
-        return int(value, 16)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{where}: result: not a hex block number: {value!r}") from None
+    return hex_int(req(payload, "result", where), "result", where)
+
+
+def block_exists(payload: Any, number: int, where: str = "eth_getBlockByNumber") -> bool:
+    """Whether the proxy eth_getBlockByNumber answer is block `number` (JSON-RPC: the
+    block object, or null for a block the chain does not have yet)."""
+    if isinstance(payload, dict) and payload.get("status") == "0":
+        raise BodyThrottle(f"{payload.get('message')}: {short(payload.get('result'))}")
+    block = req(payload, "result", where)
+    if block is None:
+        return False
+    return hex_int(req(block, "number", where), "number", where) == number
 
 
 def topic_address(topic: Any, where: str) -> str:
     """0x + the last 20 bytes of a 32-byte indexed address topic."""
     if not isinstance(topic, str) or len(topic) != 66 or not topic.startswith("0x"):
-        raise PayloadError(f"{where}: topic: expected a 32-byte 0x hex value, got {topic!r}")
+        raise PayloadError(f"{where}: topic: expected a 32-byte 0x hex value, got {short(topic)}")
     return "0x" + topic[-40:].lower()
 
 
 def hex_int(value: Any, field: str, where: str) -> int:
-    if not isinstance(value, str) or not value.lower().startswith("0x"):
-        raise PayloadError(f"{where}: {field}: expected a 0x hex string, got {value!r}")
+    """A 0x hex number of at most 256 bits (an amount, a block, an index)."""
+    if not isinstance(value, str) or not value.lower().startswith("0x") or len(value) > 66:
+        raise PayloadError(f"{where}: {field}: expected a 0x hex string of up to 64 digits, "
+                           f"got {short(value)}")
     try:
         return int(value, 16)
     except ValueError:
-        raise PayloadError(f"{where}: {field}: not hex: {value!r}") from None
+        raise PayloadError(f"{where}: {field}: not hex: {short(value)}") from None
 
 
 def token_amount(raw_units: int, decimals: int) -> Decimal:
@@ -212,26 +224,33 @@ class Cursor:
         self.next_block: dict[str, int] = {}
         self.day = ""
         self.calls = 0
+        self.verified_block = -1  # the newest block seen to exist (eth_getBlockByNumber)
         if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.next_block = {k: int(v) for k, v in data.get("next_block", {}).items()}
-            self.day = str(data.get("day", ""))
-            self.calls = int(data.get("calls", 0))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self.next_block = {str(k): int(v) for k, v in data.get("next_block", {}).items()}
+                self.day = str(data.get("day", ""))
+                self.calls = int(data.get("calls", 0))
+                self.verified_block = int(data.get("verified_block", -1))
+            except (ValueError, TypeError, AttributeError, OSError) as exc:
+                raise ValueError(f"{path}: not an Etherscan cursor ({exc}); move it away to "
+                                 "start again from start_lookback_blocks") from None
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"next_block": self.next_block, "day": self.day,
-                                   "calls": self.calls}), encoding="utf-8")
+                                   "calls": self.calls,
+                                   "verified_block": self.verified_block}), encoding="utf-8")
         os.replace(tmp, self.path)
 
 
 # ---------------------------------------------------------------- I/O
 
 class EtherscanSource:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
-        self.options: Options = ctx.options or Options()
+        self.options = ctx.options_as(Options)
         self.client = ctx.http()
         self.key = ctx.settings.api_key()
         if not self.key:
@@ -252,12 +271,17 @@ class EtherscanSource:
             try:
                 if params.get("action") == "eth_blockNumber":
                     return block_number(payload, where)
+                if params.get("action") == "eth_getBlockByNumber":
+                    return payload  # read by block_exists (a null result is an answer)
                 return result_rows(payload, where)
+            except PayloadError as exc:  # the answer goes with it to the dead letters
+                exc.raw = raw_text(payload) if exc.raw is None else exc.raw
+                exc.where = exc.where or where
+                raise
             except BodyThrottle as exc:
-                self.ctx.health.error(f"{where}: {exc}")
                 wait = self.options.body_throttle_seconds * 2 ** (attempt - 1)
-                self.ctx.log.warning("%s: Etherscan answered %s; retry %d in %.1f s",
-                                     where, exc, attempt, wait)
+                self.ctx.error(f"{where}: Etherscan answered {exc}; retry {attempt} in "
+                               f"{wait:.1f} s")
                 if not await self.ctx.sleep(random.uniform(wait / 2, wait)):
                     raise
         raise BodyThrottle(f"{where}: still throttled after {self.options.max_body_retries} "
@@ -315,10 +339,10 @@ class EtherscanSource:
             try:
                 msg = parse_transfer_log(log, token, spec.decimals, self.wallets, where)
             except PayloadError as exc:
-                self.ctx.dead_letter(exc.reason, dump_raw(log), where)
+                self.ctx.dead_letter(exc.reason, log, where)
                 continue
             if msg is not None:
-                self.ctx.publish("stablecoin_flows", msg)
+                self.ctx.publish(STABLECOIN_FLOWS, msg)
                 sent += 1
         return sent
 
@@ -338,28 +362,53 @@ class EtherscanSource:
             self.cursor.save()
         return sent
 
-    async def poll_once(self) -> int:
+    async def trusted_head(self) -> int | None:
+        """The head from eth_blockNumber, if the chain has the block we would read up to:
+        a bogus head (a glitch, a proxy's error page decoded as a number) would send the
+        cursor through empty ranges past the real head and save it there, and those blocks
+        would never be read. Checked with eth_getBlockByNumber whenever the head moves past
+        the last block checked; None (and an error, and the answer dead-lettered) if not."""
         head = await self.head()
+        last = head - self.options.confirmations
+        if last <= self.cursor.verified_block:
+            return head
+        payload = await self.call({"module": "proxy", "action": "eth_getBlockByNumber",
+                                   "tag": hex(last), "boolean": "false"},
+                                  "eth_getBlockByNumber")
+        try:
+            exists = block_exists(payload, last)
+        except PayloadError as exc:
+            self.ctx.dead_letter(exc.reason, payload, "eth_getBlockByNumber")
+            return None
+        if not exists:
+            reason = (f"eth_blockNumber said {head} ({hex(head)}), but block {last} does not "
+                      "exist: the head is not trusted, nothing read past the last checked "
+                      f"block {self.cursor.verified_block}")
+            self.ctx.error(reason)
+            self.ctx.dead_letter(reason, payload, "eth_getBlockByNumber")
+            return None
+        self.cursor.verified_block = last
+        return head
+
+    async def poll_once(self) -> int:
+        head = await self.trusted_head()
+        if head is None:
+            return 0
         sent = 0
         for token, spec in self.options.tokens.items():
             sent += await self.catch_up(token, spec, head)
         return sent
 
 
-async def poll_guarded(ctx: Any, source: EtherscanSource) -> Any:
-    try:
-        return await guarded(ctx, source.poll_once(), API_PATH)
-    except BodyThrottle as exc:  # gave up for now; the next poll resumes from the cursor
-        ctx.log.warning("etherscan: %s", exc)
-        return None
+async def poll(ctx: SourceContext, source: EtherscanSource) -> None:
+    """One pass over every token; a failure ends the pass, the next one resumes from the
+    cursor (saved after every range)."""
+    await ctx.fetch(source.poll_once(), API_PATH)
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
     source = EtherscanSource(ctx)
-    while not ctx.stopping.is_set():
-        await poll_guarded(ctx, source)
-        if getattr(ctx, "once", False) or not await ctx.sleep(ctx.settings.poll_seconds):
-            return
+    await ctx.run_tasks([ctx.repeat(ctx.settings.poll_seconds, poll, ctx, source)])
 
 
 def _in_repo(path: Path) -> Path:

@@ -28,22 +28,23 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     funding_msg,
     req,
     split_base,
     ts_ms,
 )
+from ingest.http import RestClient
 from ingest.settings import SourceOptions
-from ingest.sources.polling import dump_raw, guarded, market_snapshot
+from ingest.source import Out, SourceContext
+from ingest.sources.common import market_snapshot
+from lcm.topics import FUNDING_RATES
 
 EXCHANGE = "hyperliquid"
 INFO_PATH = "/info"
 FUNDING_INTERVAL_HOURS = 1
 INFO_WEIGHT = 20  # metaAndAssetCtxs, meta, fundingHistory (docs "Rate limits")
 HISTORY_PAGE_ROWS = 500  # fundingHistory returns at most this many rows per call
-
-Emit = tuple[str, dict[str, Any]]  # (topic, message)
-
 
 class Options(SourceOptions):
     dex: str = Field(default="", description='perp dex: "" is the main Hyperliquid dex')
@@ -61,9 +62,8 @@ def split_meta_and_asset_ctxs(payload: Any, where: str = INFO_PATH
                            f"{type(payload).__name__} of length "
                            f"{len(payload) if isinstance(payload, list) else '-'}")
     meta, ctxs = payload
-    universe = req(meta, "universe", f"{where} meta")
-    if not isinstance(universe, list) or not isinstance(ctxs, list):
-        raise PayloadError(f"{where}: universe and assetCtxs must be lists")
+    universe = array(req(meta, "universe", f"{where} meta"), "universe", where)
+    array(ctxs, "assetCtxs", where)
     if len(universe) != len(ctxs):
         raise PayloadError(f"{where}: {len(universe)} universe entries but {len(ctxs)} "
                            "asset contexts (they must be index-aligned)")
@@ -71,7 +71,7 @@ def split_meta_and_asset_ctxs(payload: Any, where: str = INFO_PATH
 
 
 def parse_asset_ctx(asset: dict[str, Any], asset_ctx: Any, ts: int, *,
-                    include_delisted: bool = False, where: str = INFO_PATH) -> list[Emit]:
+                    include_delisted: bool = False, where: str = INFO_PATH) -> Out:
     """price, funding and open interest of one perpetual; [] for a delisted one."""
     name = req(asset, "name", where)
     where = f"{where} {name}"
@@ -88,8 +88,7 @@ def parse_asset_ctx(asset: dict[str, Any], asset_ctx: Any, ts: int, *,
 
 def parse_funding_history(rows: Any, coin: str, where: str = "fundingHistory") -> list[dict]:
     """funding_rates messages from fundingHistory rows (hourly rates, ts = settlement)."""
-    if not isinstance(rows, list):
-        raise PayloadError(f"{where}: expected a list, got {type(rows).__name__}")
+    array(rows, "fundingHistory", where)
     base, mult = split_base(coin)
     out = []
     for row in rows:
@@ -101,48 +100,41 @@ def parse_funding_history(rows: Any, coin: str, where: str = "fundingHistory") -
 
 # ---------------------------------------------------------------- I/O
 
-async def poll_once(ctx: Any, client: Any, options: Options) -> int:
+async def poll_once(ctx: SourceContext, client: RestClient, options: Options) -> int:
     """One metaAndAssetCtxs call; every perpetual's messages published. Returns the count.
     A bad asset entry is dead-lettered alone; a bad answer as a whole is dead-lettered."""
     body: dict[str, Any] = {"type": "metaAndAssetCtxs"}
     if options.dex:
         body["dex"] = options.dex
-    payload = await client.post_json(INFO_PATH, body, cost=INFO_WEIGHT)
-    ts = ctx.clock_ms()
-    try:
-        pairs = split_meta_and_asset_ctxs(payload)
-    except PayloadError as exc:
-        ctx.dead_letter(exc.reason, dump_raw(payload), INFO_PATH)
+    payload = await ctx.fetch(client.post_json(INFO_PATH, body, cost=INFO_WEIGHT), INFO_PATH)
+    if payload is None:
         return 0
+    ts = ctx.clock_ms()
+    pairs = ctx.parse(INFO_PATH, payload, split_meta_and_asset_ctxs, payload)
     sent = 0
     wanted = set(ctx.settings.symbols)
-    for asset, asset_ctx in pairs:
-        if wanted and isinstance(asset, dict) and asset.get("name") not in wanted:
+    for asset, asset_ctx in pairs or ():
+        name = asset.get("name") if isinstance(asset, dict) else None
+        if wanted and isinstance(name, str) and name not in wanted:  # others: dead-lettered
             continue
-        try:
-            emits = parse_asset_ctx(asset, asset_ctx, ts, include_delisted=options.include_delisted)
-        except PayloadError as exc:
-            ctx.dead_letter(exc.reason, dump_raw([asset, asset_ctx]), INFO_PATH)
-            continue
-        for topic, msg in emits:
-            ctx.publish(topic, msg)
-            sent += 1
+        sent += ctx.publish_all(ctx.parse(INFO_PATH, [asset, asset_ctx], parse_asset_ctx,
+                                          asset, asset_ctx, ts,
+                                          include_delisted=options.include_delisted))
     return sent
 
 
-async def run(ctx: Any) -> None:
-    options: Options = ctx.options or Options()
+async def run(ctx: SourceContext) -> None:
+    options = ctx.options_as(Options)
     client = ctx.http()
-    while not ctx.stopping.is_set():
-        await guarded(ctx, poll_once(ctx, client, options), INFO_PATH)
-        if getattr(ctx, "once", False) or not await ctx.sleep(ctx.settings.poll_seconds):
-            return
+    await ctx.run_tasks([ctx.repeat(ctx.settings.poll_seconds, poll_once, ctx, client,
+                                    options)])
 
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Hourly funding in [start_ms, end_ms) of each symbol (settings.symbols, or every
     listed perpetual) from fundingHistory, paged forward by time (<= 500 rows an answer)."""
-    options: Options = ctx.options or Options()
+    options = ctx.options_as(Options)
     client = ctx.http()
     coins = list(ctx.settings.symbols)
     if not coins:
@@ -159,14 +151,14 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                     "endTime": end_ms - 1}
             rows = await client.post_json(INFO_PATH, body,
                                           cost=INFO_WEIGHT + HISTORY_PAGE_ROWS // 20)
-            try:
-                msgs = parse_funding_history(rows, coin, f"fundingHistory {coin}")
-            except PayloadError as exc:
-                ctx.dead_letter(exc.reason, dump_raw(rows), f"fundingHistory {coin}")
+            msgs = ctx.parse(f"fundingHistory {coin}", rows, parse_funding_history, rows,
+                             coin, f"fundingHistory {coin}")
+            if msgs is None:
                 break
             for msg in msgs:
                 if start_ms <= msg["ts"] < end_ms:
-                    yield "funding_rates", msg
-            if len(msgs) < HISTORY_PAGE_ROWS:
+                    yield FUNDING_RATES, msg
+            newest = max(m["ts"] for m in msgs) + 1
+            if len(msgs) < HISTORY_PAGE_ROWS or newest <= since:  # the end, or no progress
                 break
-            since = max(m["ts"] for m in msgs) + 1
+            since = newest

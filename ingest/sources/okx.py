@@ -1,11 +1,11 @@
 """OKX v5 perpetual swaps: funding rate, open interest, last price, long/short account
 ratio, and the WebSocket `liquidation-orders` channel (every swap in one subscription).
 
-Units and conventions (notes/market-data-sources.md §3, OKX v5 docs):
+Units and conventions (OKX v5 docs; harness/recorded/okx/ORIGIN.md):
 - every number and every time is a JSON string (ms), parsed exactly;
 - `fundingRate` is the rate of the period that settles at `fundingTime`; the interval is
   `nextFundingTime - fundingTime` (1-8 h per instrument), never assumed;
-- sizes are in CONTRACTS: one contract is `ctVal * ctMult` of `ctValCcy` (linear swaps:
+- sizes are in contracts (not coins): one contract is `ctVal * ctMult` of `ctValCcy` (linear swaps:
   coins, e.g. BTC-USDT-SWAP 0.01 BTC; inverse swaps: USD, e.g. BTC-USD-SWAP 100 USD);
 - liquidation-orders: `posSide` long/short is the liquidated position; in one-way (net)
   mode `posSide` is "net" and the order `side` says it: sell closes a long (long
@@ -18,6 +18,7 @@ Units and conventions (notes/market-data-sources.md §3, OKX v5 docs):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,23 +28,29 @@ from pydantic import Field
 
 from ingest.contract import (
     PayloadError,
+    array,
     dec,
     funding_msg,
+    int_of,
     liquidated_side_from_order,
     liquidated_side_from_position,
     liquidation_msg,
     long_short_msg,
+    lookup,
     oi_msg,
     opt_dec,
     price_msg,
     req,
+    req_str,
+    short,
     split_base,
     ts_ms,
 )
-from ingest.http import HttpError
+from ingest.http import HttpError, RestClient
 from ingest.settings import SourceOptions
-from ingest.sources import cex_io as io
-from ingest.sources.cex_io import Out
+from ingest.source import Out, SourceContext
+from ingest.sources.common import Reloader, load_when_reachable, reload_into, split_data
+from lcm.topics import FUNDING_RATES, LIQUIDATIONS, LONG_SHORT_RATIO, OPEN_INTEREST, PRICES
 
 VENUE = "okx"
 HOUR_MS = 3_600_000
@@ -95,17 +102,14 @@ def data_of(payload: Any, where: str) -> Any:
 
 
 def rows_of(payload: Any, where: str) -> list[Any]:
-    data = data_of(payload, where)
-    if not isinstance(data, list):
-        raise PayloadError(f"{where}: data: expected an array")
-    return data
+    return array(data_of(payload, where), "data", where)
 
 
 def parse_instrument(row: Any, where: str) -> Instrument | None:
     """One public/instruments row -> Instrument (None unless a live SWAP)."""
     if req(row, "instType", where) != "SWAP" or row.get("state") != "live":
         return None
-    inst_id = req(row, "instId", where)
+    inst_id = req_str(row, "instId", where)
     ct_type = req(row, "ctType", where)
     family = row.get("instFamily") or req(row, "uly", where)
     base, mult = split_base(str(family).split("-")[0])
@@ -132,7 +136,7 @@ def parse_funding(row: Any, inst: Instrument, mark: Any, where: str) -> Out:
     nxt = ts_ms(req(row, "nextFundingTime", where), "nextFundingTime", where)
     if nxt <= this:
         raise PayloadError(f"{where}: nextFundingTime {nxt} is not after fundingTime {this}")
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.inst_id, inst.base, ts, req(row, "fundingRate", where),
         Decimal(nxt - this) / HOUR_MS, mark_price=mark, multiplier=inst.multiplier,
         where=where))]
@@ -141,7 +145,7 @@ def parse_funding(row: Any, inst: Instrument, mark: Any, where: str) -> Out:
 def parse_open_interest(row: Any, inst: Instrument, where: str) -> Out:
     """open-interest row: oiCcy in coins, oiUsd in USD (oi, in contracts, not needed)."""
     ts = ts_ms(req(row, "ts", where), "ts", where)
-    return [("open_interest", oi_msg(VENUE, inst.inst_id, inst.base, ts,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.inst_id, inst.base, ts,
                                      oi_base=req(row, "oiCcy", where),
                                      oi_usd=req(row, "oiUsd", where),
                                      multiplier=inst.multiplier, where=where))]
@@ -152,7 +156,7 @@ def parse_ticker(row: Any, inst: Instrument, where: str) -> Out:
     ts = ts_ms(req(row, "ts", where), "ts", where)
     last = dec(req(row, "last", where), "last", where)
     vol = opt_dec(row.get("volCcy24h"), "volCcy24h", where)
-    return [("prices", price_msg(VENUE, inst.inst_id, inst.base, ts, last,
+    return [(PRICES, price_msg(VENUE, inst.inst_id, inst.base, ts, last,
                                  volume_24h_usd=None if vol is None else vol * last,
                                  multiplier=inst.multiplier, where=where))]
 
@@ -162,7 +166,7 @@ def parse_long_short_ratio(row: Any, ccy: str, where: str) -> Out:
     if not isinstance(row, list) or len(row) < 2:
         raise PayloadError(f"{where}: expected [ts, ratio], got {row!r}")
     base, _ = split_base(ccy)
-    return [("long_short_ratio", long_short_msg(
+    return [(LONG_SHORT_RATIO, long_short_msg(
         VENUE, ccy, base, ts_ms(row[0], "ts", where), "accounts", ratio=row[1], where=where))]
 
 
@@ -182,18 +186,16 @@ def liquidated_side(detail: dict[str, Any], where: str) -> str:
 def parse_liquidation_orders(msg: Any, instruments: dict[str, Instrument], where: str) -> Out:
     """One liquidation-orders push -> liquidation messages (sizes converted from contracts
     with the instrument's ctVal*ctMult)."""
-    data = req(msg, "data", where)
-    if not isinstance(data, list):
-        raise PayloadError(f"{where}: data: expected an array")
+    data = array(req(msg, "data", where), "data", where)
     out: Out = []
     for item in data:
-        inst_id = req(item, "instId", where)
+        inst_id = req_str(item, "instId", where)
         inst = instruments.get(inst_id)
         if inst is None:
             if item.get("instType") not in (None, "SWAP"):
                 continue
             raise PayloadError(f"{where}: instId {inst_id!r}: no contract value known")
-        for d in req(item, "details", where):
+        for d in array(req(item, "details", where), "details", where):
             ts = ts_ms(req(d, "ts", where), "ts", where)
             side = liquidated_side(d, where)
             px = dec(req(d, "bkPx", where), "bkPx", where)
@@ -202,7 +204,7 @@ def parse_liquidation_orders(msg: Any, instruments: dict[str, Instrument], where
                 raise PayloadError(f"{where}: bkPx: {px} is not positive")
             coins, usd = inst.contracts(sz, px)
             key = f"{VENUE}:{inst_id}:{ts}:{d['side']}:{d['posSide']}:{d['sz']}:{d['bkPx']}"
-            out.append(("liquidations", liquidation_msg(
+            out.append((LIQUIDATIONS, liquidation_msg(
                 VENUE, inst_id, inst.base, ts, side, px, coins, notional_usd=usd,
                 dedup_key=key, sampled=True, multiplier=inst.multiplier, where=where)))
     return out
@@ -214,7 +216,7 @@ def parse_funding_history(row: Any, inst: Instrument, interval_hours: Decimal,
     is the distance to the neighbouring settlement (given by the caller)."""
     ts = ts_ms(req(row, "fundingTime", where), "fundingTime", where)
     rate = opt_dec(row.get("realizedRate"), "realizedRate", where)
-    return [("funding_rates", funding_msg(
+    return [(FUNDING_RATES, funding_msg(
         VENUE, inst.inst_id, inst.base, ts,
         rate if rate is not None else req(row, "fundingRate", where), interval_hours,
         multiplier=inst.multiplier, where=where))]
@@ -224,7 +226,7 @@ def parse_open_interest_history(row: Any, inst: Instrument, where: str) -> Out:
     """rubik open-interest-history row [ts, oi (contracts), oiCcy (coins), oiUsd]."""
     if not isinstance(row, list) or len(row) < 4:
         raise PayloadError(f"{where}: expected [ts, oi, oiCcy, oiUsd], got {row!r}")
-    return [("open_interest", oi_msg(VENUE, inst.inst_id, inst.base,
+    return [(OPEN_INTEREST, oi_msg(VENUE, inst.inst_id, inst.base,
                                      ts_ms(row[0], "ts", where), oi_base=row[2], oi_usd=row[3],
                                      multiplier=inst.multiplier, where=where))]
 
@@ -240,38 +242,39 @@ def is_pong(raw: str | bytes) -> bool:
 
 # ---------------------------------------------------------------- I/O
 
-async def load_instruments(ctx: Any, http: Any) -> dict[str, Instrument]:
+async def load_instruments(ctx: SourceContext, http: RestClient) -> dict[str, Instrument]:
     path = "/api/v5/public/instruments"
     payload = await http.get_json(path, {"instType": "SWAP"})
     wanted = set(ctx.settings.symbols)
     out: dict[str, Instrument] = {}
     for row in rows_of(payload, path):
-        inst = io.guard(ctx, path, row, parse_instrument, row, path)
+        inst = ctx.parse(path, row, parse_instrument, row, path)
         if inst is not None and (not wanted or inst.inst_id in wanted):
             out[inst.inst_id] = inst
     return out
 
 
-async def _rows(ctx: Any, http: Any, path: str, params: dict[str, Any]) -> list[Any]:
-    payload = await io.get(ctx, http, path, params)
+async def _rows(ctx: SourceContext, http: RestClient, path: str,
+                params: dict[str, Any] | None = None) -> list[Any]:
+    payload = await ctx.fetch(http.get_json(path, params), path)
     if payload is None:
         return []
-    return io.guard(ctx, path, payload, rows_of, payload, path) or []
+    return ctx.parse(path, payload, rows_of, payload, path) or []
 
 
-def _by_inst(ctx: Any, rows: list[Any], instruments: dict[str, Instrument], path: str):
+def _by_inst(ctx: SourceContext, rows: list[Any], instruments: dict[str, Instrument], path: str):
     """(row, instrument) for the rows of known instruments; rows that are not objects are
     dead-lettered, other instruments (delisted, unwanted) skipped."""
     for row in rows:
         if not isinstance(row, dict):
-            ctx.dead_letter(f"{path}: row is not an object", io.raw_text(row), path)
+            ctx.dead_letter(f"{path}: row is not an object", row, path)
             continue
-        inst = instruments.get(row.get("instId"))
+        inst = lookup(instruments, row.get("instId"))
         if inst is not None:
             yield row, inst
 
 
-async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
+async def funding_rows(ctx: SourceContext, http: RestClient, instruments: dict[str, Instrument],
                        mode: dict[str, bool]) -> list[Any]:
     """Every swap's funding row: one call with instId=ANY; if OKX refuses that (code != 0)
     the source says so once and asks per instrument from then on (budget permitting)."""
@@ -288,7 +291,7 @@ async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
                 return []
             payload = {"code": exc.status, "msg": str(exc)}
         if not isinstance(payload, dict) or str(payload.get("code")) == "0":
-            return io.guard(ctx, path, payload, rows_of, payload, path) or []
+            return ctx.parse(path, payload, rows_of, payload, path) or []
         ctx.log.warning("okx: funding-rate instId=ANY refused (%s: %s); polling funding "
                         "per instrument", payload.get("code"), payload.get("msg"))
         mode["any"] = False
@@ -300,7 +303,7 @@ async def funding_rows(ctx: Any, http: Any, instruments: dict[str, Instrument],
     return rows
 
 
-async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
+async def poll_markets(ctx: SourceContext, http: RestClient, instruments: dict[str, Instrument],
                        mode: dict[str, bool]) -> None:
     """Funding (every swap in one call, instId=ANY) with mark prices, open interest and
     tickers: four requests per poll."""
@@ -310,29 +313,30 @@ async def poll_markets(ctx: Any, http: Any, instruments: dict[str, Instrument],
     path = "/api/v5/public/funding-rate"
     for row, inst in _by_inst(ctx, await funding_rows(ctx, http, instruments, mode),
                               instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_funding, row, inst,
-                                 marks.get(inst.inst_id) or None, path))
+        ctx.publish_all(ctx.parse(path, row, parse_funding, row, inst,
+                                  marks.get(inst.inst_id) or None, path))
     path = "/api/v5/public/open-interest"
     for row, inst in _by_inst(ctx, await _rows(ctx, http, path, {"instType": "SWAP"}),
                               instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_open_interest, row, inst, path))
+        ctx.publish_all(ctx.parse(path, row, parse_open_interest, row, inst, path))
     path = "/api/v5/market/tickers"
     for row, inst in _by_inst(ctx, await _rows(ctx, http, path, {"instType": "SWAP"}),
                               instruments, path):
-        io.publish(ctx, io.guard(ctx, path, row, parse_ticker, row, inst, path))
+        ctx.publish_all(ctx.parse(path, row, parse_ticker, row, inst, path))
 
 
-async def ratio_coins(ctx: Any, http: Any, instruments: dict[str, Instrument]) -> list[str]:
+async def ratio_coins(ctx: SourceContext, http: RestClient,
+                      instruments: dict[str, Instrument]) -> list[str]:
     """Coins that have both a swap here and rubik contract statistics."""
     path = "/api/v5/rubik/stat/trading-data/support-coin"
-    payload = await io.get(ctx, http, path)
-    data = None if payload is None else io.guard(ctx, path, payload, data_of, payload, path)
+    payload = await ctx.fetch(http.get_json(path), path)
+    data = None if payload is None else ctx.parse(path, payload, data_of, payload, path)
     coins = data.get("contract") if isinstance(data, dict) else None
     bases = {i.inst_id.split("-")[0] for i in instruments.values()}
     return sorted(c for c in coins or () if c in bases)
 
 
-async def poll_ratios(ctx: Any, http: Any, instruments: dict[str, Instrument],
+async def poll_ratios(ctx: SourceContext, http: RestClient, instruments: dict[str, Instrument],
                       opts: Options) -> None:
     path = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
     for ccy in await ratio_coins(ctx, http, instruments):
@@ -340,7 +344,7 @@ async def poll_ratios(ctx: Any, http: Any, instruments: dict[str, Instrument],
             return
         rows = await _rows(ctx, http, path, {"ccy": ccy, "period": opts.ratio_period})
         for row in rows[:1]:  # newest first
-            io.publish(ctx, io.guard(ctx, path, row, parse_long_short_ratio, row, ccy, path))
+            ctx.publish_all(ctx.parse(path, row, parse_long_short_ratio, row, ccy, path))
         await ctx.sleep(opts.rubik_pause_seconds)
 
 
@@ -349,61 +353,69 @@ def inst_ids(msg: Any) -> list[Any]:
     return [d.get("instId") for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 
 
-async def stream_liquidations(ctx: Any, instruments: dict[str, Instrument], opts: Options,
-                              reloader: io.Reloader | None = None) -> None:
+def on_frame(ctx: SourceContext, msg: Any, instruments: dict[str, Instrument],
+             where: str) -> None:
+    """One liquidation-orders push: each instrument's item parsed alone; subscribe
+    acknowledgements skipped, a refusal counted, anything else dead-lettered."""
+    if is_reply(msg):
+        if msg.get("event") == "error":
+            ctx.error(f"subscribe refused: {short(msg.get('code'))} {short(msg.get('msg'), 300)}",
+                      level=logging.ERROR)
+        return
+    arg = msg.get("arg") if isinstance(msg, dict) else None
+    if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
+        for one in split_data(msg):  # one instrument's bad item costs only itself
+            ctx.publish_all(ctx.parse(where, one, parse_liquidation_orders, one, instruments,
+                                      where))
+    else:
+        ctx.dead_letter(f"{where}: unexpected message", msg, where)
+
+
+async def stream_liquidations(ctx: SourceContext, instruments: dict[str, Instrument],
+                              opts: Options, reloader: Reloader | None = None) -> None:
     url = ctx.settings.ws_url
     sub = {"op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "SWAP"}]}
     where = f"ws {url} liquidation-orders"
     async for msg in ctx.ws(url, [sub], app_ping=lambda: "ping",
                             app_ping_interval=opts.ws_ping_seconds, is_control=is_pong):
-        if is_reply(msg):
-            if msg.get("event") == "error":
-                ctx.health.error(f"subscribe refused: {msg.get('code')} {msg.get('msg')}")
-                ctx.log.error("okx: subscribe refused: %s %s", msg.get("code"), msg.get("msg"))
-            continue
-        arg = msg.get("arg") if isinstance(msg, dict) else None
-        if isinstance(arg, dict) and arg.get("channel") == "liquidation-orders":
-            if reloader is not None:  # a swap listed since the last load: learn its ctVal
-                await reloader.ensure(i for i in inst_ids(msg) if str(i).endswith("-SWAP"))
-            for one in io.split_data(msg):  # one instrument's bad item costs only itself
-                io.publish(ctx, io.guard(ctx, where, one, parse_liquidation_orders, one,
-                                         instruments, where))
-        else:
-            ctx.dead_letter(f"{where}: unexpected message", io.raw_text(msg), where)
+        if reloader is not None:  # a swap listed since the last load: learn its ctVal
+            await reloader.ensure(i for i in inst_ids(msg) if str(i).endswith("-SWAP"))
+        ctx.parse(where, msg, on_frame, ctx, msg, instruments, where)
         if ctx.stopping.is_set():
             return
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: SourceContext) -> None:
     """Markets every poll_seconds, ratios every ratio_poll_seconds, the liquidation stream,
     and the instrument list (contract values) reloaded every instruments_refresh_seconds
     in place (one subscription covers every swap, so the stream never restarts for it)."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http = ctx.http()
-    instruments = await io.load_when_reachable(
+    instruments = await load_when_reachable(
         ctx, lambda: load_instruments(ctx, http), opts.instruments_retry_seconds)
 
     async def refresh() -> bool:  # one subscription covers every swap: never restart
-        await io.reload_into(ctx, lambda: load_instruments(ctx, http), instruments)
+        await reload_into(ctx, lambda: load_instruments(ctx, http), instruments)
         return False
 
-    polls = [io.every(ctx, ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
-                      {"any": True}),
-             io.every(ctx, opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
-    reloader = io.Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
+    polls = [ctx.repeat(ctx.settings.poll_seconds, poll_markets, ctx, http, instruments,
+                        {"any": True}),
+             ctx.repeat(opts.ratio_poll_seconds, poll_ratios, ctx, http, instruments, opts)]
+    reloader = Reloader(ctx, lambda: load_instruments(ctx, http), instruments,
                            opts.unknown_reload_seconds)
-    await io.run_tasks(ctx, polls, [stream_liquidations(ctx, instruments, opts, reloader)],
+    await ctx.run_tasks(polls, [stream_liquidations(ctx, instruments, opts, reloader)],
                        refresh=(opts.instruments_refresh_seconds, refresh),
                        once_stream_seconds=opts.once_stream_seconds)
 
 
 # ---------------------------------------------------------------- backfill
 
-async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[str, dict]]:
+async def history(ctx: SourceContext, start_ms: int, end_ms: int
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Funding history (OKX keeps about 3 months), rubik open-interest history and the
     per-coin long/short account ratio (short windows: the venue keeps little); oldest
     first per instrument and kind."""
-    opts: Options = ctx.options or Options()
+    opts = ctx.options_as(Options)
     http = ctx.http()
     instruments = await load_instruments(ctx, http)
     current = {r.get("instId"): r for r in await funding_rows(ctx, http, instruments, {})
@@ -417,18 +429,18 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
                               strict=True):
             if hours is None:
                 ctx.dead_letter(f"{path}: no funding interval known for {inst.inst_id}",
-                                io.raw_text(row), path)
+                                row, path)
                 continue
-            for pair in io.guard(ctx, path, row, parse_funding_history, row, inst, hours,
-                                 path) or ():
+            for pair in ctx.parse(path, row, parse_funding_history, row, inst, hours,
+                                  path) or ():
                 yield pair
         path = "/api/v5/rubik/stat/contracts/open-interest-history"
         rows = await _rows(ctx, http, path, {"instId": inst.inst_id,
                                              "period": opts.history_period,
                                              "begin": start_ms, "end": end_ms})
         for row in sorted(rows, key=_first_ts):
-            for pair in io.guard(ctx, path, row, parse_open_interest_history, row, inst,
-                                 path) or ():
+            for pair in ctx.parse(path, row, parse_open_interest_history, row, inst,
+                                  path) or ():
                 yield pair
         await ctx.sleep(opts.rubik_pause_seconds)
     path = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
@@ -436,15 +448,15 @@ async def history(ctx: Any, start_ms: int, end_ms: int) -> AsyncIterator[tuple[s
         rows = await _rows(ctx, http, path, {"ccy": ccy, "period": opts.history_period,
                                              "begin": start_ms, "end": end_ms})
         for row in sorted(rows, key=_first_ts):
-            for pair in io.guard(ctx, path, row, parse_long_short_ratio, row, ccy, path) or ():
+            for pair in ctx.parse(path, row, parse_long_short_ratio, row, ccy, path) or ():
                 yield pair
         await ctx.sleep(opts.rubik_pause_seconds)
 
 
 def _first_ts(row: Any) -> int:
     try:
-        return int(row[0])
-    except (TypeError, ValueError, IndexError, KeyError):
+        return int_of(row[0], "ts") if isinstance(row, list) and row else 0
+    except PayloadError:
         return 0  # the parser dead-letters it with the reason
 
 
@@ -453,12 +465,13 @@ def _settlement_hours(rows: list[dict[str, Any]],
     """Interval of each settlement (rows oldest first): the distance to the next one,
     for the newest the distance from the previous one, for a lone row the instrument's
     current interval (funding-rate nextFundingTime - fundingTime), else None."""
-    times = [int(r["fundingTime"]) for r in rows]
+    times = [int_of(r["fundingTime"], "fundingTime") for r in rows]  # read by _paged
     fallback = None
     if current is not None:
         try:
-            fallback = int(current["nextFundingTime"]) - int(current["fundingTime"])
-        except (KeyError, TypeError, ValueError):
+            fallback = (int_of(req(current, "nextFundingTime"), "nextFundingTime")
+                        - int_of(req(current, "fundingTime"), "fundingTime"))
+        except PayloadError:
             fallback = None
     out: list[Decimal | None] = []
     for i, t in enumerate(times):
@@ -468,8 +481,8 @@ def _settlement_hours(rows: list[dict[str, Any]],
     return out
 
 
-async def _paged(ctx: Any, http: Any, path: str, params: dict[str, Any], start_ms: int,
-                 end_ms: int, time_key: str) -> list[dict[str, Any]]:
+async def _paged(ctx: SourceContext, http: RestClient, path: str, params: dict[str, Any],
+                 start_ms: int, end_ms: int, time_key: str) -> list[dict[str, Any]]:
     """Rows newest first, paged with `after` (older than), kept inside [start, end] and
     returned oldest first; a row without a readable time is dead-lettered."""
     out: list[dict[str, Any]] = []
@@ -478,10 +491,9 @@ async def _paged(ctx: Any, http: Any, path: str, params: dict[str, Any], start_m
         page: list[tuple[int, dict[str, Any]]] = []
         for row in await _rows(ctx, http, path, {**params, "after": after}):
             try:
-                page.append((int(row[time_key]), row))
-            except (TypeError, KeyError, ValueError):
-                ctx.dead_letter(f"{path}: {time_key}: missing or not a time",
-                                io.raw_text(row), path)
+                page.append((int_of(req(row, time_key, path), time_key, path), row))
+            except PayloadError:
+                ctx.dead_letter(f"{path}: {time_key}: missing or not a time", row, path)
         if not page:
             break
         oldest = min(t for t, _ in page)

@@ -8,7 +8,8 @@
 -- watermark anywhere.
 -- kafka_properties: bootstrap servers and security settings (SASL, TLS), the same for
 -- every Kafka table of the job (flink_jobs/job.py kafka_options).
-CREATE TEMPORARY TABLE ${topic}_raw (
+CREATE TEMPORARY TABLE ${topic}_kafka (
+  record_key      STRING,
   payload         STRING,
   event_time      TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
   kafka_partition INT              METADATA FROM 'partition' VIRTUAL,
@@ -20,10 +21,23 @@ CREATE TEMPORARY TABLE ${topic}_raw (
   ${kafka_properties},
   'properties.group.id' = '${consumer_group}',
   'scan.startup.mode' = '${startup_mode}',
-  -- A data partition with no records for this long stops holding the watermark back.
-  -- The heartbeat topic never goes idle (0 = off): it is the job's clock, so when every
-  -- data partition is quiet, time still moves, and if heartbeats stop, time waits.
+  -- Idleness is off for every input by default (pipeline.idle_timeout_s = 0): producers
+  -- send heartbeats to every partition, so a quiet partition still moves. A partition
+  -- that counted as idle during a Kafka outage would be skipped when the broker returns,
+  -- and the partitions read first would carry the watermark past its unread backlog.
+  -- The heartbeat topic is never idle: if heartbeats stop, time waits.
   'scan.watermark.idle-timeout' = '${idle_timeout}',
-  'format' = 'raw',
-  'raw.charset' = 'UTF-8'
+  'key.format' = 'raw',
+  'key.raw.charset' = 'UTF-8',
+  'key.fields' = 'record_key',
+  'value.format' = 'raw',
+  'value.raw.charset' = 'UTF-8',
+  'value.fields-include' = 'EXCEPT_KEY'
 );
+
+-- Heartbeats on a data topic (Kafka key '${heartbeat_key}', lcm.kafka_io.heartbeat) have
+-- moved this partition's watermark in the source above; past that they carry nothing.
+CREATE TEMPORARY VIEW ${topic}_raw AS
+SELECT payload, event_time, kafka_partition, kafka_offset
+FROM ${topic}_kafka
+WHERE record_key IS NULL OR record_key <> '${heartbeat_key}';

@@ -6,6 +6,6 @@ SELECT *,
     WHEN price <= 0 THEN 'price: not positive'
   END) AS problem
 FROM (
-  SELECT *, TRY_CAST(f['price'] AS DOUBLE) AS price
+  SELECT *, j.price AS price
   FROM prices_envelope
 );

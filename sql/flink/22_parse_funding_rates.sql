@@ -10,8 +10,8 @@ SELECT *,
   END) AS problem
 FROM (
   SELECT *,
-    TRY_CAST(f['funding_rate'] AS DOUBLE) AS funding_rate,
-    TRY_CAST(f['interval_hours'] AS DOUBLE) AS interval_hours,
-    TRY_CAST(f['mark_price'] AS DOUBLE) AS mark_price
+    j.funding_rate AS funding_rate,
+    j.interval_hours AS interval_hours,
+    j.mark_price AS mark_price
   FROM funding_rates_envelope
 );

@@ -6,6 +6,6 @@ SELECT *,
     WHEN oi_usd < 0 THEN 'oi_usd: negative'
   END) AS problem
 FROM (
-  SELECT *, TRY_CAST(f['oi_usd'] AS DOUBLE) AS oi_usd
+  SELECT *, j.oi_usd AS oi_usd
   FROM open_interest_envelope
 );

@@ -13,10 +13,10 @@ SELECT *,
   END) AS problem
 FROM (
   SELECT *,
-    LOWER(f['side']) AS side,
-    TRY_CAST(f['notional_usd'] AS DOUBLE) AS notional_usd,
-    TRY_CAST(f['price'] AS DOUBLE) AS price,
-    TRY_CAST(f['qty'] AS DOUBLE) AS qty,
-    f['id'] AS liq_id
+    LOWER(j.side) AS side,
+    j.notional_usd AS notional_usd,
+    j.price AS price,
+    j.qty AS qty,
+    j.id AS liq_id
   FROM liquidations_envelope
 );

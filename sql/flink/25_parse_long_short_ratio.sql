@@ -11,7 +11,7 @@ SELECT *,
       THEN 'population: must be accounts or top_positions'
   END) AS problem
 FROM (
-  SELECT *, TRY_CAST(f['long_share'] AS DOUBLE) AS long_share,
-    LOWER(f['population']) AS population
+  SELECT *, j.long_share AS long_share,
+    LOWER(j.population) AS population
   FROM long_short_ratio_envelope
 );

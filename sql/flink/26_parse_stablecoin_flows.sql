@@ -12,9 +12,9 @@ SELECT *,
   END) AS problem
 FROM (
   SELECT *,
-    TRY_CAST(f['amount_usd'] AS DOUBLE) AS amount_usd,
-    LOWER(f['direction']) AS direction,
-    f['tx_hash'] AS tx_hash,
-    TRY_CAST(f['log_index'] AS BIGINT) AS log_index
+    j.amount_usd AS amount_usd,
+    LOWER(j.direction) AS direction,
+    j.tx_hash AS tx_hash,
+    j.log_index AS log_index
   FROM stablecoin_flows_envelope
 );

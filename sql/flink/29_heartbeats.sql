@@ -7,7 +7,8 @@
 CREATE TEMPORARY VIEW heartbeats AS
 SELECT event_time, venue, base
 FROM (
-  SELECT event_time, f['exchange'] AS venue, f['base'] AS base
-  FROM (SELECT event_time, JSON_FIELDS(payload) AS f FROM ingest_heartbeat_raw)
+  SELECT event_time, j.exchange AS venue, j.base AS base
+  FROM (SELECT event_time, JSON_ROW(payload, 'exchange STRING, base STRING') AS j
+        FROM ingest_heartbeat_raw)
 )
 WHERE venue IS NOT NULL AND base IS NOT NULL;

@@ -6,7 +6,7 @@
 -- makes a replay rewrite, not add.
 CREATE TEMPORARY VIEW long_short_reports AS
 SELECT event_time, venue, symbol, base,
-  COALESCE(LOWER(f['population']), 'unspecified') AS population,
+  COALESCE(population, 'unspecified') AS population,
   long_share
 FROM long_short_ratio_checked
 WHERE problem IS NULL;

@@ -48,8 +48,13 @@ CREATE TEMPORARY TABLE dead_letters_sink (
 ) WITH (${jdbc}, 'table-name' = 'dead_letters');
 
 -- Alerts also go to Kafka for the notifier, keyed by asset so one asset's alerts stay in
--- order. The value is the flat JSON object of CONTRACTS.md, fields in this order; times
+-- order. The value is the flat JSON object of docs/contract.md, fields in this order; times
 -- are strings 'YYYY-MM-DD HH:MM:SS' (UTC), a missing value is null.
+-- Exactly once: written in Kafka transactions committed when a checkpoint completes, so a
+-- job restarted from a checkpoint never publishes an alert twice to a reader of committed
+-- records (the notifier). The cost: an alert becomes visible up to one checkpoint interval
+-- later. The transaction timeout is the broker's maximum (15 min), well above a checkpoint
+-- interval plus a restart.
 CREATE TEMPORARY TABLE alerts_topic (
   alert_id STRING, base STRING, level STRING, previous_level STRING, side STRING,
   risk DOUBLE, long_risk DOUBLE, short_risk DOUBLE, funding_pts DOUBLE,
@@ -57,13 +62,15 @@ CREATE TEMPORARY TABLE alerts_topic (
   confidence DOUBLE, components STRING, window_start STRING, window_end STRING
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_prefix}alerts',
+  'topic' = '${topic_prefix}${alerts_topic}',
   ${kafka_properties},
   'key.format' = 'raw',
   'key.fields' = 'base',
   'value.format' = 'json',
   'value.fields-include' = 'ALL',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${transactional_id_prefix}',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 -- Ingest sources' health reports (ingest_health topic) and per-topic record counts.
@@ -78,12 +85,18 @@ CREATE TEMPORARY TABLE topic_events_sink (
   PRIMARY KEY (topic, window_start) NOT ENFORCED
 ) WITH (${jdbc}, 'table-name' = 'topic_events_1m');
 
+-- Records read after their minute had closed (34_late_records.sql), per topic and minute.
+CREATE TEMPORARY TABLE late_records_sink (
+  topic STRING, window_start TIMESTAMP(3), records BIGINT,
+  PRIMARY KEY (topic, window_start) NOT ENFORCED
+) WITH (${jdbc}, 'table-name' = 'late_records_1m');
+
 -- Refused records with their raw text, for whoever fixes the producer.
 CREATE TEMPORARY TABLE dead_letter_topic (
   topic STRING, kafka_partition INT, kafka_offset BIGINT, problem STRING, payload STRING
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topic_prefix}ingest_dead_letter',
+  'topic' = '${topic_prefix}${dead_letter_topic}',
   ${kafka_properties},
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'at-least-once'

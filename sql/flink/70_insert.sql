@@ -49,7 +49,7 @@ FROM alerts;
 -- OKX), so its sums are lower bounds; NULL when the producer did not say.
 INSERT INTO liquidations_sink
 SELECT CAST(event_time AS TIMESTAMP(3)), dedup_key, venue, symbol, base, side, price, qty,
-  notional_usd, CASE LOWER(f['sampled']) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END
+  notional_usd, CASE LOWER(j.sampled) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END
 FROM liquidations_checked WHERE problem IS NULL;
 
 INSERT INTO dead_letters_sink

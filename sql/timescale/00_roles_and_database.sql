@@ -21,9 +21,13 @@ ALTER ROLE :"reader_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWOR
 ALTER ROLE :"writer_user" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'writer_password';
 ALTER ROLE :"reader_user" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'reader_password';
 \endif
--- Dashboards only read, and a runaway panel query must not hold the database.
+-- Dashboards only read, and a runaway panel query must not hold the database. These two are
+-- session defaults the reader may lift (PostgreSQL lets any session SET them): what stops
+-- its writes is the privileges (every_run/20_grants.sql); what bounds what a reader who
+-- lifts the timeout can hold is the connection limit (Grafana keeps to 20, make report 1).
 ALTER ROLE :"reader_user" SET default_transaction_read_only = on;
 ALTER ROLE :"reader_user" SET statement_timeout = '30s';
+ALTER ROLE :"reader_user" CONNECTION LIMIT 30;
 
 SELECT format('CREATE DATABASE %I', :'db')
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec

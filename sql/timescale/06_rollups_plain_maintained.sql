@@ -14,6 +14,7 @@
 -- check plans against what the reader sees), never writable by the writer (excluded in
 -- every_run/20_grants.sql); the functions live in schema lcm_rollups and the trigger
 -- function runs as its owner (SECURITY DEFINER).
+-- Generated, with 04_rollups.sql, by sql/timescale/rollups.py.
 \if :timescale
 \else
 

@@ -17,7 +17,10 @@
 # A migration file that changed after it was applied is an error naming the file: nothing
 # is applied; put the change in a new migration file. After reviewing that re-running the
 # changed file is right (every file here is written to be re-runnable), --reapply-changed
-# runs it again and records its new checksum.
+# runs it again and records its new checksum. A reviewed edit that changes nothing a
+# database sees (a comment) is listed in revisions.txt (file, earlier checksum, current
+# checksum): a database that recorded the earlier one gets the current one recorded,
+# without running the file again.
 #
 # Connects through the standard PG* variables (PGHOST, PGPORT, PGUSER, PGPASSWORD,
 # PGSSLMODE) as a superuser, or on a managed PostgreSQL (RDS, Cloud SQL, Azure, Timescale
@@ -61,7 +64,23 @@ if [[ -z "$variant" ]]; then
 fi
 timescale=$([[ "$variant" == timescaledb ]] && echo on || echo off)
 
-declare -A recorded=() recorded_at=() seen=()
+declare -A recorded=() recorded_at=() seen=() revised=()
+while read -r name earlier current _; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  revised[$name:$earlier]=$current
+done < <(cat "$dir/revisions.txt" 2>/dev/null || true)
+
+# The checksum a recorded one was revised into (revisions.txt, followed through every
+# revision), or the recorded one.
+revision_of() {
+  local name=$1 sum=$2 n
+  for ((n = 0; n < 100; n++)); do
+    [[ -n "${revised[$name:$sum]+set}" ]] || break
+    sum=${revised[$name:$sum]}
+  done
+  echo "$sum"
+}
+
 while IFS='|' read -r name checksum applied_at; do
   [[ -n "$name" ]] && recorded[$name]=$checksum && recorded_at[$name]=$applied_at
 done < <(query <<<"SELECT name, checksum, applied_at FROM schema_migrations ORDER BY version")
@@ -69,6 +88,7 @@ done < <(query <<<"SELECT name, checksum, applied_at FROM schema_migrations ORDE
 # Check every file before applying any.
 todo=()
 changed=()
+relabel=()
 for f in "$dir"/[0-9][0-9]_*.sql; do
   name=$(basename "$f")
   [[ "$name" == 00_* ]] && continue
@@ -76,8 +96,12 @@ for f in "$dir"/[0-9][0-9]_*.sql; do
   if [[ -z "${recorded[$name]+set}" ]]; then
     todo+=("$f")
   elif [[ "${recorded[$name]}" != "$sum" ]]; then
-    changed+=("$name")
-    todo+=("$f")
+    if [[ "$(revision_of "$name" "${recorded[$name]}")" == "$sum" ]]; then
+      relabel+=("$name")
+    else
+      changed+=("$name")
+      todo+=("$f")
+    fi
   fi
   seen[$name]=1
 done
@@ -93,6 +117,14 @@ if [[ ${#changed[@]} -gt 0 && $reapply -eq 0 ]]; then
   fail "nothing applied. Put schema changes in a new migration file; if re-running the changed" \
        "file is right, run: apply.sh --reapply-changed $db"
 fi
+
+for name in "${relabel[@]}"; do
+  query -v name="$name" -v checksum="$(sha256sum "$dir/$name" | cut -d' ' -f1)" >/dev/null <<'SQL' \
+    || fail "recording the revised checksum of $name in $db failed"
+UPDATE schema_migrations SET checksum = :'checksum' WHERE name = :'name';
+SQL
+  echo "apply.sh: $name: a reviewed revision of the applied file (revisions.txt); its new checksum is recorded, the file is not run again"
+done
 
 for f in "${todo[@]}"; do
   name=$(basename "$f")

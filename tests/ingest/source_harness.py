@@ -1,5 +1,5 @@
-"""Running a real source module against the local HTTP server of tests/ingest/conftest.py:
-a SourceContext whose sink keeps messages and dead letters in memory (the Kafka path is
+"""Running a real source module against the local stand-ins of harness/local_servers.py: a
+SourceContext whose sink keeps messages and dead letters in memory (the Kafka path is
 covered by the stack test), and a runner that stops the source once a condition holds."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class CollectSink:
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.dead_letters: list[dict[str, Any]] = []
+        self.healths: list[dict[str, Any]] = []
 
     def publish(self, topic: str, msg: dict[str, Any], *, key: bytes | None = None,
                 partition: int = -1) -> None:
@@ -34,6 +35,19 @@ class CollectSink:
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         self.dead_letters.append({"source": source, "reason": reason, "raw": raw,
                                   "where": where})
+
+    def health(self, record: dict[str, Any]) -> None:
+        self.healths.append(record)
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        pass  # the job clock is not under test here
+
+    @property
+    def backlog(self) -> int:
+        return 0
+
+    def own_health(self) -> list[Any]:
+        return []
 
     def close(self, timeout_s: float = 30) -> None:
         pass
@@ -51,6 +65,19 @@ def make_ctx(name: str, module: Any, url: str, *, options: dict[str, Any] | None
     section = SourceSettings(rest_url=url, **settings)
     opts = module.Options.model_validate(options or {})
     return SourceContext(name=name, settings=section, sink=CollectSink(), options=opts)
+
+
+def context(name: str, module: Any, http: HttpServer, ws_url: str, sink: CollectSink, *,
+            options: dict[str, Any] | None = None, poll_seconds: float = 0.3,
+            budget: Any = None) -> Any:
+    """A real SourceContext for a venue with REST and a stream, writing into `sink`."""
+    from ingest.settings import Budget, SourceSettings
+    from ingest.source import SourceContext
+
+    settings = SourceSettings(rest_url=http.url, ws_url=ws_url, poll_seconds=poll_seconds,
+                              budget=budget or Budget(requests=1000, per_seconds=1))
+    opts = module.Options.model_validate(options or {})
+    return SourceContext(name=name, settings=settings, sink=sink, options=opts)
 
 
 async def run_until(ctx: Any, run: Any, done: Any, timeout_s: float = 20.0) -> None:

@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply, WsServer
 from harness.recorded import frames, lines, load, text
 from ingest.contract import PayloadError
 from ingest.sources import bybit
-from tests.ingest.cex_local import LocalHttp, LocalWs, Reply, context
-from tests.ingest.source_harness import CollectSink, run_until
+from tests.ingest.source_harness import CollectSink, context, run_until
 
 W = "test"
 
@@ -161,7 +161,7 @@ def test_subscriptions_respect_the_per_request_and_per_connection_limits() -> No
 
 # ---------------------------------------------------------------- live, against local servers
 
-def _local_bybit(http: LocalHttp) -> None:
+def _local_bybit(http: HttpServer) -> None:
     path = "/v5/market/instruments-info"
     http.default[path] = Reply(body=text("bybit", "instruments_linear.json"))
     http.by_query[(path, "cursor", "first%3DBTCUSDT%26last%3DETHUSDT")] = Reply(
@@ -188,16 +188,16 @@ def _ws_frames() -> list[str]:
 
 
 def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
-    async def scenario() -> tuple[CollectSink, LocalHttp, LocalWs, object]:
-        with LocalHttp() as http:
+    async def scenario() -> tuple[CollectSink, HttpServer, WsServer, object]:
+        with HttpServer() as http:
             _local_bybit(http)
-            async with LocalWs(_ws_frames(), drop_after=2) as ws:
+            async with WsServer(_ws_frames(), drop_after=2) as ws:
                 sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"ratio_poll_seconds": 0.5})
                 await run_until(ctx, bybit.run, lambda: (
                     len(sink.topic("liquidations")) >= 3 and sink.topic("long_short_ratio")
-                    and sink.topic("funding_rates") and ws.connections >= 2))
+                    and sink.topic("funding_rates") and len(ws.connections) >= 2))
                 return sink, http, ws, ctx
 
     sink, http, ws, ctx = asyncio.run(scenario())
@@ -230,10 +230,10 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
 
 def test_live_once_makes_one_pass_and_returns() -> None:
     async def scenario() -> CollectSink:
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_bybit(http)
             http.once.clear()
-            async with LocalWs(_ws_frames()) as ws:
+            async with WsServer(_ws_frames()) as ws:
                 sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"once_stream_seconds": 2})
@@ -248,7 +248,7 @@ def test_live_once_makes_one_pass_and_returns() -> None:
 
 def test_history_pages_funding_open_interest_and_ratio() -> None:
     async def scenario() -> list[tuple[str, dict]]:
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_bybit(http)
             http.once.clear()
             for path, name in (("/v5/market/mark-price-kline", "mark_price_kline_btcusdt.json"),
@@ -281,7 +281,7 @@ def test_history_pages_funding_open_interest_and_ratio() -> None:
 
 def test_live_once_skips_the_stream_by_default() -> None:
     async def scenario() -> CollectSink:
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_bybit(http)
             http.once.clear()
             sink = CollectSink()
@@ -298,13 +298,13 @@ def test_live_once_skips_the_stream_by_default() -> None:
 
 def test_live_new_listing_resubscribes_with_the_new_topic_set() -> None:
     async def scenario():
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_bybit(http)
             http.once.clear()
             first = json.loads(text("bybit", "instruments_linear.json"))
             first["result"]["nextPageCursor"] = ""  # before the listing: BTC and ETH only
             http.once["/v5/market/instruments-info"].append(Reply(body=json.dumps(first)))
-            async with LocalWs([]) as ws:
+            async with WsServer([]) as ws:
                 sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"instruments_refresh_seconds": 0.5})
@@ -321,10 +321,10 @@ def test_live_refused_subscription_is_counted_and_the_stream_goes_on() -> None:
     refusal = json.dumps({"success": False, "op": "subscribe", "conn_id": "c1",
                           "ret_msg": "error:handler not found,topic:allLiquidation.OLDUSDT"})
     async def scenario():
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_bybit(http)
             http.once.clear()
-            async with LocalWs([refusal, frames("bybit", "ws_all_liquidation.jsonl")[1]]) as ws:
+            async with WsServer([refusal, frames("bybit", "ws_all_liquidation.jsonl")[1]]) as ws:
                 sink = CollectSink()
                 ctx = context("bybit", bybit, http, f"ws://127.0.0.1:{ws.port}", sink)
                 await run_until(ctx, bybit.run, lambda: len(sink.topic("liquidations")) >= 2)
@@ -337,7 +337,7 @@ def test_live_refused_subscription_is_counted_and_the_stream_goes_on() -> None:
 
 def test_live_unreadable_instrument_list_is_dead_lettered_and_retried() -> None:
     async def scenario():
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_bybit(http)
             http.once.clear()
             http.once["/v5/market/instruments-info"].append(

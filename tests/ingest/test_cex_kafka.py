@@ -13,11 +13,11 @@ import orjson
 import pytest
 from confluent_kafka.admin import NewTopic
 
+from harness.local_servers import HttpServer, WsServer
 from lcm import kafka_io
 from lcm.paths import REPO_DIR
 from lcm.settings import Connections
 from lcm.topics import TOPICS
-from tests.ingest.cex_local import LocalHttp, LocalWs
 from tests.ingest.test_binance import _local_binance as binance_setup
 from tests.ingest.test_binance import _ws_frames as binance_frames
 from tests.ingest.test_bybit import _local_bybit as bybit_setup
@@ -66,10 +66,10 @@ def test_once_lands_contract_messages_in_kafka(venue: str, tmp_path: Path) -> No
     prefix = f"cextest_{uuid.uuid4().hex[:8]}_"
 
     async def scenario() -> tuple[int, str]:
-        with LocalHttp() as http:
+        with HttpServer() as http:
             setup(http)
             http.once.clear()  # the failure replies are other tests' business
-            async with LocalWs(ws_frames(), needs_subscribe=needs_subscribe) as ws:
+            async with WsServer(ws_frames(), needs_subscribe=needs_subscribe) as ws:
                 config = tmp_path / "ingest.yaml"
                 config.write_text(
                     f"spool: {{dir: {tmp_path / 'spool'}}}\n"

@@ -181,9 +181,14 @@ def test_live_run_writes_data_dead_letters_health_and_heartbeats(own_kafka: OwnK
     assert code == 0 and pub.flush(30)
     pub.close()
 
-    (price,) = [v for recs in consume_all(own_kafka.bootstrap, PREFIX + "prices", 1).values()
-                for _, _, v, _ in recs]
+    prices = consume_all(own_kafka.bootstrap, PREFIX + "prices", 1)
+    (price,) = [v for recs in prices.values() for _, k, v, _ in recs
+                if not kafka_io.is_heartbeat(k)]
     assert price["price"] == 95000.5
+    # heartbeats reach every partition of the data topics too, keyed as heartbeats
+    assert sorted(p for p, recs in prices.items()
+                  if any(kafka_io.is_heartbeat(k) and v["source"] == "ingest"
+                         for _, k, v, _ in recs)) == list(range(TOPICS["prices"]))
     (dead,) = [(k, v) for recs in consume_all(own_kafka.bootstrap,
                                               PREFIX + "ingest_dead_letter", 1).values()
                for _, k, v, _ in recs]

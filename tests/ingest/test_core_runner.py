@@ -45,6 +45,13 @@ class Collect:
     def heartbeat(self, source: str, ts: int) -> None:
         self.beats.append((source, ts))
 
+    @property
+    def backlog(self) -> int:
+        return 0
+
+    def own_health(self) -> list:
+        return []
+
     def close(self, timeout_s: float = 0) -> None:
         pass
 

@@ -86,16 +86,27 @@ def test_zero_filled_tail_is_cut_on_open(tmp_path: Path) -> None:
     again.close()
 
 
-def test_corrupt_record_in_the_middle_is_an_error_not_a_silent_cut(tmp_path: Path) -> None:
+def test_corrupt_record_in_the_middle_is_quarantined_and_reported_not_a_silent_cut(
+        tmp_path: Path) -> None:
+    """A record whose checksum fails is not cut silently, nor does it keep the spool from
+    opening: its bytes go to quarantine/, it is reported (with the records it cost), and
+    the records after it are read."""
     sp = Spool(tmp_path)
     fill(sp, 3)
     sp.close()
     seg = sorted(tmp_path.glob("*.seg"))[0]
     data = bytearray(seg.read_bytes())
+    first_len = 8 + int.from_bytes(data[:4], "little")
     data[12] ^= 0xFF  # flip a byte inside the first record's body
     seg.write_bytes(bytes(data))
-    with pytest.raises(SpoolError, match=r"\.seg: corrupt record at byte 0"):
-        Spool(tmp_path)
+    again = Spool(tmp_path)
+    assert values(again.read(10)) == [b'{"i":1}', b'{"i":2}']
+    (damage,) = again.damage
+    assert damage.lost == 1 and "checksum mismatch" in damage.what
+    assert damage.what.startswith(f"{seg.name} bytes 0..{first_len}")
+    assert Path(damage.moved_to).read_bytes() == bytes(data[:first_len])
+    assert seg.stat().st_size == len(data) - first_len
+    again.close()
 
 
 def test_rewind(tmp_path: Path) -> None:

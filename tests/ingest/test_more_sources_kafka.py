@@ -93,6 +93,10 @@ def test_etherscan_cli_into_kafka(http_server, tmp_path, kafka_prefix):
         q = request.query
         if q.get("action") == "eth_blockNumber":
             return Reply(200, fixture("etherscan", "block_number.json"))
+        if q.get("action") == "eth_getBlockByNumber":  # the head is checked: it exists
+            block = json.loads(fixture("etherscan", "block_by_number.json"))
+            block["result"]["number"] = q["tag"]
+            return Reply(200, block)
         name = "getlogs_usdt.json" if q.get("address", "").lower() == usdt else "no_records.json"
         return Reply(200, fixture("etherscan", name))
 

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pytest
 
+from harness.local_servers import HttpServer, Reply, WsServer
 from harness.recorded import frames, lines, load, text
 from ingest.contract import PayloadError
-from ingest.sources import cex_io as io
 from ingest.sources import okx
-from tests.ingest.cex_local import LocalHttp, LocalWs, Reply, context
-from tests.ingest.source_harness import CollectSink, run_until
+from ingest.sources.common import split_data
+from tests.ingest.source_harness import CollectSink, context, run_until
 
 W = "test"
 
@@ -150,7 +150,7 @@ def test_ticker_price_and_usd_volume() -> None:
 
 # ---------------------------------------------------------------- live, against local servers
 
-def _local_okx(http: LocalHttp) -> None:
+def _local_okx(http: HttpServer) -> None:
     for path, name in (("/api/v5/public/instruments", "instruments_swap.json"),
                        ("/api/v5/public/mark-price", "mark_price_swap.json"),
                        ("/api/v5/public/funding-rate", "funding_rate_any.json"),
@@ -178,16 +178,16 @@ def _ws_frames() -> list[str]:
 
 def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
     async def scenario():
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_okx(http)
-            async with LocalWs(_ws_frames(), drop_after=2) as ws:
+            async with WsServer(_ws_frames(), drop_after=2) as ws:
                 sink = CollectSink()
                 ctx = context("okx", okx, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"ratio_poll_seconds": 0.5, "rubik_pause_seconds": 0.4,
                                        "ws_ping_seconds": 0.5})
                 await run_until(ctx, okx.run, lambda: (
                     len(sink.topic("liquidations")) >= 3 and sink.topic("long_short_ratio")
-                    and sink.topic("funding_rates") and ws.connections >= 2
+                    and sink.topic("funding_rates") and len(ws.connections) >= 2
                     and any(t == "ping" for _, t in ws.received)))
                 return sink, http, ws, ctx
 
@@ -217,7 +217,7 @@ def test_live_normal_path_throttle_5xx_malformed_and_reconnect() -> None:
 
 def test_history_funding_open_interest_and_ratio() -> None:
     async def scenario() -> list[tuple[str, dict]]:
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_okx(http)
             http.once.clear()
             for path, name in (
@@ -246,7 +246,7 @@ def test_history_funding_open_interest_and_ratio() -> None:
 
 def test_live_funding_falls_back_to_per_instrument_when_any_is_refused() -> None:
     async def scenario():
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_okx(http)
             http.once.clear()
             path = "/api/v5/public/funding-rate"
@@ -274,7 +274,7 @@ def test_live_funding_falls_back_to_per_instrument_when_any_is_refused() -> None
 def test_one_unknown_instrument_does_not_cost_the_rest_of_the_push() -> None:
     frame = lines("okx", "ws_liquidation_orders.jsonl")[2]
     frame["data"][0]["instId"] = "NEW-USD-SWAP"
-    parts = io.split_data(frame)
+    parts = split_data(frame)
     assert len(parts) == 2
     with pytest.raises(PayloadError):
         okx.parse_liquidation_orders(parts[0], instruments(), W)
@@ -301,13 +301,13 @@ def test_live_a_new_listing_in_the_stream_reloads_the_contract_values() -> None:
     push["data"][0]["details"][0].update(bkPx="201.37", sz="5")
 
     async def scenario():
-        with LocalHttp() as http:
+        with HttpServer() as http:
             _local_okx(http)
             http.once.clear()
             path = "/api/v5/public/instruments"
             http.once[path].append(Reply(body=text("okx", "instruments_swap.json")))
             http.default[path] = Reply(body=json.dumps(listed))
-            async with LocalWs([json.dumps(push)]) as ws:
+            async with WsServer([json.dumps(push)]) as ws:
                 sink = CollectSink()
                 ctx = context("okx", okx, http, f"ws://127.0.0.1:{ws.port}", sink,
                               options={"unknown_reload_seconds": 60})

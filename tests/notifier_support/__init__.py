@@ -1,2 +1,2 @@
-"""Helpers of the notifier tests: a local HTTP server that answers like the real APIs
-(recorded shapes in fixtures/, each with its origin) and records what it was sent."""
+"""Helpers of the notifier tests: alerts shaped like the contract's (alerts.py). The local
+endpoints and their recorded answers are in harness/ (local_servers.py, recorded/notifier/)."""

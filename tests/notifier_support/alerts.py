@@ -17,7 +17,7 @@ FAST_RETRY = {"max_attempts": 4, "initial_backoff_s": 0.05, "max_backoff_s": 0.2
 
 def alert(level: str = "WARNING", previous: str | None = "INFO", base: str = "BTC",
           minute: int = 9, **overrides: Any) -> dict[str, Any]:
-    """The contract's example alert (CONTRACTS.md, alerts topic), with its level changed."""
+    """The contract's example alert (docs/contract.md, alerts topic), with its level changed."""
     value = {
         "alert_id": f"{base}:2026-11-20T14:{minute:02d}:00Z:{level}", "base": base,
         "level": level, "previous_level": previous, "side": "long", "risk": 57.3,
