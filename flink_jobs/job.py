@@ -21,7 +21,7 @@ from flink_jobs import liquidation_map, map_udfs, udfs
 from flink_jobs.config import MonitorConfig, load_config
 from flink_jobs.sql_files import SQL_DIR, render, statements
 from lcm import kafka_io
-from lcm.paths import REPO_DIR
+from lcm.paths import state_dir
 from lcm.settings import Connections
 from lcm.topics import (
     ALERTS_TOPIC,
@@ -157,6 +157,22 @@ def variant_overrides(directory: Path) -> dict[str, Path]:
 # The liquidation-level map's files: left out together by --without-liquidation-map.
 LIQUIDATION_MAP_FILES = ("54_liquidation_map_minutes.sql", "55_liquidation_map.sql",
                          "71_insert_liquidation_levels.sql")
+
+
+FUNCTIONS_JAR = "lcm-flink-functions.jar"  # flink_jobs/java, built by make setup
+
+
+def local_jars() -> str:
+    """`pipeline.jars` for the job's SQL run outside the cluster (--local, the backtest,
+    tests): every jar of the cluster's lib dir (.state/lib/flink). Not the functions jar
+    alone: it also registers the 'lcm-jdbc' table factory, which needs Flink's JDBC
+    connector beside it, and PyFlink adds these jars to the one JVM's class loader, so
+    every later environment of the process looks the factory up too."""
+    lib = state_dir() / "lib" / "flink"
+    if not (lib / FUNCTIONS_JAR).exists():
+        raise FileNotFoundError(f"{lib / FUNCTIONS_JAR} is missing: run 'make setup' (it "
+                                "builds the job's functions, flink_jobs/java)")
+    return ";".join(j.as_uri() for j in sorted(lib.glob("*.jar")))
 
 
 def job_statements(
@@ -308,8 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     preflight(conn, args.topic_prefix)
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     if args.local:
-        jars = sorted(Path(REPO_DIR, ".state", "lib", "flink").glob("*.jar"))
-        t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
+        t_env.get_config().set("pipeline.jars", local_jars())
     result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
                    extra_conf, jdbc_options,
                    with_map=not args.without_liquidation_map).execute()

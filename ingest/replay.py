@@ -173,6 +173,14 @@ def replay(
                              RAW_LIMIT),
             "ingest_ts": int(time.time() * 1000)}, key=b"replay", on_delivery=on_delivery)
 
+    def send(n: int, raw: bytes, topic: str, value: dict[str, Any]) -> None:
+        try:
+            produce(producer, topic_prefix + topic, value, on_delivery=on_delivery)
+        except TypeError as exc:  # orjson writes at most 255 levels of nesting; reads 1024
+            dead_letter(n, raw, f"value cannot be written back as JSON: {exc}")
+            return
+        stats.sent[topic] += 1
+
     bar = tqdm(total=count_lines(path) if progress else None, disable=not progress,
                unit="msg", unit_scale=True, desc=f"replay {path.name}")
     pace_wall, pace_ts, last_ts = started, None, None  # the current piece of pacing
@@ -203,16 +211,14 @@ def replay(
                     pace_wall, pace_ts = time.monotonic(), ts  # a new piece: no wait
                 poll_until(producer, pace_wall + (ts - pace_ts) / 1000 / speed)
             if jump:
-                produce(producer, topic_prefix + topic, value, on_delivery=on_delivery)
-                stats.sent[topic] += 1
+                send(n, raw, topic, value)
                 continue
             if next_beat is None or ts >= next_beat:
                 heartbeat(ts)
                 next_beat = ts - ts % HEARTBEAT_EVERY_MS + HEARTBEAT_EVERY_MS
             stats.last_ts = max(stats.last_ts or ts, ts)
         # else: no usable ts; the job dead-letters the record (it gets the broker's time)
-        produce(producer, topic_prefix + topic, value, on_delivery=on_delivery)
-        stats.sent[topic] += 1
+        send(n, raw, topic, value)
         if not n % POLL_EVERY:
             producer.poll(0)
     bar.close()
