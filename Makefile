@@ -56,7 +56,7 @@ bench: up  ## throughput, latency and memory figures (prints a report)
 faults: up  ## fault injection on this checkout's stack: recovery and rows vs a no-fault run
 	@$(PY) -m bench.faults
 
-test-faults: up  ## the slow fault-injection tests (short input; CI runs them once)
+test-faults: up  ## the slow fault-injection tests (short input)
 	@$(PY) -m pytest -m slow
 
 notify:  ## run the notifier: alerts topic -> channels in config/notifier.yaml

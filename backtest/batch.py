@@ -30,16 +30,21 @@ from tqdm import tqdm
 
 from flink_jobs import scoring
 from flink_jobs.config import MonitorConfig
-from flink_jobs.job import LIQUIDATION_MAP_FILES, configure, job_statements, sql_params
+from flink_jobs.job import (
+    LIQUIDATION_MAP_FILES,
+    configure,
+    job_statements,
+    local_jars,
+    sql_params,
+)
 from flink_jobs.sql_files import render, statements
-from lcm.paths import SQL_DIR, state_dir
+from lcm.paths import SQL_DIR
 from lcm.settings import ConfigError
 from lcm.topics import DATA_TOPICS
 
 BACKTEST_SQL = SQL_DIR / "backtest"
 OVERRIDES = {"10_source_topic.sql": BACKTEST_SQL / "10_source_files.sql",
              "60_sinks.sql": BACKTEST_SQL / "60_sinks.sql"}
-FUNCTIONS_JAR = state_dir() / "lib" / "flink" / "lcm-flink-functions.jar"
 MINUTE_MS = 60_000
 # Trader views are not scored: the liquidation-level map has its own backtest
 # (backtest/liquidation_map.py) and the long/short reports are a copy of the input.
@@ -100,16 +105,13 @@ def params(cfg: MonitorConfig, input_path: Path, output_path: Path,
 
 
 def batch_env(parallelism: int = 1) -> TableEnvironment:
-    if not FUNCTIONS_JAR.exists():
-        raise ConfigError(f"{FUNCTIONS_JAR} is missing: run 'make setup' "
-                         "(it builds the job's JSON_FIELDS function)")
+    try:
+        jars = local_jars()
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     conf = t_env.get_config()
-    # Every jar of the job's lib dir, not the functions jar alone: that jar also registers
-    # the 'lcm-jdbc' table factory, which the connector lookup instantiates and which needs
-    # Flink's JDBC connector beside it.
-    jars = sorted(FUNCTIONS_JAR.parent.glob("*.jar"))
-    conf.set("pipeline.jars", ";".join(j.as_uri() for j in jars))
+    conf.set("pipeline.jars", jars)
     conf.set("parallelism.default", str(parallelism))
     conf.set("python.executable", sys.executable)
     conf.set("python.client.executable", sys.executable)

@@ -54,11 +54,14 @@ from harness import stack
 from harness.sandbox import ACTIVE_STATES, Sandbox, flink_rest
 from lcm import kafka_io
 from lcm.paths import REPO_DIR
-from lcm.pipeline import load_pipeline
+from lcm.pipeline import SAMPLE_MONITOR_CONFIG, load_pipeline
 from lcm.settings import Connections
 
 FAULTS = ("udf-worker", "taskmanager", "jobmanager", "broker", "postgres", "ingest-kafka-down")
 JOB_NAME = "liquidation-cascade-monitor"
+# The workload is 20 minutes: the sample config's short history lets it score and alert
+# (the shipped config judges an input only after an hour of it).
+JOB_ARGS = ("--config", str(SAMPLE_MONITOR_CONFIG))
 # The job's tables and their primary keys (sql/timescale/01_tables.sql); written_at is when
 # a row was (re)written, not what it says, so it is left out of the comparison.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -369,7 +372,7 @@ def restore(box: Sandbox, feeder: Feeder, conn: Connections) -> list[str]:
     if active_job(box) is None:
         chk = latest_checkpoint(box.jobs)
         args = ["-s", str(chk)] if chk else []
-        box.submit_job(*args)
+        box.submit_job(*JOB_ARGS, *args)
         actions.append(f"resubmitted the job from {chk.name if chk else 'scratch'}")
     return actions
 
@@ -501,7 +504,7 @@ def run_one(fault: str, conn: Connections, feed_args: list[str], at: float,
     feeder = Feeder(box, feed_args, workdir)
     try:
         workers_before = {w.pid for w in stack.udf_workers()}
-        box.submit_job()
+        box.submit_job(*JOB_ARGS)
         watch = AlertWatch(box)
         watch.start()
         feeder.start()

@@ -182,6 +182,22 @@ LIQUIDATION_MAP_FILES = ("54_liquidation_map_minutes.sql", "55_liquidation_map.s
                          "71_insert_liquidation_levels.sql")
 
 
+FUNCTIONS_JAR = "lcm-flink-functions.jar"  # flink_jobs/java, built by make setup
+
+
+def local_jars() -> str:
+    """`pipeline.jars` for the job's SQL run outside the cluster (--local, the backtest,
+    tests): every jar of the cluster's lib dir (.state/lib/flink). Not the functions jar
+    alone: it also registers the 'lcm-jdbc' table factory, which needs Flink's JDBC
+    connector beside it, and PyFlink adds these jars to the one JVM's class loader, so
+    every later environment of the process looks the factory up too."""
+    lib = state_dir() / "lib" / "flink"
+    if not (lib / FUNCTIONS_JAR).exists():
+        raise FileNotFoundError(f"{lib / FUNCTIONS_JAR} is missing: run 'make setup' (it "
+                                "builds the job's functions, flink_jobs/java)")
+    return ";".join(j.as_uri() for j in sorted(lib.glob("*.jar")))
+
+
 def job_statements(
     params: dict[str, object], overrides: dict[str, Path] | None = None,
     skip: Collection[str] = (),
@@ -340,8 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     preflight(conn, args.topic_prefix)
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     if args.local:
-        jars = sorted((state_dir() / "lib" / "flink").glob("*.jar"))
-        t_env.get_config().set("pipeline.jars", ";".join(j.as_uri() for j in jars))
+        t_env.get_config().set("pipeline.jars", local_jars())
     result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
                    extra_conf, jdbc_options,
                    with_map=not args.without_liquidation_map,

@@ -49,16 +49,20 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from flink_jobs.config import MonitorConfig, load_config
-from flink_jobs.job import PER_TOPIC_FILES, configure, job_statements, sql_params
+from flink_jobs.job import (
+    PER_TOPIC_FILES,
+    configure,
+    job_statements,
+    local_jars,
+    sql_params,
+)
 from flink_jobs.sql_files import SQL_DIR, statements
-from lcm.paths import state_dir
 from lcm.settings import Connections
 from lcm.topics import DATA_TOPICS, HEALTH_TOPIC, HEARTBEAT_TOPIC
 
 DAY = "2026-11-20"
 RAW_FILE = "10_source_topic.sql"
 RAW_TOPICS = (*DATA_TOPICS, HEARTBEAT_TOPIC, HEALTH_TOPIC)
-FUNCTIONS_JAR = "lcm-flink-functions.jar"  # JSON_FIELDS, built by make setup
 _CREATE = re.compile(r"CREATE\s+TEMPORARY\s+(?:VIEW|TABLE)\s+(\w+)", re.I)
 
 
@@ -169,15 +173,9 @@ class LocalFlink:
         its own, with the job's functions."""
         env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
         conf = env.get_config()
-        jar = state_dir() / "lib" / "flink" / FUNCTIONS_JAR
-        if not jar.exists():
-            raise RuntimeError(f"{jar} is missing: run 'make setup' (it builds flink_jobs/java)")
-        # The lib dir's jars, not the functions jar alone: it also registers the job's
-        # 'lcm-jdbc' sink factory, which needs Flink's JDBC connector on the classpath.
-        jars = ";".join(j.as_uri() for j in sorted(jar.parent.glob("*.jar")))
         for key, value in {"execution.target": "remote", "rest.address": "127.0.0.1",
                            "rest.port": str(self.port), "parallelism.default": "1",
-                           "table.local-time-zone": "UTC", "pipeline.jars": jars,
+                           "table.local-time-zone": "UTC", "pipeline.jars": local_jars(),
                            "python.executable": sys.executable,
                            "python.client.executable": sys.executable}.items():
             conf.set(key, value)

@@ -25,9 +25,8 @@ import orjson
 from tqdm import tqdm
 
 from ingest.contract import PayloadError, topic_of
-from ingest.health import SourceHealth
 from ingest.settings import IngestSettings
-from lcm.deadletter import dead_letter_record
+from ingest.sink import FileSink
 
 log = logging.getLogger("ingest.backfill")
 DAY_MS = 86_400_000
@@ -68,7 +67,7 @@ def _label(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
-class DayWriter:
+class DayWriter(FileSink):
     """Sink for one day: envelopes to <name>.jsonl.gz.part, renamed on commit()."""
 
     def __init__(self, path: Path, start_ms: int, end_ms: int, stats: BackfillStats) -> None:
@@ -90,21 +89,7 @@ class DayWriter:
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
         self.stats.dead_letters += 1
-        with self.dead.open("ab") as fh:
-            fh.write(orjson.dumps(dead_letter_record(source, reason, raw, where)) + b"\n")
-
-    def health(self, record: dict[str, Any]) -> None:
-        """Health records are live-only (a backfill reports its progress on the bar)."""
-
-    def heartbeat(self, source: str, ts: int) -> None:
-        """Heartbeats are live-only."""
-
-    @property
-    def backlog(self) -> int:
-        return 0  # written at once
-
-    def own_health(self) -> list[SourceHealth]:
-        return []
+        self.append_dead_letter(self.dead, source, reason, raw, where)
 
     def commit(self) -> None:
         self.fh.close()

@@ -19,15 +19,14 @@ from typing import IO, Any
 import orjson
 
 from ingest.health import SourceHealth
-from ingest.sink import Sink
-from lcm.deadletter import dead_letter_record
+from ingest.sink import FileSink, Sink
 from lcm.topics import DATA_TOPICS
 
 DATA_TOPICS = frozenset(DATA_TOPICS)
 FLUSH_EVERY_S = 5.0
 
 
-class Recorder:
+class Recorder(FileSink):
     """A Sink writing data-topic messages to rotating .jsonl.gz files in `out_dir`."""
 
     def __init__(self, out_dir: Path, prefix: str = "record", *, rotate_bytes: int = 64 << 20,
@@ -90,23 +89,10 @@ class Recorder:
                 self._flushed_at = now
 
     def dead_letter(self, source: str, reason: str, raw: str, where: str) -> None:
-        line = orjson.dumps(dead_letter_record(source, reason, raw, where)) + b"\n"
-        with self._lock, (self.out_dir / "dead_letters.jsonl").open("ab") as fh:
-            fh.write(line)
+        with self._lock:
+            self.append_dead_letter(self.out_dir / "dead_letters.jsonl", source, reason, raw,
+                                    where)
             self.dead_letters += 1
-
-    def health(self, record: dict[str, Any]) -> None:
-        """Health records are live-only: a recording keeps market data and dead letters."""
-
-    def heartbeat(self, source: str, ts: int) -> None:
-        """Heartbeats are live-only: replay sends its own from the recorded times."""
-
-    @property
-    def backlog(self) -> int:
-        return 0  # written at once
-
-    def own_health(self) -> list[SourceHealth]:
-        return []
 
     def close(self, timeout_s: float = 30) -> None:
         with self._lock:

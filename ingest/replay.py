@@ -176,8 +176,8 @@ def replay(
     def send(n: int, raw: bytes, topic: str, value: dict[str, Any]) -> None:
         try:
             produce(producer, topic_prefix + topic, value, on_delivery=on_delivery)
-        except TypeError as exc:  # orjson reads deeper nesting than it writes back
-            dead_letter(n, raw, f"value: cannot be sent as JSON ({exc})")
+        except TypeError as exc:  # orjson writes at most 255 levels of nesting; reads 1024
+            dead_letter(n, raw, f"value cannot be written back as JSON: {exc}")
             return
         stats.sent[topic] += 1
 

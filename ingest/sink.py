@@ -10,7 +10,12 @@ The shape of a dead letter (bounded, always encodable) is lcm.deadletter's.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from lcm.deadletter import dead_letter_record
 
 if TYPE_CHECKING:
     from ingest.health import SourceHealth
@@ -50,3 +55,29 @@ class Sink(Protocol):
     def own_health(self) -> list[SourceHealth]:
         """The sink's own health, reported in ingest_health like a source's (the spool:
         refused appends, damage found and quarantined); [] for sinks without one."""
+
+
+class FileSink:
+    """What the file sinks (the Recorder, a backfill day) share: health records and
+    heartbeats are live-only (replay sends its own heartbeats from the recorded times),
+    every write happens at once, and a dead letter is one line appended to a JSON-lines
+    file."""
+
+    def health(self, record: dict[str, Any]) -> None:
+        """Health records are live-only: files keep market data and dead letters."""
+
+    def heartbeat(self, source: str, ts: int) -> None:
+        """Heartbeats are live-only."""
+
+    @property
+    def backlog(self) -> int:
+        return 0  # written at once
+
+    def own_health(self) -> list[SourceHealth]:
+        return []
+
+    @staticmethod
+    def append_dead_letter(path: Path, source: str, reason: str, raw: str, where: str) -> None:
+        line = orjson.dumps(dead_letter_record(source, reason, raw, where)) + b"\n"
+        with path.open("ab") as fh:
+            fh.write(line)

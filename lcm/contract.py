@@ -366,7 +366,9 @@ HEARTBEAT_TOPIC = Topic(
     "partition is quiet (docs/operations.md).",
     "every ingest process (every second), `replay` (every 5 s of event time and a last one "
     "past the final event)",
-    "the `source`; the same message goes to EVERY partition of the topic",
+    "the `source`; the same message goes to EVERY partition of the topic, and to every "
+    "partition of every data topic under the key `heartbeat` (the job's source views and "
+    "every reader of a data topic skip those: `lcm.kafka_io.is_heartbeat`)",
     "`ts`, the time the producer vouches for: everything it sends later is newer.",
     shapes=(Shape(
         "heartbeat", "A heartbeat. It names no venue or asset, so the job's windowed views "

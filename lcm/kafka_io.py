@@ -128,13 +128,15 @@ def consumer_groups(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> 
 
 def read_topic(bootstrap: str, topic: str | Iterable[str], want: int, *,
                timeout_s: float = 60, linger_s: float = 0.0,
-               keep: Callable[[Message], bool] | None = None) -> list[Message]:
+               keep: Callable[[Message], bool] | None = None,
+               clock: bool = False) -> list[Message]:
     """The records of `topic` (or of several topics) from the start, every partition,
     until `want` were read or
     timeout_s passed, then linger_s longer (where a duplicate would show). No consumer group
     is joined or committed, so nothing is left on the broker. A topic that does not exist
     yet is waited for (within timeout_s). `keep` filters records (those it rejects do not
-    count)."""
+    count). Heartbeats on a data topic (key 'heartbeat') are the job's clock, not data:
+    skipped, as every reader of a data topic skips them, unless clock=True."""
     consumer = make_consumer(bootstrap, f"read-{time.time_ns()}",
                              **{"enable.auto.commit": False, "enable.partition.eof": False,
                                 "isolation.level": "read_committed"})
@@ -162,7 +164,8 @@ def read_topic(bootstrap: str, topic: str | Iterable[str], want: int, *,
             if end is not None and now >= end:
                 return out
             out.extend(m for m in consumer.consume(1000, 0.2)
-                       if m.error() is None and (keep is None or keep(m)))
+                       if m.error() is None and (clock or not is_heartbeat(m.key()))
+                       and (keep is None or keep(m)))
     finally:
         consumer.close()
 

@@ -88,18 +88,29 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
                           close_after_ms=cfg.pipeline.close_after_ms)
     if stats.delivery_errors:
         raise RuntimeError(f"replay into the sandbox failed: {stats}")
-    # A record delivered after the job's clock closed its minute: counted in late_records_1m.
+    tables = ("risk_scores", "features_1m", "alerts", "stablecoin_pressure", "dead_letters",
+              "source_health", "topic_events_1m", "liquidations", "liquidation_levels",
+              "long_short_ratios")
+    deadline = time.monotonic() + timeout_s
+    _settle(box, tables, assets, deadline, timeout_s)
+    # Every minute is written, so the job's clock is past them all: a record of one of them
+    # delivered now is late, and counted in late_records_1m. (Sent before the job read the
+    # final heartbeat, it could still have been on time.)
     kafka_io.produce(producer, box.prefix + "prices", LATE_RECORD)
     if producer.flush(30):
         raise RuntimeError("the late record was not delivered")
     del producer
+    _settle(box, (*tables, "late_records_1m"), assets, deadline, timeout_s)
+    box.cancel_jobs()
+    reader = box.conn.dsn("reader", dbname=box.db)
+    return PipelineData(box.db, reader, frozenset(assets), first, last)
 
-    tables = ("risk_scores", "features_1m", "alerts", "stablecoin_pressure", "dead_letters",
-              "source_health", "topic_events_1m", "liquidations", "liquidation_levels",
-              "long_short_ratios", "late_records_1m")
+
+def _settle(box: Sandbox, tables: tuple[str, ...], assets: set[str], deadline: float,
+            timeout_s: float) -> None:
+    """Wait until every table has rows, every asset is scored and nothing changed for 8 s."""
     counts_sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
     wanted = "SELECT count(DISTINCT base) FROM risk_scores WHERE venue = 'all'"
-    deadline = time.monotonic() + timeout_s
     last_counts, since = None, time.monotonic()
     with psycopg.connect(box.dsn(), autocommit=True) as db:
         while True:
@@ -116,6 +127,3 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
                     f"{dict(zip(tables, counts, strict=True))}, empty {empty}; job "
                     f"{[box.job_state(j) for j in box.jobs]}")
             time.sleep(1)
-    box.cancel_jobs()
-    reader = box.conn.dsn("reader", dbname=box.db)
-    return PipelineData(box.db, reader, frozenset(assets), first, last)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from lcm.paths import REPO_DIR
-
-JAR = Path(REPO_DIR, ".state", "lib", "flink", "lcm-flink-functions.jar")
+from flink_jobs.job import local_jars
 
 CASES = [
     ('{"exchange":"bybit","ts":1795183230000,"price":95000.5,"qty":1e-3}',
@@ -29,10 +25,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def t_env() -> TableEnvironment:
-    if not JAR.exists():
-        pytest.fail(f"{JAR} missing: run 'make setup'")
     env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
-    env.get_config().set("pipeline.jars", JAR.as_uri())
+    env.get_config().set("pipeline.jars", local_jars())
     env.create_java_temporary_system_function("JSON_FIELDS", "io.lcm.flink.JsonFields")
     env.create_java_temporary_system_function("JSON_ROW", "io.lcm.flink.JsonRow")
     return env

@@ -55,12 +55,14 @@ def settle(bootstrap: str) -> None:
     time.sleep(2)
 
 
-def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60):
-    """Every record of the topic but settle()'s probes, and 2 s more (a duplicate would
-    show up there): {partition: [(offset, key, value, timestamp)]}."""
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60, *,
+                clock: bool = False):
+    """Every record of the topic but settle()'s probes (and the clock on a data topic
+    unless clock=True), and 2 s more (a duplicate would show up there):
+    {partition: [(offset, key, value, timestamp)]}."""
     out: dict[int, list] = defaultdict(list)
     for m in kafka_io.read_topic(bootstrap, topic, expected, timeout_s=timeout_s, linger_s=2,
-                                 keep=lambda m: m.key() != b"probe"):
+                                 keep=lambda m: m.key() != b"probe", clock=clock):
         out[m.partition()].append((m.offset(), m.key(), orjson.loads(m.value()),
                                    m.timestamp()[1]))
     return out
@@ -181,7 +183,7 @@ def test_live_run_writes_data_dead_letters_health_and_heartbeats(own_kafka: OwnK
     assert code == 0 and pub.flush(30)
     pub.close()
 
-    prices = consume_all(own_kafka.bootstrap, PREFIX + "prices", 1)
+    prices = consume_all(own_kafka.bootstrap, PREFIX + "prices", 1, clock=True)
     (price,) = [v for recs in prices.values() for _, k, v, _ in recs
                 if not kafka_io.is_heartbeat(k)]
     assert price["price"] == 95000.5
