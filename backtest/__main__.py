@@ -13,6 +13,7 @@ import argparse
 import gzip
 import json
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ import yaml
 
 from backtest import batch, evaluate, report
 from flink_jobs.config import MonitorConfig, load_config
-from lcm.paths import REPO_DIR
+from lcm.cli import EPILOG, RuntimeFailure, UsageError, add_version, version
+from lcm.cli import run as run_cli
+from lcm.paths import FROM_CHECKOUT, REPO_DIR
 from lcm.pipeline import monitor_config_path
 
 
@@ -33,8 +36,20 @@ def _span(arg: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         return None
     a, sep, b = arg.partition("..")
     if not sep:
-        raise SystemExit(f"a span is FROM..TO (ISO dates), got {arg!r}")
+        raise UsageError(f"a span is FROM..TO (ISO dates), got {arg!r}")
     return pd.Timestamp(a, tz="UTC"), pd.Timestamp(b, tz="UTC")
+
+
+def _commit() -> str:
+    """The checkout's commit, or the installed package's version (no git there)."""
+    if FROM_CHECKOUT:
+        try:
+            out = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True).stdout.strip()
+        except OSError:
+            out = ""
+        return out or "unknown"
+    return f"installed {version()}"
 
 
 def scan(inputs: list[Path]) -> tuple[int, int, int]:
@@ -52,7 +67,7 @@ def scan(inputs: list[Path]) -> tuple[int, int, int]:
                     first = ts if first is None else min(first, ts)
                     last = ts if last is None else max(last, ts)
     if first is None:
-        raise SystemExit(f"no message with a ts in {[str(f) for f in inputs]}")
+        raise RuntimeFailure(f"no message with a ts in {[str(f) for f in inputs]}")
     return first, last, lines
 
 
@@ -80,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
     inputs = [Path(p) for p in args.inputs]
     for f in inputs:
         if not f.is_file():
-            raise SystemExit(f"{f}: no such file")
+            raise UsageError(f"{f}: no such file")
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     first, last, lines = scan(inputs)
@@ -108,9 +123,14 @@ def run(args: argparse.Namespace) -> None:
     print(f"report: {args.out / 'report.md'}  figures: {args.out / 'figures.json'}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m backtest", description=__doc__,
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("lcm-backtest", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="lcm-backtest", description=__doc__, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(ap)
     ap.add_argument("inputs", nargs="+", help="recordings / backfills / csv_import output "
                                               "(JSONL, plain or .gz)")
     ap.add_argument("--out", type=Path, required=True, help="work files, report, figures")
@@ -139,11 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     args.train_span, args.test_span = _span(args.train), _span(args.test)
     if args.calibrate and not args.train_span:
-        raise SystemExit("--calibrate needs --train FROM..TO")
+        raise UsageError("--calibrate needs --train FROM..TO")
     args.config_path = monitor_config_path(args.config)
     args.started = datetime.now(UTC).isoformat(timespec="seconds")
-    args.commit = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
-                                 capture_output=True, text=True).stdout.strip() or "unknown"
+    args.commit = _commit()
     run(args)
 
 
@@ -155,4 +174,4 @@ def dump_yaml(data: dict, header: str) -> str:
 np.seterr(all="ignore")
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

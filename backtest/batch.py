@@ -38,10 +38,11 @@ from flink_jobs.job import (
     sql_params,
 )
 from flink_jobs.sql_files import render, statements
-from lcm.paths import REPO_DIR
+from lcm.paths import SQL_DIR
+from lcm.settings import ConfigError
 from lcm.topics import DATA_TOPICS
 
-BACKTEST_SQL = REPO_DIR / "sql" / "backtest"
+BACKTEST_SQL = SQL_DIR / "backtest"
 OVERRIDES = {"10_source_topic.sql": BACKTEST_SQL / "10_source_files.sql",
              "60_sinks.sql": BACKTEST_SQL / "60_sinks.sql"}
 MINUTE_MS = 60_000
@@ -107,7 +108,7 @@ def batch_env(parallelism: int = 1) -> TableEnvironment:
     try:
         jars = local_jars()
     except FileNotFoundError as exc:
-        raise SystemExit(str(exc)) from None
+        raise ConfigError(str(exc)) from None
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     conf = t_env.get_config()
     conf.set("pipeline.jars", jars)
@@ -151,7 +152,7 @@ def fingerprint(cfg: MonitorConfig, inputs: Sequence[Path], chunk: Chunk) -> str
         st = f.stat()
         h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
     h.update(f"{chunk.read_from_ms}:{chunk.start_ms}:{chunk.end_ms}".encode())
-    for sql in sorted([*BACKTEST_SQL.glob("*.sql"), *(REPO_DIR / "sql" / "flink").glob("*.sql")]):
+    for sql in sorted([*BACKTEST_SQL.glob("*.sql"), *(SQL_DIR / "flink").glob("*.sql")]):
         h.update(sql.read_bytes())
     return h.hexdigest()[:16]
 

@@ -40,10 +40,9 @@ import numpy as np
 from flink_jobs import liquidation_map as lm
 from ingest import contract
 from ingest.replay import iter_lines, parse_envelope
-from lcm.paths import REPO_DIR
 from lcm.topics import LIQUIDATIONS, OPEN_INTEREST, PRICES
 
-SAMPLE = REPO_DIR / "ingest" / "samples" / "sample.jsonl"
+SAMPLE = Path(contract.__file__).resolve().parent / "samples" / "sample.jsonl"
 MINUTE_MS = 60_000
 
 

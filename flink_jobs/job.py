@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 from pyflink.table import EnvironmentSettings, StatementSet, TableEnvironment
 
@@ -57,6 +58,29 @@ MODES = ("streaming", "batch")
 MAX_INTERVAL_MINUTES = 99 * 1440 + 23 * 60 + 59
 
 
+def sql_string(value: object) -> str:
+    """A Flink SQL string literal: quoted, with every quote doubled, so no value (a
+    password with a quote, say) can end the literal and add options of its own."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_options(options: dict[str, object]) -> str:
+    """`'key' = 'value'` table options, comma-separated, every part a safe literal."""
+    return ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
+
+
+def kafka_options(conn: Connections | None) -> str:
+    """The Kafka client properties of every Kafka table of the job (bootstrap servers and
+    the security settings of lcm.settings.KafkaSecurity), as one rendered parameter. No
+    connections (the backtest's batch runs, which replace the Kafka tables): empty."""
+    if conn is None:
+        return sql_options({"properties.bootstrap.servers": ""})
+    return sql_options({f"properties.{k}": v for k, v in {
+        "bootstrap.servers": conn.kafka_bootstrap,
+        **conn.kafka_security.java_properties(),
+    }.items()})
+
+
 def interval(minutes: int) -> str:
     """A Flink interval literal of `minutes` that holds up to 99 days (INTERVAL '1440'
     MINUTE does not: MINUTE(2) ends at 99)."""
@@ -94,29 +118,28 @@ def sql_params(cfg: MonitorConfig, conn: Connections | None = None, topic_prefix
     p = cfg.pipeline
     wm = p.window_minutes
     map_cfg = map_cfg or liquidation_map.load_config()
-    jdbc = "'connector' = 'blackhole'"
+    jdbc = sql_options({"connector": "blackhole"})
     if conn is not None:
         options = {**JDBC_OPTIONS, **(jdbc_options or {})}
-        # lcmConnectWaitSeconds is read (and removed) by the patient driver below.
+        user, password = conn.credentials("writer")
+        # The patient driver's wait first (it reads and removes lcmConnectWaitSeconds), then
+        # the connection's own SSL properties and the PostgreSQL driver's url.* properties.
+        base, _, query = conn.jdbc_url.partition("?")
         url_props = {"lcmConnectWaitSeconds": p.db_outage_wait_s,
+                     **dict(parse_qsl(query, keep_blank_values=True)),
                      **{k[4:]: v for k, v in options.items() if k.startswith("url.")}}
-        url = conn.jdbc_url + "?" + "&".join(f"{k}={v}" for k, v in url_props.items())
-        jdbc = ",\n  ".join(
-            f"'{k}' = '{v}'"
-            for k, v in {
-                # Flink's JDBC sink whose shutdown never kills the TaskManager, through a
-                # driver that waits out a PostgreSQL outage (flink_jobs/java,
-                # docs/operations.md).
-                "connector": "lcm-jdbc",
-                "driver": "io.lcm.flink.PatientPostgresDriver",
-                "url": url,
-                "username": conn.writer_user,
-                "password": conn.writer_password,
-                **{k: v for k, v in options.items() if not k.startswith("url.")},
-            }.items()
-        )
+        jdbc = sql_options({
+            # Flink's JDBC sink whose shutdown never kills the TaskManager, through a driver
+            # that waits out a PostgreSQL outage (flink_jobs/java, docs/operations.md).
+            "connector": "lcm-jdbc",
+            "driver": "io.lcm.flink.PatientPostgresDriver",
+            "url": f"{base}?{urlencode(url_props)}",
+            "username": user,
+            "password": password,
+            **{k: v for k, v in options.items() if not k.startswith("url.")},
+        })
     return {
-        "kafka_bootstrap": conn.kafka_bootstrap if conn else "",
+        "kafka_properties": kafka_options(conn),
         "topic_prefix": topic_prefix,
         "alerts_topic": ALERTS_TOPIC,  # the job's own output topics (lcm/topics.txt)
         "dead_letter_topic": DEAD_LETTER_TOPIC,
@@ -240,12 +263,17 @@ def build(
     extra_conf: dict[str, str] | None = None,
     jdbc_options: dict[str, str] | None = None,
     with_map: bool = True,
+    parallelism: int | None = None,
 ) -> StatementSet:
     """Declare everything on t_env and return the statement set (not yet executed).
 
     overrides, extra_conf and jdbc_options are for benchmark variants: SQL files replaced
     by name (job_statements), Flink options and JDBC sink options of this job only."""
     map_cfg = liquidation_map.load_config()  # fails here, naming file and key, if invalid
+    if parallelism:
+        # Each Kafka source reads its partitions with this many readers; the heartbeat
+        # topic needs at least as many partitions (lcm.topics.required_partitions).
+        t_env.get_config().set("parallelism.default", str(parallelism))
     configure(t_env, cfg, f"{topic_prefix}{JOB_NAME}", scoring, map_cfg)
     conf = t_env.get_config()
     for key, value in (extra_conf or {}).items():
@@ -312,6 +340,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--without-liquidation-map", action="store_true",
                     help="leave the liquidation-level map out (benchmark baseline only: "
                          "python -m bench.pipeline --variants udf,no-map)")
+    ap.add_argument("--parallelism", type=int,
+                    default=int(os.environ.get("LCM_PARALLELISM") or 0) or None,
+                    help="parallelism of every operator (default $LCM_PARALLELISM, else the "
+                         "cluster's parallelism.default)")
     ap.add_argument("--local", action="store_true",
                     help="run in an embedded mini-cluster and wait (jars from .state/lib/flink)")
     args, _ = ap.parse_known_args(argv)
@@ -327,7 +359,8 @@ def main(argv: list[str] | None = None) -> None:
         t_env.get_config().set("pipeline.jars", local_jars())
     result = build(t_env, cfg, conn, args.topic_prefix, args.scoring, overrides,
                    extra_conf, jdbc_options,
-                   with_map=not args.without_liquidation_map).execute()
+                   with_map=not args.without_liquidation_map,
+                   parallelism=args.parallelism).execute()
     client = result.get_job_client()
     if client is not None:
         print(f"Job has been submitted with JobID {client.get_job_id()}", flush=True)

@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "flink"
+from lcm import paths
+
+SQL_DIR = paths.SQL_DIR / "flink"
 _PARAM = re.compile(r"\$\{(\w+)\}")
 
 

@@ -43,10 +43,13 @@ class Sandbox:
                 "LCM_TOPIC_PREFIX": self.prefix, "LCM_DB": self.db}
 
     def dsn(self) -> str:
-        return self.conn.dsn("writer").replace(f"dbname={self.conn.pg_db}", f"dbname={self.db}")
+        return self.conn.dsn("writer", dbname=self.db)
 
-    def submit_job(self, *job_args: str) -> str:
-        run = subprocess.run([STACK / "job.sh", "submit", *job_args], env=self.env,
+    def submit_job(self, *job_args: str, env: dict[str, str] | None = None) -> str:
+        """Submit the job into the sandbox (job_args go to flink_jobs.job; env adds to the
+        sandbox's, e.g. LCM_PARALLELISM)."""
+        run = subprocess.run([STACK / "job.sh", "submit", *job_args],
+                             env={**self.env, **(env or {})},
                              capture_output=True, text=True, timeout=SLOT_WAIT_S + 300)
         if run.returncode != 0:
             raise RuntimeError(f"submitting the sandbox job failed:\n{run.stderr.strip()}")

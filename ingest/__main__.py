@@ -22,8 +22,9 @@ from ingest import replay
 from ingest.settings import IngestSettings, load_settings
 from ingest.source import SOURCES
 from lcm import kafka_io
+from lcm.cli import EPILOG, UsageError, add_version, run
 from lcm.pipeline import load_pipeline
-from lcm.settings import ConfigError, Connections
+from lcm.settings import Connections
 from lcm.topics import TOPICS
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "sample.jsonl"
@@ -40,8 +41,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
-        print(f"replay: no such file {path}", file=sys.stderr)
-        return 2
+        raise UsageError(f"replay: no such file {path}")
     pipeline = load_pipeline(args.config)
     shift_ms = int(time.time() * 1000) - replay.first_ts(path) if args.rebase_now else 0
     kafka_io.ensure_topics(args.bootstrap, args.topic_prefix)
@@ -70,13 +70,13 @@ def _source_names(settings: IngestSettings, wanted: list[str]) -> list[str]:
     if not wanted or wanted == ["all"]:
         names = [n for n, s in settings.sources.items() if s.enabled]
         if not names:
-            raise SystemExit(f"{settings.path}: no enabled source under 'sources:'")
+            raise UsageError(f"{settings.path}: no enabled source under 'sources:'")
         return names
     for name in wanted:
         if name not in SOURCES:
-            raise SystemExit(f"unknown source {name!r}; known: {', '.join(SOURCES)}")
+            raise UsageError(f"unknown source {name!r}; known: {', '.join(SOURCES)}")
         if name not in settings.sources:
-            raise SystemExit(f"{settings.path}: sources.{name}: no such section")
+            raise UsageError(f"{settings.path}: sources.{name}: no such section")
     return wanted
 
 
@@ -143,11 +143,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from ingest import backfill
 
     if args.end_ms <= args.start_ms:
-        raise SystemExit("backfill: --to must be after --from")
+        raise UsageError("backfill: --to must be after --from")
     out = Path(args.out)
     if args.source == BINANCE_FILES:
         if not args.data:
-            raise SystemExit("backfill binance-files: --data DIR (the downloaded files) "
+            raise UsageError("backfill binance-files: --data DIR (the downloaded files) "
                              "is required")
         stats = backfill.backfill_binance_files(Path(args.data), args.start_ms, args.end_ms, out,
                                                 symbols=args.symbols, progress=not args.quiet)
@@ -162,8 +162,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     conn = Connections.from_env()
-    ap = argparse.ArgumentParser(prog="python -m ingest", description=__doc__,
+    prog = "lcm-ingest" if Path(sys.argv[0]).name == "lcm-ingest" else "python -m ingest"
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(ap)
     ap.add_argument("--bootstrap", default=conn.kafka_bootstrap,
                     help="Kafka bootstrap servers (default from KAFKA_BOOTSTRAP/.env)")
     ap.add_argument("--topic-prefix", default="", help="prefix of every topic name")
@@ -233,14 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    def go() -> int:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return args.func(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+
+    return run("lcm-ingest", go)
 
 
 if __name__ == "__main__":

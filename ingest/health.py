@@ -2,7 +2,7 @@
 
 One SourceHealth per source is updated by its SourceContext, RestClient and WsStream; the
 runner turns it into an ingest_health record every few seconds (docs/contract.md) and,
-optionally, Prometheus metrics on 127.0.0.1.
+optionally, Prometheus metrics (on 127.0.0.1 unless health.prometheus_bind says otherwise).
 """
 
 from __future__ import annotations
@@ -105,10 +105,11 @@ class HealthCollector:
 
 
 def serve_prometheus(port: int, healths: Iterable[SourceHealth],
-                     backlog: Callable[[], int] | None = None) -> None:
-    """Metrics on http://127.0.0.1:<port>/metrics (loopback only)."""
+                     backlog: Callable[[], int] | None = None, addr: str = "127.0.0.1") -> None:
+    """Metrics on http://<addr>:<port>/metrics (health.prometheus_bind: loopback unless a
+    container asks for its network interface)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry()
     registry.register(HealthCollector(healths, backlog))
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    start_http_server(port, addr=addr, registry=registry)

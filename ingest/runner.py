@@ -110,7 +110,7 @@ async def run_sources(names: list[str], settings: IngestSettings, sink: Sink, *,
     healths = [ctx.health for ctx, _ in contexts]
     if settings.health.prometheus_port:
         serve_prometheus(settings.health.prometheus_port, [*healths, *sink.own_health()],
-                         lambda: sink.backlog)
+                         lambda: sink.backlog, addr=str(settings.health.prometheus_bind))
     reporter = asyncio.create_task(report_health(sink, healths, settings.health, stopping))
     tasks = [asyncio.create_task(supervise(ctx, module.run, once), name=ctx.name)
              for ctx, module in contexts]

@@ -8,15 +8,24 @@ API keys are never in the file: a source names the environment variable that hol
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
-from lcm.paths import REPO_DIR
+from lcm.paths import CONFIG_DIR
 from lcm.settings import ConfigError, environment, load_yaml_model, validation_problems
 
-DEFAULT_INGEST_CONFIG = REPO_DIR / "config" / "ingest.yaml"
+DEFAULT_INGEST_CONFIG = CONFIG_DIR / "ingest.yaml"
 
 
 class Strict(BaseModel):
@@ -69,7 +78,21 @@ class HealthSettings(Strict):
     heartbeat_lag_ms: int = Field(default=2000, ge=0, le=600_000)  # clock = now - lag
     stale_after_seconds: float = Field(default=120, gt=0)  # no event since: degraded
     down_after_seconds: float = Field(default=600, gt=0)  # no event since: down
-    prometheus_port: int | None = Field(default=None, ge=1024, le=65535)  # on 127.0.0.1
+    prometheus_port: int | None = Field(default=None, ge=1024, le=65535)
+    # Address the metrics listen on: loopback natively; 0.0.0.0 inside a container, so the
+    # compose network or a Kubernetes pod's scraper reaches it (the port is not published).
+    prometheus_bind: IPvAnyAddress = Field(default=IPv4Address("127.0.0.1"))
+
+    @classmethod
+    def env_overrides(cls, env: dict[str, str]) -> dict[str, Any]:
+        """LCM_METRICS_PORT / LCM_METRICS_BIND from the environment (containers) win over
+        the file's prometheus_port / prometheus_bind."""
+        out: dict[str, Any] = {}
+        if env.get("LCM_METRICS_PORT"):
+            out["prometheus_port"] = env["LCM_METRICS_PORT"]
+        if env.get("LCM_METRICS_BIND"):
+            out["prometheus_bind"] = env["LCM_METRICS_BIND"]
+        return out
 
 
 class IngestSettings(Strict):
@@ -94,6 +117,16 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> IngestSettings:
     """Read and validate the file (default: $LCM_INGEST_CONFIG or config/ingest.yaml)."""
     path = Path(path or os.environ.get("LCM_INGEST_CONFIG") or DEFAULT_INGEST_CONFIG)
     settings = load_yaml_model(path, IngestSettings, empty_ok=True)
+    overrides = HealthSettings.env_overrides(environment())
+    if overrides:
+        try:
+            health = HealthSettings.model_validate(
+                {**settings.health.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise ConfigError(validation_problems(
+                exc, Path("LCM_METRICS_PORT/LCM_METRICS_BIND (environment)"), "health.")
+            ) from None
+        settings = settings.model_copy(update={"health": health})
     settings._path = path
     return settings
 

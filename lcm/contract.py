@@ -205,8 +205,14 @@ def _envelope(venue: str = "exchange") -> tuple[Field, ...]:
     )
 
 
+# Heartbeats also go to every partition of every data topic (lcm.kafka_io.heartbeat), under a
+# key no message has: readers skip them, the job takes only their timestamp.
+HEARTBEAT_ON_DATA = ("; a record keyed `heartbeat` is a heartbeat (the `ingest_heartbeat` "
+                     "message, sent to every partition of every data topic so a quiet "
+                     "partition still moves the job's clock): consumers skip it, the job uses "
+                     "only its timestamp")
 MARKET_KEY = ("`<exchange>:<base>` (e.g. `bybit:BTC`), so one asset's events of one venue stay "
-              "in order")
+              "in order" + HEARTBEAT_ON_DATA)
 MARKET_TIMESTAMP = ("`ts`. The job takes event time from the record timestamp and "
                     "dead-letters a record whose timestamp differs from `ts`.")
 LIVE_PRODUCERS = "ingest sources (`python -m ingest`), `replay`, `backfill`"
@@ -318,7 +324,8 @@ LONG_SHORT_RATIO_TOPIC = Topic(
 STABLECOIN_FLOWS_TOPIC = Topic(
     T.STABLECOIN_FLOWS, "One stablecoin transfer to, from or between labeled exchange "
     "wallets.", "ingest source `etherscan`, `replay`, `backfill`",
-    "`<chain>:<token>` (e.g. `ethereum:USDT`)", MARKET_TIMESTAMP, market=True, shapes=(Shape(
+    "`<chain>:<token>` (e.g. `ethereum:USDT`)" + HEARTBEAT_ON_DATA, MARKET_TIMESTAMP,
+    market=True, shapes=(Shape(
         "stablecoin transfer", "A USDT/USDC transfer with an exchange wallet on at least one "
         "side; `tx_hash` + `log_index` identify it (the job counts it once).", (
             *_envelope("chain"),

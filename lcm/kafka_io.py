@@ -24,6 +24,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
+from lcm.settings import ConfigError, KafkaSecurity, environment
 from lcm.topics import DATA_TOPICS, HEARTBEAT_TOPIC, TOPICS
 
 # The key of heartbeats on the data topics. Never a message key (those are
@@ -35,12 +36,16 @@ CLOCK_TOPICS = (HEARTBEAT_TOPIC, *DATA_TOPICS)
 PARTITION_COUNTS_TTL_S = 30.0
 
 
-def client_config(bootstrap: str, kind: str, **overrides: Any) -> dict[str, Any]:
-    """Settings every Kafka client of the project starts from. librdkafka's own log lines
-    (connection refused, broker down, ...) go through Python logging as `kafka.<kind>`,
-    not raw to stderr; they are delivered whenever the client is polled."""
-    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger(f"kafka.{kind}"),
-            **overrides}
+def client_config(bootstrap: str, kind: str, *, security: KafkaSecurity | None = None,
+                  **overrides: Any) -> dict[str, Any]:
+    """Settings every Kafka client of the project starts from: the bootstrap servers, the
+    security settings (SASL, TLS) of .env or the environment (lcm.settings.KafkaSecurity,
+    the one place they are read), and librdkafka's own log lines (connection refused,
+    broker down, ...) through Python logging as `kafka.<kind>`, not raw to stderr; they
+    are delivered whenever the client is polled."""
+    security = security if security is not None else KafkaSecurity.from_env()
+    return {"bootstrap.servers": bootstrap, **security.librdkafka(),
+            "logger": logging.getLogger(f"kafka.{kind}"), **overrides}
 
 
 def make_admin(bootstrap: str, **overrides: Any) -> AdminClient:
@@ -62,7 +67,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
             f"Kafka at {bootstrap} is unreachable ({exc}); start it with 'make up'."
         ) from None
     wanted = {prefix + name: parts for name, parts in TOPICS.items()}
-    new = [NewTopic(t, num_partitions=p, replication_factor=1)
+    new = [NewTopic(t, num_partitions=p, replication_factor=replication_factor())
            for t, p in wanted.items() if t not in existing]
     for fut in admin.create_topics(new).values() if new else []:
         try:
@@ -76,6 +81,16 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> li
     for fut in admin.create_partitions(grow).values() if grow else []:
         fut.result(timeout=timeout_s)
     return [t.topic for t in new]
+
+
+def replication_factor() -> int:
+    """Replicas of each topic the project creates: $KAFKA_REPLICATION_FACTOR (.env), 1 on
+    the single-broker local stacks; a cluster of three or more brokers wants 3."""
+    value = environment().get("KAFKA_REPLICATION_FACTOR") or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"KAFKA_REPLICATION_FACTOR must be a positive whole number, "
+                          f"got {value!r}")
+    return int(value)
 
 
 def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30) -> None:

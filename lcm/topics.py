@@ -1,6 +1,6 @@
 """The Kafka topics and their partitions: one list (lcm/topics.txt, which docker compose
 mounts too), and names for the topics the code refers to. `python -m lcm.topics` prints
-the list for shell scripts.
+the list for shell scripts; `python -m lcm.topics strimzi` as Strimzi KafkaTopic resources.
 """
 
 from __future__ import annotations
@@ -46,6 +46,47 @@ if _missing:
     raise RuntimeError(f"{TOPICS_FILE} lacks the topics {_missing}")
 
 
-if __name__ == "__main__":
+# Topics whose partition count bounds the job's parallelism (each parallel reader needs a
+# partition to read): the market data and the heartbeat. The Kubernetes overlays widen
+# exactly these (label lcm.io/scales).
+SCALING_TOPICS = (*DATA_TOPICS, HEARTBEAT_TOPIC)
+
+
+def strimzi_topics(cluster: str = "lcm", replicas: int = 3, min_insync: int = 2) -> str:
+    """The topic list as Strimzi KafkaTopic resources (deploy/kubernetes/base/
+    kafka-topics.yaml is this output; a test keeps the two in step)."""
+    header = (f"# Generated from lcm/topics.txt by `python -m lcm.topics strimzi`; do not edit.\n"
+              f"# Replication {replicas}, min.insync.replicas {min_insync}: a write is "
+              f"acknowledged by\n# {min_insync} brokers, and one broker can be down without "
+              "stopping producers.\n")
+    docs = []
     for name, partitions in TOPICS.items():
-        print(name, partitions)
+        scales = "true" if name in SCALING_TOPICS else "false"
+        docs.append(
+            "apiVersion: kafka.strimzi.io/v1\n"
+            "kind: KafkaTopic\n"
+            "metadata:\n"
+            f"  name: {name.replace('_', '-')}\n"
+            "  labels:\n"
+            f"    strimzi.io/cluster: {cluster}\n"
+            f'    lcm.io/scales: "{scales}"\n'
+            "spec:\n"
+            f"  topicName: {name}\n"
+            f"  partitions: {partitions}\n"
+            f"  replicas: {replicas}\n"
+            "  config:\n"
+            f'    min.insync.replicas: "{min_insync}"\n'
+            "    # by size, not time: replays and backfills carry old record timestamps\n"
+            '    retention.ms: "-1"\n'
+            '    retention.bytes: "1073741824"')
+    return header + "\n---\n".join(docs) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["strimzi"]:
+        print(strimzi_topics(), end="")
+    else:
+        for name, partitions in TOPICS.items():
+            print(name, partitions)

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from lcm.cli import EPILOG, add_version, run
 from lcm.paths import REPO_DIR
 from lcm.settings import ConfigError, Connections
 from notifier.channels import build_senders
@@ -25,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="lcm-notify",
         description="Deliver alerts from the Kafka 'alerts' topic to a JSON webhook, Telegram, "
                     "Discord and Slack, as configured in config/notifier.yaml (secrets come "
-                    "from the environment variables it names). See docs/notifier.md.")
+                    "from the environment variables it names). See docs/notifier.md.",
+        epilog=EPILOG)
+    add_version(p)
     p.add_argument("--config", type=Path, default=None,
                    help=f"YAML file (default: $LCM_NOTIFIER_CONFIG or {DEFAULT_CONFIG})")
     p.add_argument("--topic-prefix", default=None,
@@ -54,6 +57,10 @@ def setup_logging(level: str, redactor: Redactor) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run("lcm-notify", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     redactor = Redactor()
     setup_logging(args.log_level, redactor)
@@ -80,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
 
     prefix = args.topic_prefix if args.topic_prefix is not None else os.environ.get(
         "LCM_TOPIC_PREFIX", "")
-    bootstrap = args.bootstrap or Connections.from_env().kafka_bootstrap
+    try:
+        bootstrap = args.bootstrap or Connections.from_env().kafka_bootstrap
+    except ConfigError as exc:
+        print(f"lcm-notify: {exc}", file=sys.stderr)
+        return 2
     ledger = Ledger(ledger_path)
     pruned = ledger.prune(config.ledger_retention_days)
     log.info("ledger %s (%d old rows pruned)", ledger_path, pruned)

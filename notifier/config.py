@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lcm import links
-from lcm.paths import REPO_DIR
+from lcm.paths import CONFIG_DIR
 from lcm.settings import load_yaml_model
 
-DEFAULT_CONFIG = REPO_DIR / "config" / "notifier.yaml"
+DEFAULT_CONFIG = CONFIG_DIR / "notifier.yaml"
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from lcm import links
+from lcm.cli import EPILOG, add_version, run
 from lcm.settings import ConfigError, Connections
 from report import page
 from report.charts import NoData, PanelReader, render
@@ -28,15 +29,20 @@ def _time(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run("lcm-report", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     p = argparse.ArgumentParser(
-        prog="python -m report",
+        prog="lcm-report", epilog=EPILOG,
         description="Draw the monitor's charts for a time range as PNG files and an HTML page "
                     "(index.html, opens offline) from the same SQL the Grafana panels run, "
                     "with the read-only database role: price with alerts, risk with its "
                     "components, liquidations long vs short and the estimated liquidation "
                     "levels (per asset), the market-wide Stablecoin Pressure, the latest "
                     "scores and the alert history with links to Grafana.")
+    add_version(p)
     p.add_argument("--from", dest="start", type=_time, default=None,
                    help="start, ISO-8601, UTC unless it says otherwise (default: 6 h before --to)")
     p.add_argument("--to", dest="end", type=_time, default=now,
@@ -60,19 +66,21 @@ def main(argv: list[str] | None = None) -> int:
         grafana = (links.grafana_url() if args.grafana_url is None
                    else links.check_grafana_url(args.grafana_url))
         conn = Connections.from_env()
-        dsn = conn.dsn("reader")
-        if args.database:
-            dsn = dsn.replace(f"dbname={conn.pg_db}", f"dbname={args.database}")
+        dsn = conn.dsn("reader", dbname=args.database)
+    except (ConfigError, ValueError) as exc:  # usage or configuration
+        print(f"lcm-report: {exc}", file=sys.stderr)
+        return 2
+    try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as db:
             paths = render(db, rng, assets or None, args.out)
             reader = PanelReader(db, rng)
             paths.append(page.write(reader, assets or reader.assets(), paths, args.out,
                                     grafana))
-    except (NoData, GrafanaSqlError, ConfigError, ValueError) as exc:
-        print(f"report: {exc}", file=sys.stderr)
+    except (NoData, GrafanaSqlError, ValueError) as exc:
+        print(f"lcm-report: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:
-        print(f"report: cannot reach the database ({exc}); is PostgreSQL up (make up)?",
+        print(f"lcm-report: cannot reach the database ({exc}); is PostgreSQL up (make up)?",
               file=sys.stderr)
         return 1
     for path in paths:

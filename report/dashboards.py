@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import yaml
 
+from lcm.paths import GRAFANA_DIR
 from report.grafana_sql import ALL, TimeRange, Variable, calculate_interval_ms, expand
 
-REPO_DIR = Path(__file__).resolve().parents[1]
-PROVISIONING = REPO_DIR / "grafana" / "provisioning"
+PROVISIONING = GRAFANA_DIR / "provisioning"
 DASHBOARD_DIR = PROVISIONING / "dashboards" / "json"
 DATASOURCE_FILE = PROVISIONING / "datasources" / "timescaledb.yaml"
 # What a browser panel asks for when the panel sets no maxDataPoints: about its width in

@@ -6,7 +6,8 @@ read back from PostgreSQL with the read-only role.
   python -m report.summary --asset BTC --json               # the same as one JSON object
 
 Times are ISO-8601, UTC unless they say otherwise. Exit status: 0 printed, 1 nothing to
-print or the database is unreachable, not initialised or has no password, 2 a usage error.
+print or the database is unreachable or not initialised, 2 a usage or configuration error
+(a bad argument, no password for the reader role).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from lcm.settings import ConfigError, Connections
+from lcm.cli import EPILOG, RuntimeFailure, add_version
+from lcm.cli import run as run_cli
+from lcm.settings import Connections
 from report.grafana_sql import TimeRange
 
 SCORE_COLUMNS = ("window_start", "base", "side", "risk", "long_risk", "short_risk",
@@ -56,8 +60,8 @@ COUNTS = ("SELECT (SELECT count(*) FROM features_1m) AS features_1m, "
           "(SELECT count(*) FROM dead_letters) AS dead_letters")
 
 
-class Failure(Exception):
-    """An expected failure: printed as one line, exit status 1."""
+class Failure(RuntimeFailure):
+    """An expected failure: printed as one line, exit status 1 (lcm.cli)."""
 
 
 @dataclass(frozen=True)
@@ -176,11 +180,12 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m report.summary",
-                                 description=__doc__.split("\n\n")[0],
+def parse_args(argv: list[str] | None,
+               prog: str = "python -m report.summary") -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
+                                 epilog=__doc__.split("\n\n", 1)[1] + EPILOG)
+    add_version(ap)
     ap.add_argument("--asset", action="append", default=None,
                     help="asset(s) to show, e.g. BTC; repeat or comma-separate (default: all)")
     ap.add_argument("--from", dest="start", type=_time,
@@ -209,9 +214,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     conn = Connections.from_env()
-    dsn = conn.dsn("reader")
-    if args.database:
-        dsn = dsn.replace(f"dbname={conn.pg_db}", f"dbname={args.database}")
+    dsn = conn.dsn("reader", dbname=args.database)
     where = f"PostgreSQL at {conn.pg_host}:{conn.pg_port}, database {args.database or conn.pg_db}"
     try:
         if args.wait_until and not wait_until(dsn, args.wait_until, args.timeout):
@@ -226,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
     except psycopg.OperationalError as exc:
         reason = next((line.strip() for line in str(exc).splitlines() if line.strip()),
                       type(exc).__name__)
-        raise Failure(f"cannot read {where}: {reason}. Is it up (make up), and are PGHOST, "
-                      "PGPORT, LCM_DB and the passwords in .env right?") from None
+        raise Failure(f"cannot read {where}: cannot reach the database ({reason}). Is it up "
+                      "(make up), and are PGHOST, PGPORT, LCM_DB and the passwords in .env "
+                      "right?") from None
     if args.json:
         print(json.dumps(as_json(summary, q), indent=1))
         return 0
@@ -240,15 +244,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)  # usage errors: argparse prints them and exits with 2
-    try:
-        return run(args)
-    except (Failure, ConfigError) as exc:
-        print(f"report.summary: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("report.summary: interrupted", file=sys.stderr)
-        return 130
+    prog = _prog()
+    # Usage errors: argparse prints them and exits with 2; a missing password or a bad
+    # setting is a configuration error (2); Failure, what went wrong at run time (1).
+    return run_cli(prog.removeprefix("python -m "), lambda: run(parse_args(argv, prog)))
+
+
+def _prog() -> str:
+    """The name the user typed: lcm-summary (the installed command) or python -m."""
+    return "lcm-summary" if Path(sys.argv[0]).name == "lcm-summary" else \
+        "python -m report.summary"
 
 
 if __name__ == "__main__":

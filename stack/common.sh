@@ -9,18 +9,27 @@ PY="$VENV/bin/python"
 LIB_DIR="$STATE_DIR/lib"
 mkdir -p "$STATE_DIR"
 
-# Secrets and settings: .env is created by stack/setup.sh and git-ignored. A variable
-# already in the environment wins over .env (tests point LCM_DB elsewhere that way).
+# Secrets and settings: .env is created by stack/setup.sh and git-ignored. It is parsed by
+# the project's one .env reader (python-dotenv, lcm/settings.py), which prints the values
+# as shell exports, so the scripts read comments, quotes and '#' exactly as Python and
+# docker compose do. A variable already in the environment wins over .env (tests point
+# LCM_DB elsewhere that way). setup.sh runs before the virtualenv can read it.
 # (A service the supervisor runs as another user cannot read .env, which is the project
 # user's only: it gets the same settings from the supervisor's environment.)
-if [[ -r "$REPO_DIR/.env" ]]; then
+_env_file="${LCM_ENV_FILE:-$REPO_DIR/.env}"
+if [[ -r "$_env_file" ]]; then
   # It holds passwords: owner-only, whoever wrote it (cp .env.example .env is 0644).
-  if [[ -O "$REPO_DIR/.env" && -n "$(find "$REPO_DIR/.env" -perm /077 2>/dev/null)" ]]; then
-    chmod 600 "$REPO_DIR/.env" && echo "[stack] .env was readable by other users: made it 0600" >&2
+  if [[ -O "$_env_file" && -n "$(find "$_env_file" -perm /077 2>/dev/null)" ]]; then
+    chmod 600 "$_env_file" && echo "[stack] .env was readable by other users: made it 0600" >&2
   fi
-  while IFS='=' read -r key value; do
-    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ && -z "${!key+set}" ]] && export "$key=$value"
-  done <"$REPO_DIR/.env"
+  if [[ -z "${LCM_SETUP:-}" ]]; then
+    # No virtualenv yet (a fresh clone with a .env, or after 'make clean'): install first.
+    [[ -x "$PY" ]] || "$REPO_DIR/stack/setup.sh" >&2 || exit 1
+    _exports=$(LCM_ENV_FILE="$_env_file" "$PY" -m lcm.settings shell) \
+      || { echo "reading $_env_file failed (see above)" >&2; exit 2; }
+    eval "$_exports"
+    unset _exports
+  fi
 fi
 : "${LCM_BIND:=127.0.0.1}"
 : "${KAFKA_PORT:=9092}"

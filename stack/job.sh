@@ -24,7 +24,7 @@ submit() {
   local ids; ids=$(running_ids)
   if [[ -n "$ids" ]]; then log "already running: job $ids  (Flink UI: $REST/#/job/running)"; return; fi
   # A job without a free slot would restart for minutes: queue briefly, then say who holds them.
-  "$PY" -m flink_jobs.cluster wait-for-slot --timeout "${LCM_SLOT_WAIT_S:-30}" || exit 1
+  "$PY" -m flink_jobs.cluster wait-for-slot --slots "${LCM_PARALLELISM:-1}" --timeout "${LCM_SLOT_WAIT_S:-30}" || exit 1
   log "submitting $NAME"
   local out
   out=$(cd "$REPO_DIR" && "$(flink_home)/bin/flink" run -d -py flink_jobs/job.py \

@@ -10,17 +10,49 @@ LOG="$STATE_DIR/kafka/kafka.log"
 PIDF="$STATE_DIR/kafka/kafka.pid"
 CP="$LIB_DIR/kafka/*"
 
-write_config() {
-  mkdir -p "$DATA"
-  cat >"$CONF" <<PROPS
+# The client listener: PLAINTEXT, or SASL_PLAINTEXT with PLAIN logins when .env sets
+# KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT (the same variables every client reads,
+# lcm.settings.KafkaSecurity): one user, KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD.
+# SCRAM and TLS are for a real cluster (deploy/kubernetes, docs/security.md).
+listener_config() {
+  case "${KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}" in
+    PLAINTEXT|plaintext)
+      cat <<PROPS
+listeners=PLAINTEXT://${LCM_BIND}:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://${KAFKA_ADVERTISED_HOST:-127.0.0.1}:${KAFKA_PORT}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+PROPS
+      ;;
+    SASL_PLAINTEXT|sasl_plaintext)
+      [[ "${KAFKA_SASL_MECHANISM:-}" =~ ^(PLAIN|plain)$ ]] \
+        || die "the native broker supports SASL mechanism PLAIN (KAFKA_SASL_MECHANISM=PLAIN in .env); SCRAM and TLS: docs/security.md"
+      [[ -n "${KAFKA_SASL_USERNAME:-}" && -n "${KAFKA_SASL_PASSWORD:-}" ]] \
+        || die "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD in .env"
+      [[ "$KAFKA_SASL_USERNAME$KAFKA_SASL_PASSWORD" =~ ^[A-Za-z0-9._~+-]+$ ]] \
+        || die "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: letters, digits and ._~+- only (they go into a JAAS line)"
+      cat <<PROPS
+listeners=SASL_PLAINTEXT://${LCM_BIND}:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
+advertised.listeners=SASL_PLAINTEXT://${KAFKA_ADVERTISED_HOST:-127.0.0.1}:${KAFKA_PORT}
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${KAFKA_SASL_USERNAME}" password="${KAFKA_SASL_PASSWORD}" user_${KAFKA_SASL_USERNAME}="${KAFKA_SASL_PASSWORD}";
+PROPS
+      ;;
+    *) die "KAFKA_SECURITY_PROTOCOL=${KAFKA_SECURITY_PROTOCOL}: the native broker offers PLAINTEXT or SASL_PLAINTEXT (docs/security.md)" ;;
+  esac
+}
+
+# The broker's server.properties (stdout): `stack/kafka.sh config` prints it.
+config() {
+  listener_config
+  cat <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT}
-listeners=PLAINTEXT://${LCM_BIND}:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://${KAFKA_ADVERTISED_HOST:-127.0.0.1}:${KAFKA_PORT}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=${DATA}
 num.partitions=3
 offsets.topic.replication.factor=1
@@ -35,6 +67,12 @@ auto.create.topics.enable=false
 log.retention.ms=-1
 log.retention.bytes=1073741824
 PROPS
+}
+
+write_config() {
+  mkdir -p "$DATA"
+  local props; props=$(config) || exit 1
+  (umask 077 && printf '%s\n' "$props" >"$CONF")  # may hold the SASL password
 }
 
 # Checks and one-time storage format, then the broker in the foreground: the supervisor's

@@ -2,7 +2,7 @@
 # Install what the native stack needs, idempotently (fast when nothing changed):
 #   PostgreSQL server (Debian package, if absent), the Python virtualenv with the project,
 #   the pinned Kafka/Flink jars (Maven), and .env with generated passwords.
-source "$(dirname "$0")/common.sh"
+LCM_SETUP=1 source "$(dirname "$0")/common.sh"
 
 stamp_ok() { [[ -f "$1" && "$(cat "$1")" == "$2" ]]; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
@@ -51,11 +51,13 @@ if [[ ! -x "$PY" ]]; then
   log "creating virtualenv .venv with $PYTHON ($pyver)"
   "$PYTHON" -m venv "$VENV"
 fi
-want=$(hash_of "$REPO_DIR/pyproject.toml")
+want=$(hash_of "$REPO_DIR/pyproject.toml" "$REPO_DIR/constraints.txt")
 if ! stamp_ok "$STATE_DIR/pip.stamp" "$want"; then
   log "installing Python packages (first time takes a few minutes)"
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -e "$REPO_DIR[dev]" || die "pip install failed"
+  # Ranges from pyproject.toml, exact versions from constraints.txt.
+  "$PY" -m pip install -q -c "$REPO_DIR/constraints.txt" -e "$REPO_DIR[dev]" \
+    || die "pip install failed"
   echo "$want" >"$STATE_DIR/pip.stamp"
 fi
 
@@ -94,6 +96,35 @@ if ! stamp_ok "$STATE_DIR/npm-harness.stamp" "$want"; then
     echo "$want" >"$STATE_DIR/npm-harness.stamp"
   else
     log "warning: npm not found; tests/test_timescale_schema.py will fail until Node.js is installed"
+  fi
+fi
+
+# --- Strimzi's CRD schemas as validators (npm), for tests/test_kubernetes.py ------------
+want=$(hash_of "$REPO_DIR/deploy/kubernetes/validate/package.json")
+if ! stamp_ok "$STATE_DIR/npm-k8s.stamp" "$want"; then
+  if command -v npm >/dev/null; then
+    log "installing the Strimzi schema validators (npm, deploy/kubernetes/validate)"
+    (cd "$REPO_DIR/deploy/kubernetes/validate" && npm install --silent >/dev/null) \
+      || die "npm install in deploy/kubernetes/validate failed"
+    echo "$want" >"$STATE_DIR/npm-k8s.stamp"
+  else
+    log "warning: npm not found; tests/test_kubernetes.py will fail until Node.js is installed"
+  fi
+fi
+
+# --- Kubernetes manifest tools (tests/test_kubernetes.py), from the Go module proxy -----
+# kustomize builds deploy/kubernetes/overlays/*; kubeconform validates what it builds.
+GO_TOOLS="sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0"
+if ! stamp_ok "$STATE_DIR/go-tools.stamp" "$GO_TOOLS"; then
+  if command -v go >/dev/null; then
+    log "installing kustomize and kubeconform (go install, first time takes a few minutes)"
+    for tool in $GO_TOOLS; do
+      GOBIN="$STATE_DIR/bin" GOFLAGS=-modcacherw go install "$tool" >/dev/null 2>&1 \
+        || die "go install $tool failed"
+    done
+    echo "$GO_TOOLS" >"$STATE_DIR/go-tools.stamp"
+  else
+    log "warning: Go not found; tests/test_kubernetes.py needs kustomize and kubeconform (install Go, re-run make setup)"
   fi
 fi
 

@@ -102,7 +102,7 @@ def build(box: Sandbox, timeout_s: float = 300) -> PipelineData:
     del producer
     _settle(box, (*tables, "late_records_1m"), assets, deadline, timeout_s)
     box.cancel_jobs()
-    reader = box.conn.dsn("reader").replace(f"dbname={box.conn.pg_db}", f"dbname={box.db}")
+    reader = box.conn.dsn("reader", dbname=box.db)
     return PipelineData(box.db, reader, frozenset(assets), first, last)
 
 

@@ -38,8 +38,16 @@ EXPECTED_SERVICES = {
     "timescaledb",
     "db-init",
     "grafana",
+    "job-submit",
+    "ingest",
+    "notifier",
 }
 ONE_SHOT = {"kafka-init", "db-init"}
+# Submits the job, then stays to resubmit it after a JobManager restart; exits 0 when a
+# user stopped the job on purpose, so it is restarted on failure only.
+SUPERVISOR = {"job-submit"}
+APP_DOCKERFILE = ROOT / "docker" / "app" / "Dockerfile"
+CONSTRAINTS = ROOT / "constraints.txt"
 # service -> (host-port variable, port of the native stack = container port)
 PUBLISHED = {
     "kafka": ("KAFKA_PORT", 9092),
@@ -187,10 +195,10 @@ def pom_versions() -> tuple[dict[str, str], dict[str, str]]:
     return props, artifacts
 
 
-def dockerfile_lines() -> list[str]:
+def dockerfile_lines(path: Path = DOCKERFILE) -> list[str]:
     """Instruction text of the Dockerfile: comments dropped, continuations joined."""
     joined, buf = [], ""
-    for line in DOCKERFILE.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.lstrip().startswith("#"):
             continue
         if line.rstrip().endswith("\\"):
@@ -212,17 +220,27 @@ def dockerfile_stages() -> list[tuple[str, str | None]]:
     return stages
 
 
+def constraints() -> dict[str, str]:
+    """name -> exact version, from constraints.txt (what setup and the images install)."""
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"constraints.txt: {line!r} is not an exact pin"
+            pins[req.name.lower()] = spec.version
+    return pins
+
+
 def flink_pin() -> str:
-    if not PYPROJECT.exists():
-        pytest.skip("pyproject.toml not written yet")
+    """The Flink version: apache-flink's exact pin in constraints.txt, inside the range of
+    pyproject.toml's job extra."""
     project = tomllib.loads(PYPROJECT.read_text())["project"]
-    for dep in project.get("dependencies", []):
-        req = Requirement(dep)
-        if req.name == "apache-flink":
-            pins = [s.version for s in req.specifier if s.operator == "=="]
-            assert len(pins) == 1, f"apache-flink must be pinned with ==, got {dep!r}"
-            return pins[0]
-    pytest.fail("pyproject.toml [project].dependencies has no apache-flink pin")
+    (dep,) = [d for d in project["optional-dependencies"]["job"]
+              if Requirement(d).name == "apache-flink"]
+    pin = constraints()["apache-flink"]
+    assert Requirement(dep).specifier.contains(pin), f"constraints.txt {pin} outside {dep!r}"
+    return pin
 
 
 # ---------------------------------------------------------------- services and ports
@@ -236,9 +254,17 @@ def test_images(services):
     props, _ = pom_versions()
     assert services["kafka"]["image"] == f"apache/kafka:{props['kafka.version']}"
     assert services["kafka-init"]["image"] == services["kafka"]["image"]
-    assert services["timescaledb"]["image"] == "timescale/timescaledb:latest-pg16"
+    # A released TimescaleDB on a PostgreSQL major, never a floating tag.
+    assert re.fullmatch(r"timescale/timescaledb:\d+\.\d+\.\d+-pg1[5-9]",
+                        services["timescaledb"]["image"])
     assert services["db-init"]["image"] == services["timescaledb"]["image"]  # for its psql
-    assert services["kafka-ui"]["image"].startswith("provectuslabs/kafka-ui:")
+    # kafbat/kafka-ui is the maintained fork of the abandoned provectuslabs image.
+    assert re.fullmatch(r"kafbat/kafka-ui:v\d+\.\d+\.\d+", services["kafka-ui"]["image"])
+    assert services["job-submit"]["build"] == services["jobmanager"]["build"]
+    assert services["job-submit"]["image"] == services["jobmanager"]["image"]
+    for name in ("ingest", "notifier"):
+        assert services[name]["build"] == {"context": ".", "dockerfile": "docker/app/Dockerfile"}
+        assert services[name]["image"] == services["ingest"]["image"]
     assert services["grafana"]["image"].split(":")[0] in {"grafana/grafana", "grafana/grafana-oss"}
     for name in ("jobmanager", "taskmanager"):
         build = services[name]["build"]
@@ -399,7 +425,7 @@ def test_db_init_runs_the_migration_as_superuser(services):
 
 
 def test_flink_gets_writer_role_not_superuser(services):
-    for name in ("jobmanager", "taskmanager"):
+    for name in ("jobmanager", "taskmanager", "job-submit"):
         env = env_dict(services[name])
         assert env["JOB_MANAGER_RPC_ADDRESS"] == "jobmanager"
         # KAFKA_BOOTSTRAP and PG* are what flink_jobs.config.Connections reads.
@@ -423,6 +449,13 @@ def test_depends_on_conditions(services):
         },
         "taskmanager": {"jobmanager": "service_healthy"},
         "grafana": {"db-init": "service_completed_successfully"},
+        "job-submit": {
+            "kafka-init": "service_completed_successfully",
+            "db-init": "service_completed_successfully",
+            "taskmanager": "service_healthy",
+        },
+        "ingest": {"kafka-init": "service_completed_successfully"},
+        "notifier": {"kafka-init": "service_completed_successfully"},
     }
     for name, deps in expected.items():
         got = {k: v["condition"] for k, v in services[name]["depends_on"].items()}
@@ -440,6 +473,9 @@ def test_healthchecks_and_restart(services):
         if name in ONE_SHOT:
             assert svc.get("restart", "no") == "no", f"{name} is one-shot"
             assert "healthcheck" not in svc
+        elif name in SUPERVISOR:
+            assert svc.get("restart") == "on-failure", name
+            assert svc["healthcheck"]["test"], f"{name} needs a healthcheck"
         else:
             assert svc.get("restart") == "unless-stopped", name
             assert svc["healthcheck"]["test"], f"{name} needs a healthcheck"
@@ -603,8 +639,123 @@ def test_flink_python_jar_and_project_install():
     text = "\n".join(dockerfile_lines())
     assert re.search(r"cp /opt/flink/opt/flink-python-\*\.jar /opt/flink/lib/?", text)
     assert re.search(r"-m venv /opt/lcm/\.venv", text)
-    # Editable: flink_jobs locates sql/flink and config/ next to its source directory.
-    assert re.search(r"/opt/lcm/\.venv/bin/pip install .*-e /opt/lcm\b", text)
+    # Installed as the wheel is (not editable): lcm/paths.py finds config/ and sql/ in
+    # the package data.
+    assert not re.search(r"pip install .*(\s-e\s|--editable)", text)
+    assert re.search(r"/opt/lcm/\.venv/bin/pip install .*--no-deps .*/opt/lcm/src\b", text)
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, APP_DOCKERFILE], ids=["flink", "app"])
+def test_dependencies_are_installed_before_the_source_is_copied(path: Path):
+    """A source edit must not reinstall the dependencies: they come from pyproject.toml
+    and constraints.txt alone, in a layer before `COPY .`."""
+    lines = dockerfile_lines(path)
+    final = max(i for i, ln in enumerate(lines) if ln.upper().startswith("FROM "))
+    lines = lines[final:]
+    copy_all = [i for i, ln in enumerate(lines) if re.match(r"COPY \. ", ln)]
+    assert len(copy_all) == 1, f"{path.name}: one COPY of the whole context"
+    deps = [i for i, ln in enumerate(lines) if "-c constraints.txt" in ln and "pip install" in ln]
+    assert deps and max(deps) < copy_all[0], f"{path.name}: dependencies after COPY ."
+    before = [ln for ln in lines[:copy_all[0]]
+              if ln.startswith("COPY ") and not ln.startswith("COPY --from=")]
+    assert before == ["COPY pyproject.toml constraints.txt /opt/lcm/"], before
+    after = [ln for ln in lines[copy_all[0]:] if "pip install" in ln]
+    assert after and all("--no-deps" in ln for ln in after), after
+
+
+def test_app_image_has_no_flink():
+    text = "\n".join(dockerfile_lines(APP_DOCKERFILE))
+    assert re.search(r"^FROM python:3\.11-slim-\w+$", text, re.M)
+    extras = re.findall(r"optional-dependencies'\]\['(\w+)'\]", text)
+    assert sorted(extras) == ["ingest", "notifier"], extras
+    assert "USER lcm" in text
+
+
+def test_flink_prometheus_reporter():
+    text = "\n".join(dockerfile_lines())
+    assert ("-Dmetrics.reporter.prom.factory.class="
+            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory") in text
+    port = re.search(r"-Dmetrics\.reporter\.prom\.port=(\d+)", text)
+    assert port
+    doc = yaml.safe_load(COMPOSE_FILE.read_text())
+    for name in ("jobmanager", "taskmanager"):
+        assert port.group(1) in [str(p) for p in doc["services"][name]["expose"]], name
+    # Natively the reporter is off: it would listen on every interface.
+    assert "metrics.reporter" not in FLINK_CONF.read_text()
+
+
+def test_ingest_metrics_are_reachable_in_the_network(services):
+    env = env_dict(services["ingest"])
+    assert env["LCM_METRICS_BIND"] == "0.0.0.0"
+    assert [str(p) for p in services["ingest"]["expose"]] == [env["LCM_METRICS_PORT"]]
+    assert "ports" not in services["ingest"], "metrics stay inside the compose network"
+    probe = " ".join(services["ingest"]["healthcheck"]["test"])
+    assert f"localhost:{env['LCM_METRICS_PORT']}/metrics" in probe
+    # the native default stays loopback
+    assert "prometheus_bind: 127.0.0.1" in (ROOT / "config" / "ingest.yaml").read_text()
+
+
+def test_ingest_and_notifier_run_the_installed_commands(services):
+    assert services["ingest"]["command"] == ["lcm-ingest", "all"]
+    assert services["notifier"]["command"] == ["lcm-notify"]
+    for name in ("ingest", "notifier"):
+        env = env_dict(services[name])
+        assert env["KAFKA_BOOTSTRAP"] == INTERNAL_BOOTSTRAP
+        # API keys and channel tokens from .env, as natively (lcm.settings reads .env too)
+        assert services[name]["env_file"] == [{"path": ".env", "required": True}]
+        volumes = [str(v).split(":") for v in services[name]["volumes"]]
+        assert [v[1] for v in volumes] == ["/var/lib/lcm"], "spool / ledger on a volume"
+    assert "LCM_HOME=/var/lib/lcm" in "\n".join(dockerfile_lines(APP_DOCKERFILE)).replace(
+        " \\", "")
+
+
+def test_job_submit_resubmits_after_a_jobmanager_restart(services):
+    js = services["job-submit"]
+    assert js["command"][:3] == ["lcm-job", "submit", "--watch"]
+    assert js["entrypoint"] == []  # not the Flink image's jobmanager/taskmanager entrypoint
+    env = env_dict(js)
+    assert env["FLINK_REST_URL"] == "http://jobmanager:8081"
+    assert env["KAFKA_BOOTSTRAP"] == INTERNAL_BOOTSTRAP
+    assert js["healthcheck"]["test"] == ["CMD", "/opt/lcm/.venv/bin/lcm-job", "status"]
+    # it reads the checkpoints the cluster writes: the same volume at the same place
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in js["volumes"]}
+    jm = {str(v).split(":")[1]: str(v).split(":")[0] for v in services["jobmanager"]["volumes"]}
+    assert mounts["/var/lib/lcm"] == jm["/var/lib/lcm"]
+
+
+def test_kafka_ui_is_behind_a_login(services):
+    env = env_dict(services["kafka-ui"])
+    assert env["AUTH_TYPE"] == "LOGIN_FORM"
+    assert re.fullmatch(r"\$\{KAFKA_UI_PASSWORD:\?[^}]+\}", env["SPRING_SECURITY_USER_PASSWORD"])
+
+
+def test_images_are_pinned(services):
+    for name, svc in services.items():
+        image = svc.get("image", "")
+        assert ":" in image and not image.endswith((":latest", "-latest")), f"{name}: {image}"
+        assert "latest" not in image.split(":", 1)[1], f"{name}: floating tag {image}"
+
+
+def test_sasl_override_reaches_broker_and_every_client():
+    """docker-compose.sasl.yml: SASL/PLAIN on both listeners, and the same credentials in
+    every client's KAFKA_* variables (lcm.settings.KafkaSecurity reads them)."""
+    doc = yaml.safe_load((ROOT / "docker-compose.sasl.yml").read_text())
+    svcs = doc["services"]
+    kafka = env_dict(svcs["kafka"])
+    protocols = dict(x.split(":") for x in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols["INTERNAL"] == protocols["EXTERNAL"] == "SASL_PLAINTEXT"
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+    assert "${KAFKA_SASL_PASSWORD:?" in kafka["KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG"]
+    clients = {"jobmanager", "taskmanager", "job-submit", "ingest", "notifier"}
+    for name in clients:
+        env = env_dict(svcs[name])
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert env["KAFKA_SASL_MECHANISM"] == "PLAIN", name
+        assert env["KAFKA_SASL_PASSWORD"].startswith("${KAFKA_SASL_PASSWORD:?"), name
+    ui = env_dict(svcs["kafka-ui"])
+    assert ui["KAFKA_CLUSTERS_0_PROPERTIES_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    # kafka-init's CLI authenticates with a client config it writes from the same values
+    assert "sasl.mechanism=PLAIN" in svcs["kafka-init"]["command"][0]
 
 
 def test_flink_config_placeholders_are_filled():

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
 from flink_jobs.config import DEFAULT_CONFIG, MonitorConfig, load_config
 from lcm import settings
@@ -320,9 +321,10 @@ def test_connections_from_env_dict(no_dotenv: Path) -> None:
     assert conn.pg_port == 6543
     assert conn.pg_db == "lcm_test"
     assert conn.flink_rest == "http://127.0.0.1:18081"
-    assert conn.jdbc_url == "jdbc:postgresql://db.local:6543/lcm_test"
-    assert conn.dsn() == "host=db.local port=6543 dbname=lcm_test user=w password=wpass"
-    assert conn.dsn("reader") == "host=db.local port=6543 dbname=lcm_test user=r password=rpass"
+    assert conn.jdbc_url == "jdbc:postgresql://db.local:6543/lcm_test?sslmode=prefer"
+    base = {"host": "db.local", "port": "6543", "dbname": "lcm_test", "sslmode": "prefer"}
+    assert conninfo_to_dict(conn.dsn()) == {**base, "user": "w", "password": "wpass"}
+    assert conninfo_to_dict(conn.dsn("reader")) == {**base, "user": "r", "password": "rpass"}
 
 
 def test_connections_defaults(no_dotenv: Path) -> None:
@@ -361,8 +363,7 @@ def test_dotenv_fills_gaps_and_environment_wins(no_dotenv: Path) -> None:
         "PGPORT=7000\n"
         "LCM_WRITER_PASSWORD='from-file'\n"
         'LCM_DB="dotenv_db"\n'
-        "#PGHOST=commented.out\n"
-        "not a key value line\n",
+        "#PGHOST=commented.out\n",
         encoding="utf-8",
     )
     conn = Connections.from_env({"PGPORT": "6000"})

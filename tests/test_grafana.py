@@ -186,15 +186,17 @@ def test_datasource_is_read_only_role_from_environment():
     assert "password" not in ds and "password" not in ds.get("jsonData", {})
     assert "WRITER" not in dash.DATASOURCE_FILE.read_text(encoding="utf-8")
     j = ds["jsonData"]
-    assert (j["sslmode"], j["postgresVersion"], j["timescaledb"], j["timeInterval"]) == (
-        "disable", 1600, True, "1m")
+    assert (j["postgresVersion"], j["timescaledb"], j["timeInterval"]) == (1600, True, "1m")
+    # sslmode comes from PGSSLMODE (disable in-network, require for a managed server)
+    assert ENV_REF.match(j["sslmode"]) and "PGSSLMODE" in j["sslmode"]
 
 
 def test_datasource_env_vars_are_passed_by_compose():
     compose = yaml.safe_load(Path(REPO_DIR, "docker-compose.yml").read_text(encoding="utf-8"))
     env = compose["services"]["grafana"]["environment"]
     ds = _datasource()
-    text = " ".join([ds["url"], ds["database"], ds["user"], ds["secureJsonData"]["password"]])
+    text = " ".join([ds["url"], ds["database"], ds["user"], ds["secureJsonData"]["password"],
+                     ds["jsonData"]["sslmode"]])
     for name in re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", text):
         assert name in env, f"{name} is used by the datasource but not set for grafana"
 

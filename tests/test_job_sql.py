@@ -76,9 +76,10 @@ def test_whole_job_renders() -> None:
     assert text.count("'connector' = 'lcm-jdbc'") == text.count("'table-name' = ") == 11
     assert "'connector' = 'jdbc'" not in text
     assert text.count("'driver' = 'io.lcm.flink.PatientPostgresDriver'") == 11
-    # the driver's wait, then the PostgreSQL driver's own URL properties (batched upserts)
+    # the driver's wait, then the PostgreSQL driver's own URL properties (the connection's
+    # PGSSLMODE, batched upserts)
     assert (f"?lcmConnectWaitSeconds={cfg.pipeline.db_outage_wait_s}"
-            "&reWriteBatchedInserts=true'") in text
+            "&sslmode=prefer&reWriteBatchedInserts=true'") in text
     alerts_topic = text[text.index("CREATE TEMPORARY TABLE alerts_topic"):]
     alerts_topic = alerts_topic[:alerts_topic.index(")\n") if ")\n" in alerts_topic else None]
     assert "'sink.delivery-guarantee' = 'exactly-once'" in alerts_topic

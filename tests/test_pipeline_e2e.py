@@ -76,11 +76,15 @@ def _ms(ts: int | None) -> datetime | None:
 
 
 def _input_file(tmp_path: Path) -> tuple[Path, list[tuple[str, dict]]]:
-    """The sample, with some liquidations and flows delivered twice and two broken lines."""
+    """The sample, with some liquidations and flows delivered twice and two broken lines.
+    A second delivery follows the first (as a producer's retry does), not the replay's
+    later heartbeats: a record that trails its producer's heartbeats is late by contract
+    (lcm.contract, docs/operations.md) and no window counts it."""
     lines = SAMPLE.read_text().splitlines()
     dupes = [ln for ln in lines if '"topic":"liquidations"' in ln.replace(" ", "")][:5]
     dupes += [ln for ln in lines if '"topic":"stablecoin_flows"' in ln.replace(" ", "")][:3]
-    body = lines + dupes + ["this is not json", '{"topic": "nope", "value": {}}']
+    body = [twice for ln in lines for twice in ([ln, ln] if ln in dupes else [ln])]
+    body += ["this is not json", '{"topic": "nope", "value": {}}']
     path = tmp_path / "input.jsonl"
     path.write_text("\n".join(body) + "\n")
     messages = []

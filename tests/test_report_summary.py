@@ -1,7 +1,7 @@
-"""python -m report.summary, the user CLI: usage errors exit 2, expected failures (no
-password, database unreachable, nothing to show) one line and exit 1, never a traceback;
-on real rows (the sample through the job) --asset, --from/--to and --json select exactly
-what the tables hold."""
+"""python -m report.summary, the user CLI: usage errors and a missing password exit 2,
+expected failures (database unreachable, nothing to show) one line and exit 1, never a
+traceback; on real rows (the sample through the job) --asset, --from/--to and --json
+select exactly what the tables hold."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_help_lists_the_options() -> None:
 
 def test_a_missing_password_is_one_clear_line() -> None:
     out = summary(LCM_READER_PASSWORD="")
-    assert out.returncode == 1
+    assert out.returncode == 2  # a configuration error (lcm.cli's exit codes)
     assert out.stderr.strip() == ("report.summary: no password for the reader role: set "
                                   "LCM_READER_PASSWORD (make setup generates it into .env)")
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
-from lcm.paths import REPO_DIR
+from lcm.paths import SQL_DIR
 
 HERE = Path(__file__).resolve().parent
-APPLY = REPO_DIR / "sql" / "timescale" / "apply.sh"
+APPLY = SQL_DIR / "timescale" / "apply.sh"
 
 
 def free_port() -> int:

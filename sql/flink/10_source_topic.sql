@@ -6,6 +6,8 @@
 -- own `ts` (20_envelope_checks.sql dead-letters a record where the two differ). Reading
 -- it needs no JSON parsing, it is never NULL, and one malformed `ts` cannot drag the
 -- watermark anywhere.
+-- kafka_properties: bootstrap servers and security settings (SASL, TLS), the same for
+-- every Kafka table of the job (flink_jobs/job.py kafka_options).
 CREATE TEMPORARY TABLE ${topic}_kafka (
   record_key      STRING,
   payload         STRING,
@@ -16,7 +18,7 @@ CREATE TEMPORARY TABLE ${topic}_kafka (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${topic_prefix}${topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  ${kafka_properties},
   'properties.group.id' = '${consumer_group}',
   'scan.startup.mode' = '${startup_mode}',
   -- Idleness is off for every input by default (pipeline.idle_timeout_s = 0): producers

@@ -1,7 +1,8 @@
 -- Where results go. Times are TIMESTAMP(3) in UTC (the JDBC connector has no LTZ type;
 -- the session and TaskManager time zones are UTC). JDBC tables declare the same primary keys as sql/timescale/, which
 -- turns every write into INSERT ... ON CONFLICT DO UPDATE: a replay rewrites, not adds.
--- The jdbc parameter holds the connection options (url, user, password, flush settings).
+-- The jdbc parameter holds the connection options (url, user, password, flush settings);
+-- kafka_properties the Kafka client's (bootstrap servers, SASL/TLS), as in 10_source_topic.sql.
 CREATE TEMPORARY TABLE features_1m_sink (
   base STRING, venue STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
   price DOUBLE, funding_8h DOUBLE, oi_usd DOUBLE, oi_change_pct DOUBLE, price_change_pct DOUBLE,
@@ -62,7 +63,7 @@ CREATE TEMPORARY TABLE alerts_topic (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${topic_prefix}${alerts_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  ${kafka_properties},
   'key.format' = 'raw',
   'key.fields' = 'base',
   'value.format' = 'json',
@@ -96,7 +97,7 @@ CREATE TEMPORARY TABLE dead_letter_topic (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${topic_prefix}${dead_letter_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  ${kafka_properties},
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'at-least-once'
 );

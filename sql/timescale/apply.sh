@@ -22,8 +22,10 @@
 # checksum): a database that recorded the earlier one gets the current one recorded,
 # without running the file again.
 #
-# Connects as a superuser through the standard PG* variables (PGHOST, PGPORT, PGUSER,
-# PGPASSWORD). Role names and passwords come from LCM_* variables; psql reads the
+# Connects through the standard PG* variables (PGHOST, PGPORT, PGUSER, PGPASSWORD,
+# PGSSLMODE) as a superuser, or on a managed PostgreSQL (RDS, Cloud SQL, Azure, Timescale
+# Cloud) as the owner role it hands out (CREATEROLE and CREATEDB, no superuser): the
+# statements only a superuser may run are then skipped with a notice on stderr. Role names and passwords come from LCM_* variables; psql reads the
 # passwords itself with \getenv, so they never appear on a command line. Settings (see
 # .env.example): LCM_COMPRESS_AFTER, LCM_RETAIN_RAW, LCM_RETAIN_ROLLUPS.
 set -euo pipefail

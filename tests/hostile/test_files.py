@@ -7,6 +7,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -176,6 +177,8 @@ def test_a_readable_env_file_is_made_owner_only(tmp_path: Path) -> None:
 def test_the_stack_scripts_make_env_owner_only_too(tmp_path: Path) -> None:
     (tmp_path / "stack").mkdir()
     shutil.copy(REPO / "stack" / "common.sh", tmp_path / "stack" / "common.sh")
+    # common.sh reads .env with the project's Python (python -m lcm.settings shell).
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
     env = tmp_path / ".env"
     env.write_text("KAFKA_PORT=1\n")
     env.chmod(0o664)

@@ -211,9 +211,13 @@ def test_cli_errors_are_clear(tmp_path, capsys) -> None:
     bad.write_text("sources:\n  bybit:\n    poll_seconds: 0\n")
     assert cli.main(["--ingest-config", str(bad), "bybit"]) == 2
     assert "sources.bybit.poll_seconds: Input should be greater than 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--to must be after --from"):
-        cli.main(["backfill", "okx", "--from", "2026-11-02", "--to", "2026-11-01",
-                  "--out", str(tmp_path)])
+    # a usage error: exit 2 and one line, like every other usage error (lcm.cli)
+    assert cli.main(["backfill", "okx", "--from", "2026-11-02", "--to", "2026-11-01",
+                     "--out", str(tmp_path)]) == 2
+    assert "--to must be after --from" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as unknown:  # argparse: an unknown command
+        cli.main(["nosuchsource"])
+    assert unknown.value.code == 2
     with pytest.raises(SystemExit, match="no Binance data files"):
         cli.main(["backfill", "binance-files", "--from", "2026-11-01", "--to", "2026-11-02",
                   "--out", str(tmp_path / "o"), "--data", str(tmp_path), "--quiet"])
