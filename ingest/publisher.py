@@ -18,9 +18,10 @@ Guarantees (docs/sources.md, "Delivery guarantee"):
   very moment can then arrive twice).
 - A message is on disk (page cache) when publish() returns, so a process crash loses
   nothing; an OS crash or power loss can lose the last `fsync_ms` of appends.
-- After a crash, records appended but not acknowledged are re-sent on the next start: at
-  most `in_flight` records plus the acknowledgements of the last ~100 ms can arrive twice
-  (at-least-once across a crash; the job's dedup keys absorb liquidations and flows).
+- After a crash, records appended but not acknowledged are sent on the next start, except
+  those the broker already has: every record carries the header `lcm-spool: <origin>:<seq>`,
+  and before sending, the sender reads back what was written since the last saved
+  acknowledgement (ingest/readback.py). Exactly once across a crash too.
 - A record the broker rejects for good (too large, not authorized) is appended to
   <spool>/rejected.jsonl with the error and counted, never dropped silently.
 Heartbeats, health records and dead letters go through the same spool, so the job's clock
@@ -40,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingest.health import SourceHealth
+from ingest.readback import SentState, already_in_kafka
 from ingest.spool import Record, Spool, SpoolRefused
 from lcm import kafka_io
 from lcm.deadletter import dead_letter_record
@@ -67,6 +69,7 @@ class Publisher:
                  producer_factory: Callable[[], Producer] | None = None,
                  **producer_overrides: Any) -> None:
         self.topic_prefix = topic_prefix
+        self.bootstrap = bootstrap
         self.spool = Spool(spool_dir, segment_bytes=segment_bytes, max_bytes=max_bytes,
                            fsync_ms=fsync_ms)
         self.spool_health = SourceHealth(f"{SPOOL_SOURCE}:{Path(spool_dir).name}", running=True)
@@ -84,7 +87,14 @@ class Publisher:
         self.broker_up: bool | None = None
         self.last_client_error: str | None = None
         self._pending: collections.deque[int] = collections.deque()  # sent, in seq order
-        self._acked: set[int] = set()
+        # acknowledged seq -> (topic, partition, offset); None for a record Kafka refused
+        self._acked: dict[int, tuple[str, int, int] | None] = {}
+        self.sent = SentState.load(self.spool.dir)
+        self._offsets_seen = False  # offsets acknowledged below the cursor, not yet saved
+        # Records a previous process may have handed to Kafka: checked before sending.
+        self._resume_below = (min(self.sent.sent_below, self.spool.next_seq)
+                              if self.sent.found else self.spool.cursor)
+        self.resent_skipped = 0
         self._rebuild = False
         self._skip: set[int] = set()  # acknowledged before a rebuild: not sent again
         self._stop = threading.Event()
@@ -174,9 +184,9 @@ class Publisher:
                 log.warning("Kafka unreachable (%s); spooling to %s", err.str(), self.spool.dir)
             self.broker_up = False
 
-    def _on_delivery(self, rec: Record, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(self, rec: Record, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            self._acked.add(rec.seq)
+            self._acked[rec.seq] = (msg.topic(), msg.partition(), msg.offset())
             self.delivered += 1
             self._delivered_at = time.time()
             if self.broker_up is not True:
@@ -189,7 +199,7 @@ class Publisher:
             KafkaError._TIMED_OUT, KafkaError._TRANSPORT))
         if permanent:
             self._reject(rec, err)
-            self._acked.add(rec.seq)
+            self._acked[rec.seq] = None
         else:
             self._rebuild = True  # resend what is not acknowledged, with a fresh producer
 
@@ -212,11 +222,17 @@ class Publisher:
 
     def _advance(self) -> None:
         while self._pending and self._pending[0] in self._acked:
-            self._acked.discard(self._pending.popleft())
+            where = self._acked.pop(self._pending.popleft())
+            if where is not None:
+                self.sent.offsets[f"{where[0]}:{where[1]}"] = where[2]
+                self._offsets_seen = True
         cursor = self._pending[0] if self._pending else self.spool.read_position
         now = time.monotonic()
         if cursor > self.spool.cursor and now - self._cursor_at >= COMMIT_EVERY_S:
-            self.spool.commit(cursor)
+            # the cursor first: offsets saved behind it are only ever too early (a longer
+            # read-back after a crash), never past a record that was not acknowledged
+            if self.spool.commit(cursor) and self._offsets_seen:
+                self._offsets_seen = not self.sent.save()
             self._cursor_at = now
 
     def _do_rebuild(self) -> None:
@@ -265,12 +281,39 @@ class Publisher:
             self._counts_at = now
             self.clock_partitions = kafka_io.partition_counts(self.producer, self.topic_prefix)
 
+    def _read_back(self) -> bool:
+        """Before the first send after a restart: skip what the last process's producer
+        had already delivered (ingest/readback.py). False while the broker cannot say."""
+        start = self.spool.cursor
+        tail = self.spool.read(self._resume_below - start)
+        self.spool.rewind(start)
+        consumer = kafka_io.make_consumer(self.bootstrap, f"lcm-spool-{self.sent.origin}",
+                                          **{"enable.auto.commit": False})
+        try:
+            found = already_in_kafka(consumer, self.sent, tail)
+        except (KafkaException, TimeoutError) as exc:
+            log.info("cannot read back what Kafka already has yet (%s); retrying", exc)
+            return False
+        finally:
+            consumer.close()
+        self._skip |= found
+        self.resent_skipped += len(found)
+        self._resume_below = start
+        return True
+
     def _step(self) -> None:
         if self._rebuild:
             self._do_rebuild()
+        if self._resume_below > self.spool.cursor and not self._read_back():
+            self._stop.wait(1)
+            return
         self._refresh_partitions()
         room = self.in_flight - len(self._pending)
         records = self.spool.read(min(room, 10_000)) if room > 0 else []
+        if records and records[-1].seq >= self.sent.sent_below:
+            # said before sent: a crash leaves no record handed to Kafka at or above it
+            self.sent.sent_below = records[-1].seq + 1 + self.in_flight
+            self.sent.save()
         for rec in records:
             if rec.seq in self._skip:
                 self._skip.discard(rec.seq)
@@ -278,6 +321,7 @@ class Publisher:
             self._pending.append(rec.seq)
             kafka_io.produce_bytes(self.producer, rec.topic, rec.value, key=rec.key,
                                    timestamp=rec.ts, partition=rec.partition,
+                                   headers=self.sent.header(rec.seq),
                                    on_delivery=partial(self._on_delivery, rec))
         self.producer.poll(0 if records else 0.02)
         self._advance()

@@ -619,13 +619,15 @@ class Spool:
                 self._lock.wait(timeout_s)
 
     # ------------------------------------------------------------ committing (sender)
-    def commit(self, cursor: int) -> None:
+    def commit(self, cursor: int) -> bool:
         """Everything below `cursor` is acknowledged by Kafka: persist, drop old segments.
         If the cursor file cannot be written (full disk), the segments are dropped anyway
         (freeing the disk): after a crash the spool starts at its first segment, which only
-        repeats acknowledged records, never loses one."""
+        repeats acknowledged records, never loses one. Returns whether the cursor was
+        saved."""
         if cursor <= self.cursor:
-            return
+            return True
+        saved = True
         tmp = self.dir / "cursor.tmp"
         try:
             with tmp.open("w") as fh:
@@ -636,10 +638,12 @@ class Spool:
         except OSError as exc:
             log.warning("spool %s: cursor not saved (%s); delivered segments are freed "
                         "anyway", self.dir, exc)
+            saved = False
         with self._lock:
             self.cursor = cursor
             self._drop_delivered_segments()
             self._lock.notify_all()
+        return saved
 
     def _drop_delivered_segments(self) -> None:
         # a segment can go when the next one starts at or below the cursor

@@ -217,12 +217,13 @@ def produce_bytes(
     timestamp: int,
     on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     partition: int = -1,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """produce() for a value already serialized (the spool keeps the JSON bytes)."""
     while True:
         try:
             producer.produce(topic, payload, key, on_delivery=on_delivery, timestamp=timestamp,
-                             partition=partition)
+                             partition=partition, headers=headers)
             return
         except BufferError:
             producer.poll(0.05)

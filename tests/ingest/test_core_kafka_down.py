@@ -7,6 +7,7 @@ Runs its OWN broker (tests/ingest/kafka_broker.py) so it can stop it; the shared
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -159,6 +160,75 @@ def test_spool_survives_a_publisher_restart(own_kafka: OwnKafka, tmp_path: Path)
     records = consume_all(own_kafka.bootstrap, PREFIX + "prices", 300)
     ns = [v["n"] for recs in records.values() for _, _, v, _ in sorted(recs, key=lambda r: r[0])]
     assert ns == list(range(300))
+
+
+def _publish_prices(pub: Publisher, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        msg = price_msg("restart", f"K{i % KEYS}USDT", f"K{i % KEYS}", T0 + i, "100")
+        msg["n"] = i
+        pub.publish("prices", msg)
+
+
+def _ns_once_each(bootstrap: str, expected: int) -> list[int]:
+    """The n of every record on the prices topic, sorted; a duplicate shows as a repeat."""
+    records = consume_all(bootstrap, PREFIX + "prices", expected)
+    return sorted(v["n"] for recs in records.values() for _, _, v, _ in recs)
+
+
+def test_a_crash_after_kafka_took_the_records_sends_none_twice(own_kafka: OwnKafka,
+                                                              tmp_path: Path) -> None:
+    """The worst moment to die: the broker has the records, the spool's cursor has not
+    moved past them. Simulated exactly: the spool as it was before delivery (a copy taken
+    with Kafka down) is put back after the records were delivered. The next process reads
+    back what Kafka has (ingest/readback.py) and sends only the rest."""
+    spool, before = tmp_path / "spool", tmp_path / "spool-before-delivery"
+    pub = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX, fsync_ms=0)
+    _publish_prices(pub, 0, 100)
+    assert pub.flush(60), pub.stats()  # some acknowledged: offsets saved behind the cursor
+    own_kafka.stop()
+    _publish_prices(pub, 100, 400)
+    pub.close(timeout_s=1)  # Kafka is down: 400 stay spooled, and the sender has tried them
+    shutil.copytree(spool, before)
+    own_kafka.start()
+
+    delivering = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
+    assert delivering.flush(60), delivering.stats()
+    delivering.close()
+    shutil.rmtree(spool)
+    shutil.copytree(before, spool)  # the crash: delivered, but the cursor did not move
+
+    again = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
+    assert again.backlog == 400
+    _publish_prices(again, 500, 50)  # and the new process goes on publishing
+    assert again.flush(60), again.stats()
+    again.close()
+    assert again.resent_skipped == 400
+    assert again.stats()["delivered"] == 50
+    assert _ns_once_each(own_kafka.bootstrap, 550) == list(range(550))
+
+
+def test_a_spool_without_saved_offsets_is_read_back_from_its_records_time(
+        own_kafka: OwnKafka, tmp_path: Path) -> None:
+    """Nothing acknowledged yet (no offsets saved): the read-back starts at the first
+    record stamped at or after the tail's earliest event time."""
+    spool, before = tmp_path / "spool", tmp_path / "spool-before-delivery"
+    own_kafka.stop()
+    pub = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX, fsync_ms=0)
+    _publish_prices(pub, 0, 300)
+    pub.close(timeout_s=1)
+    shutil.copytree(spool, before)
+    own_kafka.start()
+    delivering = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
+    assert delivering.flush(60), delivering.stats()
+    delivering.close()
+    shutil.rmtree(spool)
+    shutil.copytree(before, spool)
+
+    again = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
+    assert again.flush(60), again.stats()
+    again.close()
+    assert again.resent_skipped == 300 and again.stats()["delivered"] == 0
+    assert _ns_once_each(own_kafka.bootstrap, 300) == list(range(300))
 
 
 def test_live_run_writes_data_dead_letters_health_and_heartbeats(own_kafka: OwnKafka,
