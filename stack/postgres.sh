@@ -44,7 +44,7 @@ run() {
   ensure_port_free "$PGPORT" PostgreSQL PGPORT
   exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses="${LCM_BIND}" -p "${PGPORT}" \
     -k "${SOCK}" -c unix_socket_permissions=0700 -c shared_buffers=256MB \
-    -c max_connections=50 -c timezone=UTC
+    -c max_connections=200 -c timezone=UTC
 }
 
 ready() { as_pg "$BIN/pg_isready" -q -h "$SOCK" -p "$PGPORT" 2>/dev/null; }
