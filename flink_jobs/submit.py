@@ -6,9 +6,10 @@
     lcm-job cancel | status
 
 A JobManager without high availability forgets its jobs when it restarts. `submit` records
-each job it submits (<state>/flink/jobs/<name>.json) and resubmits from that job's newest
-retained checkpoint, or from the savepoint `stop` took, so a restart or an upgrade loses no
-state. With --watch it stays and does so whenever the job is gone (compose's job-submit
+each job it submits (<state>/flink/lcm-job/<name>.json) and resubmits from that job's
+newest retained checkpoint, or from the savepoint `stop` took, so a restart or an upgrade
+loses no state. (The native stack's `make submit-job` registers its jobs with the job keeper
+instead, flink_jobs/keeper.py, in <state>/flink/jobs/: the two records never mix.) With --watch it stays and does so whenever the job is gone (compose's job-submit
 service); a job someone cancelled or stopped is not brought back.
 On Kubernetes the Flink Kubernetes Operator does all of this (deploy/kubernetes/).
 """
@@ -43,7 +44,7 @@ class Target:
 
     @property
     def record(self) -> Path:
-        return state_dir() / "flink" / "jobs" / f"{self.name}.json"
+        return state_dir() / "flink" / "lcm-job" / f"{self.name}.json"
 
     def recorded(self) -> dict:
         try:
