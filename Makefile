@@ -44,8 +44,9 @@ replay:  ## replay the recorded sample (SPEED=N times real time)
 demo:  ## everything end to end: stack, job, replay of the sample, scores and alerts
 	@DEMO_SPEED=$(SPEED) stack/demo.sh
 
-test: up  ## all tests: unit tests and the end-to-end test on the local stack
+test: up  ## all tests: unit tests and the end-to-end test on the local stack (CI=true: then the fault tests)
 	@$(PY) -m pytest
+	@if [ "$(CI)" = "true" ]; then $(PY) -m pytest -m slow; fi
 
 test-unit: setup  ## only the tests that need no running services
 	@$(PY) -m pytest -m "not stack"
