@@ -86,31 +86,24 @@ if ! stamp_ok "$STATE_DIR/functions.stamp" "$want" || [[ ! -f "$LIB_DIR/flink/lc
   echo "$want" >"$STATE_DIR/functions.stamp"
 fi
 
-# --- Node package for the TimescaleDB schema test (a WebAssembly TimescaleDB) -----------
-want=$(hash_of "$REPO_DIR/harness/timescale/package.json")
-if ! stamp_ok "$STATE_DIR/npm-harness.stamp" "$want"; then
+# --- Node packages the tests use (npm), each installed once per package.json ----------
+# npm_once DIR STAMP WHAT TEST: `npm install` in DIR unless STAMP matches its package.json.
+npm_once() {
+  local want
+  want=$(hash_of "$REPO_DIR/$1/package.json")
+  stamp_ok "$STATE_DIR/$2" "$want" && return 0
   if command -v npm >/dev/null; then
-    log "installing the TimescaleDB test engine (npm, harness/timescale)"
-    (cd "$REPO_DIR/harness/timescale" && npm install --silent >/dev/null) \
-      || die "npm install in harness/timescale failed"
-    echo "$want" >"$STATE_DIR/npm-harness.stamp"
+    log "installing $3 (npm, $1)"
+    (cd "$REPO_DIR/$1" && npm install --silent >/dev/null) || die "npm install in $1 failed"
+    echo "$want" >"$STATE_DIR/$2"
   else
-    log "warning: npm not found; tests/test_timescale_schema.py will fail until Node.js is installed"
+    log "warning: npm not found; $4 will fail until Node.js is installed"
   fi
-fi
-
-# --- Strimzi's CRD schemas as validators (npm), for tests/test_kubernetes.py ------------
-want=$(hash_of "$REPO_DIR/deploy/kubernetes/validate/package.json")
-if ! stamp_ok "$STATE_DIR/npm-k8s.stamp" "$want"; then
-  if command -v npm >/dev/null; then
-    log "installing the Strimzi schema validators (npm, deploy/kubernetes/validate)"
-    (cd "$REPO_DIR/deploy/kubernetes/validate" && npm install --silent >/dev/null) \
-      || die "npm install in deploy/kubernetes/validate failed"
-    echo "$want" >"$STATE_DIR/npm-k8s.stamp"
-  else
-    log "warning: npm not found; tests/test_kubernetes.py will fail until Node.js is installed"
-  fi
-fi
+}
+npm_once harness/timescale npm-harness.stamp "the TimescaleDB test engine (a WebAssembly TimescaleDB)" \
+  tests/test_timescale_schema.py
+npm_once deploy/kubernetes/validate npm-k8s.stamp "Strimzi's CRD schemas as validators" \
+  tests/test_kubernetes.py
 
 # --- Kubernetes manifest tools (tests/test_kubernetes.py), from the Go module proxy -----
 # kustomize builds deploy/kubernetes/overlays/*; kubeconform validates what it builds.

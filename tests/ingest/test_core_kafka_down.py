@@ -175,27 +175,33 @@ def _ns_once_each(bootstrap: str, expected: int) -> list[int]:
     return sorted(v["n"] for recs in records.values() for _, _, v, _ in recs)
 
 
+def _deliver_then_crash(kafka: OwnKafka, spool: Path) -> None:
+    """Start the (stopped) broker, deliver the spool's backlog, then put the spool back as
+    it was before: the records are in Kafka, and the cursor has not moved past them."""
+    before = spool.with_name(spool.name + "-before-delivery")
+    shutil.copytree(spool, before)
+    kafka.start()
+    delivering = Publisher(kafka.bootstrap, spool, topic_prefix=PREFIX)
+    assert delivering.flush(60), delivering.stats()
+    delivering.close()
+    shutil.rmtree(spool)
+    shutil.copytree(before, spool)
+
+
 def test_a_crash_after_kafka_took_the_records_sends_none_twice(own_kafka: OwnKafka,
                                                               tmp_path: Path) -> None:
     """The worst moment to die: the broker has the records, the spool's cursor has not
     moved past them. Simulated exactly: the spool as it was before delivery (a copy taken
     with Kafka down) is put back after the records were delivered. The next process reads
     back what Kafka has (ingest/readback.py) and sends only the rest."""
-    spool, before = tmp_path / "spool", tmp_path / "spool-before-delivery"
+    spool = tmp_path / "spool"
     pub = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX, fsync_ms=0)
     _publish_prices(pub, 0, 100)
     assert pub.flush(60), pub.stats()  # some acknowledged: offsets saved behind the cursor
     own_kafka.stop()
     _publish_prices(pub, 100, 400)
     pub.close(timeout_s=1)  # Kafka is down: 400 stay spooled, and the sender has tried them
-    shutil.copytree(spool, before)
-    own_kafka.start()
-
-    delivering = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
-    assert delivering.flush(60), delivering.stats()
-    delivering.close()
-    shutil.rmtree(spool)
-    shutil.copytree(before, spool)  # the crash: delivered, but the cursor did not move
+    _deliver_then_crash(own_kafka, spool)
 
     again = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
     assert again.backlog == 400
@@ -211,18 +217,12 @@ def test_a_spool_without_saved_offsets_is_read_back_from_its_records_time(
         own_kafka: OwnKafka, tmp_path: Path) -> None:
     """Nothing acknowledged yet (no offsets saved): the read-back starts at the first
     record stamped at or after the tail's earliest event time."""
-    spool, before = tmp_path / "spool", tmp_path / "spool-before-delivery"
+    spool = tmp_path / "spool"
     own_kafka.stop()
     pub = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX, fsync_ms=0)
     _publish_prices(pub, 0, 300)
     pub.close(timeout_s=1)
-    shutil.copytree(spool, before)
-    own_kafka.start()
-    delivering = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
-    assert delivering.flush(60), delivering.stats()
-    delivering.close()
-    shutil.rmtree(spool)
-    shutil.copytree(before, spool)
+    _deliver_then_crash(own_kafka, spool)
 
     again = Publisher(own_kafka.bootstrap, spool, topic_prefix=PREFIX)
     assert again.flush(60), again.stats()
