@@ -25,7 +25,12 @@ from lcm.pipeline import DEFAULT_MONITOR_CONFIG
 from lcm.topics import HEARTBEAT_TOPIC, TOPICS
 from tests.conftest import Sandbox, wait_for
 from tests.reference import expected
-from tests.test_pipeline_e2e import _compare, _input_file, _snapshot, _wait_quiet
+from tests.test_pipeline_e2e import (
+    _compare_job_tables,
+    _input_file,
+    _snapshot,
+    _wait_quiet,
+)
 
 pytestmark = pytest.mark.stack
 PARALLELISM = 4
@@ -89,17 +94,5 @@ def test_parallelism_4_writes_the_reference_rows(second_taskmanager, sandbox: Sa
              300, f"{len(want.risk)} risk rows at parallelism {PARALLELISM}")
     _wait_quiet(sandbox)
     rows = _snapshot(sandbox)
-    _compare("features_1m", {(r["base"], r["venue"], r["window_start"]): r
-                             for r in rows["features_1m"]}, want.features,
-             ["price", "funding_8h", "oi_usd", "oi_change_pct", "price_change_pct",
-              "long_share", "liq_long_usd", "liq_short_usd", "liq_count", "events"])
-    _compare("risk_scores", {(r["base"], r["venue"], r["window_start"]): r
-                             for r in rows["risk_scores"]}, want.risk,
-             ["risk", "side", "long_risk", "short_risk", "funding_pts", "oi_buildup_pts",
-              "imbalance_pts", "liquidation_pts", "confidence", "components", "data_age_s",
-              "pressure", "level"])
-    _compare("alerts", {(r["base"], r["window_start"]): r for r in rows["alerts"]}, want.alerts,
-             ["alert_id", "level", "previous_level", "side", "risk", "pressure", "confidence"])
-    _compare("stablecoin_pressure", {r["window_start"]: r for r in rows["stablecoin_pressure"]},
-             want.pressure, ["inflow_usd", "outflow_usd", "transfers", "pressure"])
+    _compare_job_tables(rows, want)
     assert sandbox.job_state(job_id) == {"state": "RUNNING", "failures": 0}

@@ -69,6 +69,9 @@ HEALTH: list[dict] = [
 BAD_HEALTH = (b'{"source":"okx","ts":1795183240000,"last_event_ts":null,"messages":3,'
               b'"errors":0,"dead_letters":0,"state":"sleepy"}',
               "state: must be up, degraded or down")
+ALERT_COLUMNS = ["alert_id", "level", "previous_level", "side", "risk", "long_risk",
+                 "short_risk", "funding_pts", "oi_buildup_pts", "imbalance_pts",
+                 "liquidation_pts", "pressure", "confidence", "components"]
 
 
 def _ms(ts: int | None) -> datetime | None:
@@ -114,6 +117,27 @@ def _compare(name: str, actual: dict, want: dict, columns: list[str]) -> None:
     assert not bad, f"{name}: {len(bad)} values differ, first: {bad[:5]}"
 
 
+def _compare_job_tables(rows: dict[str, list[dict]], want) -> None:
+    """The scored tables (features, scores, stablecoin pressure, alerts) against the
+    reference model, column by column: the end-to-end and the parallelism test's check."""
+    _compare("features_1m", {(r["base"], r["venue"], r["window_start"]): r
+                             for r in rows["features_1m"]}, want.features,
+             ["price", "funding_8h", "oi_usd", "oi_change_pct", "price_change_pct",
+              "long_share", "top_long_share", "liq_long_usd", "liq_short_usd", "liq_count",
+              "events"])
+    _compare("risk_scores", {(r["base"], r["venue"], r["window_start"]): r
+                             for r in rows["risk_scores"]}, want.risk,
+             ["risk", "side", "long_risk", "short_risk", "funding_pts", "oi_buildup_pts",
+              "imbalance_pts", "liquidation_pts", "liquidation_recent_pts", "price_move_pts",
+              "top_imbalance_pts", "pressure_pts", "confidence", "components", "data_age_s",
+              "pressure", "level"])
+    _compare("stablecoin_pressure", {r["window_start"]: r for r in rows["stablecoin_pressure"]},
+             want.pressure, ["inflow_usd", "outflow_usd", "internal_usd", "transfers",
+                             "baseline_usd", "pressure"])
+    _compare("alerts", {(r["base"], r["window_start"]): r for r in rows["alerts"]}, want.alerts,
+             ALERT_COLUMNS)
+
+
 def _snapshot(box: Sandbox) -> dict[str, list]:
     tables = {"features_1m": "base, venue, window_start",
               "risk_scores": "base, venue, window_start",
@@ -155,26 +179,8 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
     _wait_quiet(sandbox)
 
     rows = _snapshot(sandbox)
-    _compare("features_1m", {(r["base"], r["venue"], r["window_start"]): r
-                             for r in rows["features_1m"]}, want.features,
-             ["price", "funding_8h", "oi_usd", "oi_change_pct", "price_change_pct",
-              "long_share", "top_long_share", "liq_long_usd", "liq_short_usd", "liq_count",
-              "events"])
-    _compare("risk_scores", {(r["base"], r["venue"], r["window_start"]): r
-                             for r in rows["risk_scores"]}, want.risk,
-             ["risk", "side", "long_risk", "short_risk", "funding_pts", "oi_buildup_pts",
-              "imbalance_pts", "liquidation_pts", "liquidation_recent_pts", "price_move_pts",
-              "top_imbalance_pts", "pressure_pts", "confidence", "components", "data_age_s",
-              "pressure", "level"])
     assert {k[1] for k in want.risk} >= {"all", "bybit", "okx", "binance", "hyperliquid"}
-    _compare("stablecoin_pressure", {r["window_start"]: r for r in rows["stablecoin_pressure"]},
-             want.pressure, ["inflow_usd", "outflow_usd", "internal_usd", "transfers",
-                             "baseline_usd", "pressure"])
-    alert_cols = ["alert_id", "level", "previous_level", "side", "risk", "long_risk",
-                  "short_risk", "funding_pts", "oi_buildup_pts", "imbalance_pts",
-                  "liquidation_pts", "pressure", "confidence", "components"]
-    _compare("alerts", {(r["base"], r["window_start"]): r for r in rows["alerts"]}, want.alerts,
-             alert_cols)
+    _compare_job_tables(rows, want)
     _compare("topic_events_1m", {(r["topic"], r["window_start"]): r
                                  for r in rows["topic_events_1m"]}, want.topic_events,
              ["events", "dead_letters"])
@@ -208,7 +214,7 @@ def test_replay_to_database(sandbox: Sandbox, tmp_path: Path) -> None:
         why for _, _, why in bad)
 
     # Every alert also reaches the alerts topic as the flat JSON object of docs/contract.md.
-    _check_alerts_topic(sandbox, want.alerts, alert_cols)
+    _check_alerts_topic(sandbox, want.alerts, ALERT_COLUMNS)
 
     # A fresh job over the same topics (no state, from the earliest offsets) rewrites the
     # same rows: the JDBC sink upserts on the tables' primary keys.
