@@ -164,12 +164,19 @@ def parse_variant(spec: str) -> Variant:
     return Variant(spec, args, config)
 
 
-def _map_done(box: Sandbox, n_assets: int, last_minute_ms: int) -> bool:
-    """Every asset's liquidation map of the workload's last minute is written."""
+# An asset whose map of a minute is empty (no position the inputs can place yet, e.g. in a
+# run of a few minutes) writes no liquidation_levels rows for it, so the map of the last
+# minute counts as done when every asset has rows or, once every score row is written,
+# when its number of assets has not changed for this long.
+MAP_SETTLE_S = 15.0
+
+
+def _map_assets(box: Sandbox, last_minute_ms: int) -> int:
+    """How many assets have a liquidation map of the workload's last minute written."""
     (n,) = box.query(
         "SELECT count(DISTINCT base) AS n FROM liquidation_levels "
         f"WHERE window_start = to_timestamp({last_minute_ms} / 1000.0)")[0].values()
-    return n >= n_assets
+    return int(n)
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -234,12 +241,20 @@ def run_variant(conn: Connections, workload: list[Event], n_assets: int, minutes
         last_minute = workload[-1].ts - workload[-1].ts % 60_000
         deadline = time.time() + 1800
         t_map = None
+        map_seen, map_since = -1, time.time()  # the map's asset count and since when
         while time.time() < deadline:
             (n,) = box.query("SELECT count(*) AS n FROM risk_scores "
                              "WHERE venue = 'all'")[0].values()
             # The map of the last minute, too: it must not finish after the timing ends.
-            if t_map is None and (not with_map or _map_done(box, n_assets, last_minute)):
+            if t_map is None and not with_map:
                 t_map = time.time()
+            elif t_map is None:
+                assets = _map_assets(box, last_minute)
+                if assets != map_seen:
+                    map_seen, map_since = assets, time.time()
+                if assets >= n_assets or (assets > 0 and n >= expected
+                                          and time.time() - map_since >= MAP_SETTLE_S):
+                    t_map = map_since
             if n >= expected and t_map is not None:
                 break
             time.sleep(0.5)
