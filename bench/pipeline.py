@@ -391,9 +391,12 @@ def main(argv: list[str] | None = None) -> None:
         ref = statistics.median(by_name[first])
         for name, values in by_name.items():
             print(f"  {name:34} {statistics.median(values) / ref:6.2f}")
-    if "udf" in by_name and "sql" in by_name:  # issue 13: what the scoring UDFs cost
-        print(f"\nvectorized UDFs / pure SQL, median events/s: "
-              f"{statistics.median(by_name['udf']) / statistics.median(by_name['sql']):.2f}")
+    # What the scoring UDFs cost: each sql variant against udf with the same suffixes.
+    for name in by_name:
+        if name.startswith("sql") and "udf" + name[3:] in by_name:
+            ratio = statistics.median(by_name["udf" + name[3:]]) / statistics.median(
+                by_name[name])
+            print(f"\nvectorized UDFs / pure SQL ({name}), median events/s: {ratio:.2f}")
     # No behaviour change: every variant writes the first one's score rows on this input.
     ref_run = results[0]
     for r in results[1:]:
