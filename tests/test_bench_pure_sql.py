@@ -212,3 +212,21 @@ def test_sql_pressure_matches_scoring_py(t_env: TableEnvironment, tmp_path: Path
             assert got[minute] is None
         else:
             assert math.isclose(got[minute], want, rel_tol=1e-12, abs_tol=1e-12), minute
+
+
+def test_bench_pipeline_sql_variant_uses_the_variants_config() -> None:
+    """`sql~scoring.risk_spread=3.5`: the job gets the variant's SQL directory, in which the
+    changed spread is written, and the changed config itself."""
+    from bench.pipeline import parse_variant
+
+    v = parse_variant("sql~scoring.risk_spread=3.5")
+    i = v.job_args.index("--sql-variant")
+    out = Path(v.job_args[i + 1])
+    assert sorted(p.name for p in out.glob("*.sql")) == sorted(
+        [*SCORE_FILES, "45_pressure.sql", "70_insert.sql"])
+    assert "/ 3.5E0 AS l_x" in (out / "50_score_risk.sql").read_text(encoding="utf-8")
+    assert v.job_args[v.job_args.index("--config") + 1] == str(v.config)
+    plain = parse_variant("sql")
+    assert plain.config is None
+    plain_dir = Path(plain.job_args[plain.job_args.index("--sql-variant") + 1])
+    assert "/ 2.0E0 AS l_x" in (plain_dir / "50_score_risk.sql").read_text(encoding="utf-8")
