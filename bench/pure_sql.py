@@ -19,6 +19,10 @@ replayed over the asset's last state_windows rows). It is a fold over rows, whic
 cannot write without recursion, and it is not a score; it runs on the all-venue rows only
 (one row per asset and minute), so the variant has no Python on the venue rows.
 
+A few columns carry `+ 0E0 * RAND()`, which adds exactly 0: a planning fence, since
+Flink inlines a deterministic column into every expression that reads it and the score
+steps read each z, |x| and risk many times (bench/sql/48 says more).
+
 The scoring config (weights, history, spread, pressure, alert thresholds) is written into
 the SQL as DOUBLE literals when the variant's directory is made, from the variant's own
 config (so `sql~scoring.risk_spread=3` works); the job fills in its own ${parameters}.
@@ -74,7 +78,7 @@ def scoring_params(cfg: Scoring) -> dict[str, str]:
         out[f"w_{c}"] = double(w)
         out[f"w2_{c}"] = double(w * w)
         out[f"aw_{c}"] = double(abs(w))
-        # 1 when the component counts (a non-zero weight), else 0: scoring.py leaves a
+        # TRUE when the component counts (a non-zero weight): scoring.py leaves a
         # zero-weight component out of S, the contributions and `components`.
         out[f"on_{c}"] = "TRUE" if w else "FALSE"
     return out
