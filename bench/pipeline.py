@@ -18,7 +18,8 @@ job's own catch-up speed, with no producer on the same cores.
 
 Variants: udf (vectorized pandas UDFs, the monitor), udf-row (row-at-a-time UDFs), sql
 (the scores as SQL expressions instead of UDFs, bench/pure_sql.py and bench/sql/: what the
-UDFs cost; with udf in the list the run prints vectorized UDFs / pure SQL), no-map
+UDFs cost; with udf in the list the run prints vectorized UDFs / pure SQL: 0.85-0.95 on
+5 minutes, README Performance), no-map
 (udf without the liquidation-level map, to price the map), @REV (the job's SQL as of git
 revision REV, e.g. @main: before/after in one run; its score rows are compared with the
 first variant's), and any of them with +KEY=VALUE suffixes (a Flink option for that job
