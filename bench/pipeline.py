@@ -1,7 +1,7 @@
 """End-to-end benchmark on the local stack: Kafka -> Flink -> PostgreSQL.
 
     python -m bench.pipeline [--assets 100 --minutes 20 --prices-per-minute 60]
-    python -m bench.pipeline --variants udf,udf-row,no-map   # scoring styles, the map
+    python -m bench.pipeline --variants udf,udf-row,sql,no-map  # scoring styles, the map
     python -m bench.pipeline --variants @main,udf            # the job at a git revision vs now
     python -m bench.pipeline --variants udf,udf+execution.buffer-timeout.interval=10ms
     python -m bench.pipeline --rate 2000 --minutes 10        # latency at a live-like load
@@ -16,7 +16,10 @@ back-pressured / idle time; --cpu-profile and --flames add where the TaskManager
 goes. With --backlog the input is in Kafka before the job starts, so the figure is the
 job's own catch-up speed, with no producer on the same cores.
 
-Variants: udf (vectorized pandas UDFs, the monitor), udf-row (row-at-a-time UDFs), no-map
+Variants: udf (vectorized pandas UDFs, the monitor), udf-row (row-at-a-time UDFs), sql
+(the scores as SQL expressions instead of UDFs, bench/pure_sql.py and bench/sql/: what the
+UDFs cost; with udf in the list the run prints vectorized UDFs / pure SQL: 0.85-0.95 on
+5 minutes, README Performance), no-map
 (udf without the liquidation-level map, to price the map), @REV (the job's SQL as of git
 revision REV, e.g. @main: before/after in one run; its score rows are compared with the
 first variant's), and any of them with +KEY=VALUE suffixes (a Flink option for that job
@@ -41,6 +44,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import pure_sql
 from bench.profile import (
     STATE,
     CpuProfile,
@@ -122,42 +126,58 @@ def sql_at_revision(rev: str) -> Path:
     return out
 
 
+def pure_sql_dir(name: str, config: Path | None) -> Path:
+    """The `sql` variant's SQL files (bench/pure_sql.py), with the scoring config of the
+    variant (its ~changes included) written into them."""
+    return pure_sql.write_variant(load_config(config).scoring,
+                                  STATE / "bench" / f"sql-pure-{abs(hash(name)):x}")
+
+
 def parse_variant(spec: str) -> Variant:
     base, *rest = re.split(r"(?=[+~])", spec)
     confs = [r[1:] for r in rest if r.startswith("+")]
     changes = [r[1:] for r in rest if r.startswith("~")]
+    for conf in [*confs, *changes]:
+        if "=" not in conf:
+            raise SystemExit(f"variant {spec!r}: {conf!r} is not KEY=VALUE")
+    config = changed_config(spec, changes) if changes else None
     args: list[str] = []
     if base == "udf":
         pass
     elif base == "udf-row":
         args = ["--scoring", "udf-row"]
+    elif base == "sql":
+        args = ["--sql-variant", str(pure_sql_dir(spec, config))]
     elif base == "no-map":
         args = ["--without-liquidation-map"]
     elif base.startswith("@"):
         args = ["--sql-variant", str(sql_at_revision(base[1:]))]
     else:
-        raise SystemExit(f"variant {spec!r}: expected udf, udf-row, no-map or @REV, "
+        raise SystemExit(f"variant {spec!r}: expected udf, udf-row, sql, no-map or @REV, "
                          "optionally with +KEY=VALUE")
-    for conf in [*confs, *changes]:
-        if "=" not in conf:
-            raise SystemExit(f"variant {spec!r}: {conf!r} is not KEY=VALUE")
     for conf in confs:
         if conf.startswith("jdbc:"):
             args += ["--jdbc", conf[5:]]
         else:
             args += ["--conf", conf]
-    config = changed_config(spec, changes) if changes else None
     if config:
         args += ["--config", str(config)]
     return Variant(spec, args, config)
 
 
-def _map_done(box: Sandbox, n_assets: int, last_minute_ms: int) -> bool:
-    """Every asset's liquidation map of the workload's last minute is written."""
+# An asset whose map of a minute is empty (no position the inputs can place yet, e.g. in a
+# run of a few minutes) writes no liquidation_levels rows for it, so the map of the last
+# minute counts as done when every asset has rows or, once every score row is written,
+# when its number of assets has not changed for this long.
+MAP_SETTLE_S = 15.0
+
+
+def _map_assets(box: Sandbox, last_minute_ms: int) -> int:
+    """How many assets have a liquidation map of the workload's last minute written."""
     (n,) = box.query(
         "SELECT count(DISTINCT base) AS n FROM liquidation_levels "
         f"WHERE window_start = to_timestamp({last_minute_ms} / 1000.0)")[0].values()
-    return n >= n_assets
+    return int(n)
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -222,12 +242,20 @@ def run_variant(conn: Connections, workload: list[Event], n_assets: int, minutes
         last_minute = workload[-1].ts - workload[-1].ts % 60_000
         deadline = time.time() + 1800
         t_map = None
+        map_seen, map_since = -1, time.time()  # the map's asset count and since when
         while time.time() < deadline:
             (n,) = box.query("SELECT count(*) AS n FROM risk_scores "
                              "WHERE venue = 'all'")[0].values()
             # The map of the last minute, too: it must not finish after the timing ends.
-            if t_map is None and (not with_map or _map_done(box, n_assets, last_minute)):
+            if t_map is None and not with_map:
                 t_map = time.time()
+            elif t_map is None:
+                assets = _map_assets(box, last_minute)
+                if assets != map_seen:
+                    map_seen, map_since = assets, time.time()
+                if assets >= n_assets or (assets > 0 and n >= expected
+                                          and time.time() - map_since >= MAP_SETTLE_S):
+                    t_map = map_since
             if n >= expected and t_map is not None:
                 break
             time.sleep(0.5)
@@ -293,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--minutes", type=int, default=20)
     ap.add_argument("--prices-per-minute", type=int, default=60)
     ap.add_argument("--variants", default="udf,udf-row",
-                    help="comma-separated: udf, udf-row, no-map, @REV, each optionally with "
+                    help="comma-separated: udf, udf-row, sql, no-map, @REV, each optionally with "
                          "+KEY=VALUE Flink options (default udf,udf-row)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run the variant list this many times (ABAB...), to see the noise")
@@ -364,6 +392,12 @@ def main(argv: list[str] | None = None) -> None:
         ref = statistics.median(by_name[first])
         for name, values in by_name.items():
             print(f"  {name:34} {statistics.median(values) / ref:6.2f}")
+    # What the scoring UDFs cost: each sql variant against udf with the same suffixes.
+    for name in by_name:
+        if name.startswith("sql") and "udf" + name[3:] in by_name:
+            ratio = statistics.median(by_name["udf" + name[3:]]) / statistics.median(
+                by_name[name])
+            print(f"\nvectorized UDFs / pure SQL ({name}), median events/s: {ratio:.2f}")
     # No behaviour change: every variant writes the first one's score rows on this input.
     ref_run = results[0]
     for r in results[1:]:
