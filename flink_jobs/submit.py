@@ -9,8 +9,9 @@ A JobManager without high availability forgets its jobs when it restarts. `submi
 each job it submits (<state>/flink/lcm-job/<name>.json) and resubmits from that job's
 newest retained checkpoint, or from the savepoint `stop` took, so a restart or an upgrade
 loses no state. (The native stack's `make submit-job` registers its jobs with the job keeper
-instead, flink_jobs/keeper.py, in <state>/flink/jobs/: the two records never mix.) With --watch it stays and does so whenever the job is gone (compose's job-submit
-service); a job someone cancelled or stopped is not brought back.
+instead, flink_jobs/keeper.py, in <state>/flink/jobs/: the two records never mix.) With
+--watch it stays and does so whenever the job is gone (compose's job-submit service); a job
+someone cancelled or stopped is not brought back.
 On Kubernetes the Flink Kubernetes Operator does all of this (deploy/kubernetes/).
 """
 
