@@ -155,7 +155,11 @@ def submit(target: Target, parallelism: int | None, slot_wait_s: float,
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=cli_env())
     found = re.findall(r"JobID ([0-9a-f]{32})", out.stdout + out.stderr)
     if out.returncode != 0 or not found:
-        tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-25:])
+        # The job's own error (a Python traceback, the job's message) without the Java
+        # client's stack frames around it, which would push it out of the last lines.
+        lines = [line for line in (out.stdout + out.stderr).strip().splitlines()
+                 if not re.match(r"\s+(at |\.\.\. \d+ more)", line)]
+        tail = "\n".join(lines[-40:])
         raise RuntimeFailure(f"submission failed (exit {out.returncode}):\n{tail}")
     job_id = found[-1]
     config = {e["key"]: e["value"] for e in flink_rest("/jobmanager/config", conn)}

@@ -207,7 +207,8 @@ class RecordingProducer:
         self.records: list[tuple[str, dict[str, Any], bytes | None, int]] = []
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, *,
-                on_delivery: Any = None, timestamp: int = 0, partition: int = -1) -> None:
+                on_delivery: Any = None, timestamp: int = 0, partition: int = -1,
+                headers: Any = None) -> None:
         self.records.append((topic, json.loads(value), key, timestamp))
 
     def poll(self, timeout: float = 0) -> int:
