@@ -204,6 +204,20 @@ def cmd_submit(target: Target, args: argparse.Namespace) -> int:
     return 0
 
 
+def _tasks_running(conn: Connections, jid: str) -> bool:
+    """Every task of the job runs: a savepoint cannot start while one still deploys."""
+    detail = flink_rest(f"/jobs/{jid}", conn)
+    return detail["state"] == "RUNNING" and all(v["status"] == "RUNNING"
+                                                for v in detail["vertices"])
+
+
+def _failure(op: dict) -> str:
+    """The first line of Flink's failure cause (not its serialized throwable)."""
+    cause = op.get("failure-cause")
+    trace = cause.get("stack-trace", "") if isinstance(cause, dict) else str(cause or "")
+    return trace.strip().splitlines()[0] if trace.strip() else "no cause given"
+
+
 def cmd_stop(target: Target, args: argparse.Namespace) -> int:
     active = [j for j in target.jobs() if j["state"] == "RUNNING"]
     if not active:
@@ -213,21 +227,31 @@ def cmd_stop(target: Target, args: argparse.Namespace) -> int:
                                           if args.savepoint_dir else {})}).encode()
     import urllib.request
 
-    req = urllib.request.Request(f"{target.conn.flink_rest}/jobs/{jid}/stop", data=body,
-                                 method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        trigger = json.loads(resp.read())["request-id"]
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        status = flink_rest(f"/jobs/{jid}/savepoints/{trigger}", target.conn)
-        if status["status"]["id"] == "COMPLETED":
-            op = status.get("operation", {})
-            if "location" not in op:
-                raise RuntimeFailure(f"stop-with-savepoint failed: {op.get('failure-cause')}")
+        if not _tasks_running(target.conn, jid):
+            time.sleep(1)  # just submitted or restarting: its tasks are still deploying
+            continue
+        req = urllib.request.Request(f"{target.conn.flink_rest}/jobs/{jid}/stop", data=body,
+                                     method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            trigger = json.loads(resp.read())["request-id"]
+        while time.monotonic() < deadline:
+            status = flink_rest(f"/jobs/{jid}/savepoints/{trigger}", target.conn)
+            if status["status"]["id"] == "COMPLETED":
+                break
+            time.sleep(1)
+        else:
+            break
+        op = status.get("operation", {})
+        if "location" in op:
             target.remember(savepoint=op["location"], savepoint_at=str(time.time()))
             print(f"lcm-job: stopped {jid} with savepoint {op['location']}")
             return 0
-        time.sleep(1)
+        if "Not all required tasks are currently running" not in _failure(op):
+            raise RuntimeFailure(f"stop-with-savepoint failed: {_failure(op)}")
+        time.sleep(2)  # a task restarted between the check and the trigger: again
     raise RuntimeFailure(f"the savepoint of {jid} did not complete in {args.timeout:.0f} s")
 
 
