@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from harness import recorded
 from harness.local_servers import HttpServer, Reply
@@ -65,13 +65,23 @@ def produce_alerts(bootstrap: str, topic: str, values: list[dict[str, Any] | byt
     assert producer.flush(30) == 0
 
 
+MOVING_COORDINATOR = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                      KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+
+
 def committed(bootstrap: str, prefix: str) -> int:
-    """The group's committed offset on the alerts topic (negative: none yet)."""
+    """The group's committed offset on the alerts topic (negative: none yet, or the
+    group's coordinator is moving: NOT_COORDINATOR is retriable, the caller asks again)."""
     consumer = kafka_io.make_consumer(bootstrap, prefix + GROUP)
     try:
         (tp,) = consumer.committed([TopicPartition(prefix + ALERTS_TOPIC, 0)],
                                    timeout=15)
         return tp.offset
+    except KafkaException as exc:
+        err = exc.args[0]
+        if not (err.retriable() or err.code() in MOVING_COORDINATOR):
+            raise
+        return -1
     finally:
         consumer.close()
 
