@@ -127,13 +127,13 @@ def cli_env() -> dict[str, str]:
     """The flink CLI's environment. In a Flink image FLINK_HOME says it all; on the native
     stack the CLI needs the cluster's config and lib dirs (connectors, JSON_FIELDS) that
     stack/flink.sh prepared under .state/flink, whatever FLINK_HOME says: PyFlink sets
-    FLINK_HOME to its own bundled distribution (without the job's jar) in any process
-    that has started a local Flink."""
+    FLINK_HOME (and its lib dir) to its own bundled distribution, without the job's jar,
+    in any process that has started a local Flink."""
     env = dict(os.environ)
     native = state_dir() / "flink"
-    if (native / "lib").is_dir():
-        env.setdefault("FLINK_CONF_DIR", str(native / "conf"))
-        env.setdefault("FLINK_LIB_DIR", str(native / "lib"))
+    if (native / "lib").is_dir():  # set, not defaulted: PyFlink may have set them too
+        env["FLINK_CONF_DIR"] = str(native / "conf")
+        env["FLINK_LIB_DIR"] = str(native / "lib")
     return env
 
 
