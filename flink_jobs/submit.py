@@ -220,6 +220,24 @@ def _failure(op: dict) -> str:
     return trace.strip().splitlines()[0] if trace.strip() else "no cause given"
 
 
+def _stop_with_savepoint(conn: Connections, jid: str, body: bytes,
+                         deadline: float) -> dict | None:
+    """Trigger stop-with-savepoint and wait for its outcome: Flink's operation (a location,
+    or a failure cause), or None if the deadline passed first."""
+    import urllib.request
+
+    req = urllib.request.Request(f"{conn.flink_rest}/jobs/{jid}/stop", data=body,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        trigger = json.loads(resp.read())["request-id"]
+    while time.monotonic() < deadline:
+        status = flink_rest(f"/jobs/{jid}/savepoints/{trigger}", conn)
+        if status["status"]["id"] == "COMPLETED":
+            return status.get("operation", {})
+        time.sleep(1)
+    return None
+
+
 def cmd_stop(target: Target, args: argparse.Namespace) -> int:
     active = [j for j in target.jobs() if j["state"] == "RUNNING"]
     if not active:
@@ -227,26 +245,14 @@ def cmd_stop(target: Target, args: argparse.Namespace) -> int:
     jid = active[0]["jid"]
     body = json.dumps({"drain": False, **({"targetDirectory": args.savepoint_dir}
                                           if args.savepoint_dir else {})}).encode()
-    import urllib.request
-
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if not _tasks_running(target.conn, jid):
             time.sleep(1)  # just submitted or restarting: its tasks are still deploying
             continue
-        req = urllib.request.Request(f"{target.conn.flink_rest}/jobs/{jid}/stop", data=body,
-                                     method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            trigger = json.loads(resp.read())["request-id"]
-        while time.monotonic() < deadline:
-            status = flink_rest(f"/jobs/{jid}/savepoints/{trigger}", target.conn)
-            if status["status"]["id"] == "COMPLETED":
-                break
-            time.sleep(1)
-        else:
+        op = _stop_with_savepoint(target.conn, jid, body, deadline)
+        if op is None:
             break
-        op = status.get("operation", {})
         if "location" in op:
             target.remember(savepoint=op["location"], savepoint_at=str(time.time()))
             print(f"lcm-job: stopped {jid} with savepoint {op['location']}")

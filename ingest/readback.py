@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,17 +57,16 @@ class SentState:
         path = Path(spool_dir) / STATE_FILE
         try:
             raw = json.loads(path.read_text())
-            state = cls(path, str(raw["origin"]), int(raw["sent_below"]),
-                        {str(k): int(v) for k, v in raw["offsets"].items()}, found=True)
+            return cls(path, str(raw["origin"]), int(raw["sent_below"]),
+                       {str(k): int(v) for k, v in raw["offsets"].items()}, found=True)
         except FileNotFoundError:
-            state = cls(path, secrets.token_hex(8))
-            state.save()
+            pass
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             # damaged: a fresh origin; the previous records cannot be recognised, so this
             # one start is at-least-once (as without the file)
             log.warning("%s unreadable (%s); starting a new origin", path, exc)
-            state = cls(path, secrets.token_hex(8))
-            state.save()
+        state = cls(path, secrets.token_hex(8))
+        state.save()
         return state
 
     def header(self, seq: int) -> list[tuple[str, bytes]]:
@@ -139,7 +137,7 @@ def already_in_kafka(consumer: Consumer, state: SentState, tail: list[Record],
     if ranges:
         consumer.assign(list(ranges))
         ends = {(tp.topic, tp.partition): end for tp, end in ranges.items()}
-        done: defaultdict[tuple[str, int], bool] = defaultdict(bool)
+        done: set[tuple[str, int]] = set()
         deadline = time.monotonic() + timeout_s
         while len(done) < len(ends):
             if time.monotonic() > deadline:
@@ -156,7 +154,7 @@ def already_in_kafka(consumer: Consumer, state: SentState, tail: list[Record],
                 if mark is not None and mark[0] == state.origin and mark[1] in wanted:
                     found.add(mark[1])
                 if m.offset() >= ends[tp] - 1:
-                    done[tp] = True
+                    done.add(tp)
         consumer.unassign()
     log.info("read back %d records of %d partitions in %.1f s: %d of the %d records not "
              "acknowledged before the last stop are already in Kafka (not sent again)",

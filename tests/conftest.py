@@ -125,6 +125,11 @@ def _running_jobs(conn: Connections) -> dict[str, str]:
     return {j["jid"]: j["name"] for j in jobs if j["state"] in ACTIVE_STATES}
 
 
+# The monitor job's own group (unprefixed) appears when that job first commits its
+# offsets, whichever test runs then: it is not the test's, and never deleted.
+MONITOR_GROUPS = {load_pipeline().consumer_group}
+
+
 def _groups(conn: Connections) -> set[str] | None:
     admin = kafka_io.make_admin(conn.kafka_bootstrap)
     try:
@@ -168,11 +173,8 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         if new_jobs:
             problems.append(f"Flink jobs still running: {new_jobs}")
         after = _groups(conn)
-        # The monitor job's own group (unprefixed) appears when that job first commits
-        # its offsets, whichever test runs then: it is not the test's, and never deleted.
-        monitor = {load_pipeline().consumer_group}
         if groups is not None and after is not None and (new_groups := after - groups
-                                                         - monitor):
+                                                         - MONITOR_GROUPS):
             problems.append(f"consumer groups left on the broker: {sorted(new_groups)}")
             with contextlib.suppress(Exception):
                 kafka_io.delete_consumer_groups(conn.kafka_bootstrap, sorted(new_groups))
